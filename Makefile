@@ -1,0 +1,49 @@
+# Champion–challenger pipeline. `make demo` runs the main job; `make test` runs the tests.
+SHELL := /bin/bash
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Python 3.12: python3.12 on PATH, else a pyenv 3.12 install.
+PYTHON ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12; do \
+	$$p -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null && { echo $$p; break; }; done)
+STAMP := $(VENV)/.installed
+
+.PHONY: help setup up down wipe demo test test-fast status logs lock clean
+
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -n "$(PYTHON)" || { echo "Python 3.12 not found: install python3.12 or set PYTHON=/path/to/python3.12"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
+	@touch $(STAMP)
+
+setup: $(STAMP)  ## create .venv and install pinned dependencies (idempotent)
+
+up: setup  ## start MLflow, Triton and Airflow on embedded defaults and wait for health
+	$(BIN)/ccp stack up
+
+down:  ## stop the local stack; keeps its state in .ccp/
+	@test -x $(BIN)/ccp && $(BIN)/ccp stack down || echo "nothing installed, nothing to stop"
+
+wipe: down  ## delete all local state (.ccp/): data, MLflow store, Triton models, Airflow DB
+	$(BIN)/ccp stack wipe
+
+demo: setup  ## start the stack, run 5 cycles through Airflow (drift from the 3rd), print status and URLs
+	$(BIN)/ccp demo
+
+status: setup  ## champion / challenger / Triton status
+	$(BIN)/ccp status
+
+logs:  ## tail the stack's logs
+	tail -n 40 .ccp/services/*.log
+
+test: setup  ## run all tests (starts its own MLflow and Triton servers)
+	$(BIN)/python -m pytest
+
+test-fast: setup  ## unit and DAG-integrity tests only
+	$(BIN)/python -m pytest -m "not integration and not e2e"
+
+lock:  ## re-resolve and rewrite constraints.txt (after changing dependencies)
+	$(BIN)/pip freeze --exclude-editable | grep -v '^-e' > constraints.txt

@@ -1,0 +1,145 @@
+"""Champion–challenger cycle: ingest → validate → drift → train → shadow-evaluate → promote or hold.
+
+Wiring only: every task calls one method of ``champion_challenger.pipeline.Pipeline``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import Param, dag, task
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+DAG_ID = "champion_challenger"
+
+DOC_MD = """
+### Champion–challenger cycle
+Every six hours (or on **Trigger**) this DAG:
+1. **ingest** claims new batch files from the landing folder (kept under `raw/<run_id>/`);
+2. **validate** checks columns and values; bad files go to `quarantine/` and the run fails with the
+   file, column and count of bad rows — the champion keeps serving;
+3. **prepare** opens the cycle's MLflow run and splits the newest window into train and holdout by time;
+4. **drift_report** compares the champion's training data with data it has not seen (Evidently, logged to MLflow);
+5. **train_challenger** trains the Ludwig config, registers a new version and aliases it `@challenger`;
+6. **deploy_challenger** loads it into Triton beside the champion;
+7. **shadow_evaluate** scores the holdout through Triton with both models;
+8. **gate** applies the decision rules; **promote** moves `@champion` (old one → `@previous`) and Triton
+   serves it, or **hold** keeps the champion;
+9. **record_decision** writes both models' metrics and the reason into the cycle's MLflow run.
+"""
+
+
+def _pipeline():
+    from champion_challenger.airflow.hooks import pipeline_from_connections
+
+    return pipeline_from_connections()
+
+
+@dag(
+    dag_id=DAG_ID,
+    schedule="0 */6 * * *",
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    doc_md=DOC_MD,
+    tags=["mlops", "champion-challenger", "ludwig", "triton", "mlflow"],
+    default_args={"owner": "mlops", "retries": 2, "retry_delay": timedelta(seconds=30)},
+    params={
+        "primary_metric": Param(
+            None, type=["null", "string"], title="Primary metric",
+            enum=[None, "accuracy", "roc_auc", "f1", "precision", "recall", "log_loss", "brier"],
+            description="Override the decision metric of configs/pipeline.yaml for this run.",
+        ),
+        "min_improvement": Param(
+            None, type=["null", "number"], minimum=0, title="Minimum improvement",
+            description="Override how much the challenger must beat the champion by on the primary metric.",
+        ),
+        "dry_run": Param(
+            False, type="boolean", title="Dry run",
+            description="Compute and log the decision but never promote.",
+        ),
+    },
+)
+def champion_challenger():
+    @task
+    def check_config() -> dict:
+        """Validate the pipeline and Ludwig configs and reach MLflow and Triton."""
+        return _pipeline().check()
+
+    @task
+    def ingest(run_id: str | None = None) -> list[str]:
+        files = _pipeline().ingest(run_id)
+        if not files:
+            raise AirflowSkipException("no new batch files in the landing folder; nothing to do this cycle")
+        return files
+
+    @task
+    def validate(files: list[str], run_id: str | None = None) -> list[str]:
+        from champion_challenger.errors import DataValidationError
+
+        try:
+            return _pipeline().validate(run_id, files)
+        except DataValidationError as exc:
+            raise AirflowFailException(str(exc)) from None
+
+    @task
+    def prepare(accepted: list[str], run_id: str | None = None) -> dict:
+        return _pipeline().prepare(run_id)
+
+    @task
+    def drift_report(prepared: dict, run_id: str | None = None) -> dict:
+        return _pipeline().drift(run_id, prepared["cycle_run_id"])
+
+    @task
+    def train_challenger(prepared: dict, drift: dict, run_id: str | None = None) -> int:
+        return _pipeline().train(run_id, prepared["cycle_run_id"])
+
+    @task
+    def deploy_challenger(version: int) -> list[int]:
+        return _pipeline().sync_serving()
+
+    @task
+    def shadow_evaluate(version: int, served: list[int], run_id: str | None = None) -> dict:
+        return _pipeline().shadow_evaluate(run_id, version)
+
+    @task
+    def gate(evaluation: dict, params: dict | None = None) -> dict:
+        from champion_challenger.config import DecisionConfig
+
+        pipeline = _pipeline()
+        overrides = {k: params[k] for k in ("primary_metric", "min_improvement") if params.get(k) is not None}
+        rules = DecisionConfig.model_validate({**pipeline.config.decision.model_dump(), **overrides})
+        decision = pipeline.decide(evaluation, rules).as_dict()
+        if params.get("dry_run") and decision["action"] == "promote":
+            decision.update(action="hold", reason="dry run: would promote; " + decision["reason"])
+        return decision
+
+    @task.branch
+    def route(decision: dict) -> str:
+        return "promote" if decision["action"] == "promote" else "hold"
+
+    @task
+    def promote(version: int) -> dict:
+        return _pipeline().promote(version)
+
+    @task
+    def hold(version: int) -> list[int]:
+        return _pipeline().hold(version)
+
+    @task(trigger_rule="none_failed_min_one_success")
+    def record_decision(prepared: dict, evaluation: dict, decision: dict) -> None:
+        _pipeline().record(prepared["cycle_run_id"], evaluation, decision)
+
+    checked = check_config()
+    files = ingest()
+    checked >> files
+    prepared = prepare(validate(files))
+    version = train_challenger(prepared, drift_report(prepared))
+    evaluation = shadow_evaluate(version, deploy_challenger(version))
+    decision = gate(evaluation)
+    branches = [promote(version), hold(version)]
+    route(decision) >> branches
+    branches >> record_decision(prepared, evaluation, decision)
+
+
+champion_challenger()

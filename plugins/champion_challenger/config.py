@@ -1,0 +1,241 @@
+"""Typed pipeline configuration, validated at load.
+
+One ``PipelineConfig.from_yaml`` reads the pipeline YAML; unknown keys are rejected and every
+problem is raised as a :class:`~champion_challenger.errors.ConfigError` naming the file and the key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from champion_challenger.errors import ConfigError
+
+MetricName = Literal["accuracy", "roc_auc", "f1", "precision", "recall", "log_loss", "brier"]
+LOWER_IS_BETTER: frozenset[str] = frozenset({"log_loss", "brier"})
+
+#: Ludwig input feature types the pipeline knows how to validate and serve.
+NUMERIC_TYPES: frozenset[str] = frozenset({"number", "binary"})
+STRING_TYPES: frozenset[str] = frozenset({"category", "text", "set", "bag"})
+#: Every feature type Ludwig 0.17 knows.
+LUDWIG_FEATURE_TYPES: frozenset[str] = frozenset(
+    {"audio", "bag", "binary", "category", "date", "h3", "image", "number", "sequence", "set", "text", "timeseries", "vector"}
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(_Strict):
+    """Where batches land and which columns carry the label, time and entity id."""
+
+    landing_dir: Path = Field(description="Folder where batch files arrive.")
+    file_pattern: str = Field(default="*.csv", description="Glob of batch files (csv or parquet).")
+    target: str = Field(description="Binary label column.")
+    timestamp_column: str = Field(description="Event time column; orders rows for holdout and windows.")
+    id_column: str = Field(description="Entity id column; never used as a feature.")
+
+
+class TrainingConfig(_Strict):
+    """What the challenger is trained from."""
+
+    ludwig_config: Path = Field(description="Ludwig model YAML, relative to the pipeline YAML.")
+    window_batches: int = Field(default=8, ge=1, description="Newest accepted batches to train on.")
+    seed: int = Field(default=42, description="Random seed for Ludwig.")
+
+
+class EvaluationConfig(_Strict):
+    """How the champion and challenger are compared."""
+
+    holdout_fraction: float = Field(default=0.25, gt=0, lt=1)
+    batch_size: int = Field(default=1024, ge=1, le=8192)
+
+
+class DecisionConfig(_Strict):
+    """Rules that turn shadow metrics into promote or hold."""
+
+    primary_metric: MetricName = "roc_auc"
+    min_improvement: float = Field(default=0.0, ge=0)
+    quality_floor: float = Field(default=0.0, description="Never promote a model below this.")
+
+
+class DriftConfig(_Strict):
+    """Evidently drift report settings."""
+
+    max_rows: int = Field(default=20000, ge=100)
+    drift_share: float = Field(default=0.5, gt=0, le=1)
+
+
+class PipelineConfig(_Strict):
+    """The whole pipeline configuration (``configs/pipeline.yaml``)."""
+
+    model_name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_\-]*$")
+    experiment_name: str
+    data: DataConfig
+    training: TrainingConfig
+    evaluation: EvaluationConfig = EvaluationConfig()
+    decision: DecisionConfig = DecisionConfig()
+    drift: DriftConfig = DriftConfig()
+    source_path: Path | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _distinct_columns(self) -> PipelineConfig:
+        cols = [self.data.target, self.data.timestamp_column, self.data.id_column]
+        if len(set(cols)) != len(cols):
+            raise ValueError(f"target, timestamp_column and id_column must differ, got {cols}")
+        return self
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> PipelineConfig:
+        """Load and validate a pipeline YAML.
+
+        Args:
+            path: the YAML file.
+
+        Returns:
+            The validated config, remembering its own path for resolving relative paths.
+
+        Raises:
+            ConfigError: the file is missing, not YAML, or breaks the schema (names file and key).
+        """
+        path = Path(path).resolve()
+        raw = _read_yaml(path)
+        try:
+            return cls.model_validate({**raw, "source_path": path})
+        except ValidationError as exc:
+            raise ConfigError(_format_validation_error(path, exc)) from None
+
+    def ludwig_config_path(self) -> Path:
+        """Absolute path of the Ludwig YAML."""
+        return _resolve(self.training.ludwig_config, self._config_dir())
+
+    def landing_dir(self, home: Path) -> Path:
+        """Absolute landing folder; relative paths are resolved against the runtime folder."""
+        return _resolve(self.data.landing_dir, home)
+
+    def _config_dir(self) -> Path:
+        return self.source_path.parent if self.source_path else Path.cwd()
+
+
+def _resolve(path: Path, base: Path) -> Path:
+    return path if path.is_absolute() else (base / path).resolve()
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
+    return raw
+
+
+def _format_validation_error(path: Path, exc: ValidationError) -> str:
+    lines = [f"{path}: invalid configuration"]
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "<root>"
+        lines.append(f"  - {key}: {err['msg']}")
+    return "\n".join(lines)
+
+
+class FeatureSpec(_Strict):
+    """One input feature of the Ludwig model: its column name and Ludwig type."""
+
+    name: str
+    type: str
+
+    @property
+    def is_numeric(self) -> bool:
+        return self.type in NUMERIC_TYPES
+
+
+class ModelSchema(_Strict):
+    """The columns a batch must carry, derived from the pipeline and Ludwig configs."""
+
+    features: tuple[FeatureSpec, ...]
+    target: str
+    timestamp_column: str
+    id_column: str
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    @property
+    def required_columns(self) -> list[str]:
+        return [*self.feature_names, self.target, self.timestamp_column, self.id_column]
+
+
+def load_ludwig_config(path: str | Path) -> dict[str, Any]:
+    """Read a Ludwig YAML and check it with Ludwig's own schema.
+
+    Raises:
+        ConfigError: naming the file and the offending field.
+    """
+    path = Path(path)
+    raw = _read_yaml(path)
+    _check_feature_types(path, raw)
+    from ludwig.error import ConfigValidationError
+    from ludwig.schema.model_types.base import ModelConfig
+
+    try:
+        ModelConfig.from_dict(raw)
+    except (ConfigValidationError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{path}: invalid Ludwig config: {exc}") from None
+    return raw
+
+
+def _check_feature_types(path: Path, raw: dict[str, Any]) -> None:
+    """Name the exact field of an unknown feature type before Ludwig's longer schema message."""
+    for section in ("input_features", "output_features"):
+        features = raw.get(section)
+        if not isinstance(features, list) or not features:
+            raise ConfigError(f"{path}: {section} must be a non-empty list of features")
+        for i, feat in enumerate(features):
+            if not isinstance(feat, dict) or "name" not in feat or "type" not in feat:
+                raise ConfigError(f"{path}: {section}[{i}] needs a 'name' and a 'type'")
+            if feat["type"] not in LUDWIG_FEATURE_TYPES:
+                raise ConfigError(
+                    f"{path}: {section}[{i}].type: unknown feature type {feat['type']!r} "
+                    f"(feature {feat['name']!r}); allowed: {sorted(LUDWIG_FEATURE_TYPES)}"
+                )
+
+
+def model_schema(config: PipelineConfig, ludwig_config: dict[str, Any]) -> ModelSchema:
+    """Derive the batch schema from the Ludwig features and the pipeline's data columns.
+
+    Raises:
+        ConfigError: the Ludwig output feature is not the pipeline's binary target, or a feature
+            type cannot be served.
+    """
+    path = config.ludwig_config_path()
+    outputs = ludwig_config.get("output_features") or []
+    if len(outputs) != 1 or outputs[0].get("name") != config.data.target:
+        raise ConfigError(
+            f"{path}: output_features must be exactly one feature named {config.data.target!r} "
+            f"(data.target in {config.source_path}), got {[o.get('name') for o in outputs]}"
+        )
+    if outputs[0].get("type") != "binary":
+        raise ConfigError(f"{path}: output_features[0].type must be 'binary', got {outputs[0].get('type')!r}")
+    features = []
+    for i, feat in enumerate(ludwig_config.get("input_features") or []):
+        ftype = feat.get("type")
+        if ftype not in NUMERIC_TYPES | STRING_TYPES:
+            allowed = sorted(NUMERIC_TYPES | STRING_TYPES)
+            raise ConfigError(f"{path}: input_features[{i}].type {ftype!r} is not supported; allowed: {allowed}")
+        if feat.get("name") in (config.data.id_column, config.data.timestamp_column):
+            raise ConfigError(f"{path}: input_features[{i}] uses the id/timestamp column {feat['name']!r}")
+        features.append(FeatureSpec(name=feat["name"], type=ftype))
+    return ModelSchema(
+        features=tuple(features),
+        target=config.data.target,
+        timestamp_column=config.data.timestamp_column,
+        id_column=config.data.id_column,
+    )

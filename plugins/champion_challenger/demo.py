@@ -1,0 +1,79 @@
+"""``make demo``: start the stack, land batches over several cycles, run each cycle through Airflow."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from champion_challenger.config import PipelineConfig
+from champion_challenger.data.generate import write_batches
+from champion_challenger.settings import Settings
+from champion_challenger.stack import local
+from champion_challenger.stack.airflow_api import AirflowApi
+
+DAG_ID = "champion_challenger"
+#: (first batch, number of batches) landed before each cycle; drift starts at DRIFT_AT.
+DEMO_PLAN: list[tuple[int, int]] = [(0, 4), (4, 1), (5, 1), (6, 1), (7, 1)]
+DRIFT_AT = 5
+
+
+def _say(message: str) -> None:
+    print(f"[demo {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def run_demo(settings: Settings, seed: int = 7, rows: int = 2000) -> list[dict]:
+    """Run the demo cycles and return one summary per cycle.
+
+    Raises:
+        RuntimeError: a cycle's DAG run failed (its failed tasks are named).
+    """
+    config = PipelineConfig.from_yaml(settings.pipeline_config)
+    landing = config.landing_dir(settings.home)
+    api = _airflow(settings)
+    api.wait_for_dag(DAG_ID)
+    api.unpause(DAG_ID)
+    _wait_idle(api)
+    results = []
+    for cycle, (start, count) in enumerate(DEMO_PLAN, 1):
+        files = write_batches(landing, count, start=start, drift_at=DRIFT_AT, seed=seed, rows=rows)
+        drift = "after drift onset" if start + count - 1 >= DRIFT_AT else "before drift"
+        _say(f"cycle {cycle}/{len(DEMO_PLAN)}: landed {', '.join(f.name for f in files)} ({drift}); triggering")
+        run_id = api.trigger(DAG_ID)
+        state = api.wait_run(DAG_ID, run_id)
+        tasks = api.task_states(DAG_ID, run_id)
+        if state != "success":
+            failed = [t for t, s in tasks.items() if s == "failed"]
+            raise RuntimeError(f"cycle {cycle} ({run_id}) {state}; failed tasks: {failed}; see the Airflow UI logs")
+        branch = "promote" if tasks.get("promote") == "success" else "hold"
+        _say(f"cycle {cycle} finished: {branch}")
+        results.append({"cycle": cycle, "run_id": run_id, "state": state, "decision": branch})
+    return results
+
+
+def _airflow(settings: Settings) -> AirflowApi:
+    password = local.airflow_password(settings)
+    if password is None:
+        raise RuntimeError("Airflow has not written its admin password yet; is it running? (`make up`)")
+    return AirflowApi(f"http://127.0.0.1:{settings.airflow_port}", local.AIRFLOW_USER, password)
+
+
+def _wait_idle(api: AirflowApi, timeout_s: float = 900) -> None:
+    """Let a run the scheduler started on unpause finish before the demo lands data."""
+    deadline = time.monotonic() + timeout_s
+    while api.active_runs(DAG_ID) and time.monotonic() < deadline:
+        time.sleep(3)
+
+
+def urls(settings: Settings) -> dict[str, str]:
+    """Where the user looks after the demo."""
+    return {
+        "airflow_ui": f"http://127.0.0.1:{settings.airflow_port}",
+        "mlflow_ui": settings.mlflow_tracking_uri,
+        "triton_metrics": settings.triton_metrics_url,
+        "triton_http": f"http://{settings.triton_url}/v2",
+    }
+
+
+def login_hint(settings: Settings) -> str:
+    password = local.airflow_password(settings)
+    return json.dumps({"user": local.AIRFLOW_USER, "password": password})

@@ -1,0 +1,40 @@
+"""Binary-classification metrics computed from labels and positive-class probabilities."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn import metrics as skm
+
+
+def binary_metrics(y_true: np.ndarray, probability: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
+    """Metrics of one model on one set of labelled rows.
+
+    Args:
+        y_true: 0/1 labels.
+        probability: positive-class probabilities, same length.
+        threshold: probability at or above which the prediction is 1.
+
+    Returns:
+        ``accuracy``, ``roc_auc`` (NaN when only one class is present), ``f1``, ``precision``,
+        ``recall``, ``log_loss``, ``brier``, ``positive_rate`` and ``n``.
+
+    Raises:
+        ValueError: empty input or lengths differ.
+    """
+    y_true = np.asarray(y_true, dtype=int)
+    probability = np.clip(np.asarray(probability, dtype=float), 1e-7, 1 - 1e-7)
+    if len(y_true) == 0 or len(y_true) != len(probability):
+        raise ValueError(f"need equally long, non-empty labels and probabilities, got {len(y_true)} and {len(probability)}")
+    predicted = (probability >= threshold).astype(int)
+    both_classes = len(np.unique(y_true)) == 2
+    return {
+        "accuracy": float(skm.accuracy_score(y_true, predicted)),
+        "roc_auc": float(skm.roc_auc_score(y_true, probability)) if both_classes else float("nan"),
+        "f1": float(skm.f1_score(y_true, predicted, zero_division=0)),
+        "precision": float(skm.precision_score(y_true, predicted, zero_division=0)),
+        "recall": float(skm.recall_score(y_true, predicted, zero_division=0)),
+        "log_loss": float(skm.log_loss(y_true, probability, labels=[0, 1])),
+        "brier": float(skm.brier_score_loss(y_true, probability)),
+        "positive_rate": float(predicted.mean()),
+        "n": float(len(y_true)),
+    }

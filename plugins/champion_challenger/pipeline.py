@@ -1,0 +1,335 @@
+"""The steps of one champion–challenger cycle, each a method the DAG calls in a few lines.
+
+Every step is idempotent per cycle id (the Airflow ``run_id``): files live under
+``<CCP_HOME>/runs/<cycle_id>/``, MLflow runs and registry versions are found again by tag.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow import MlflowClient
+
+from champion_challenger import tracking
+from champion_challenger.config import DecisionConfig, ModelSchema, PipelineConfig, load_ludwig_config, model_schema
+from champion_challenger.data.store import DataStore, claim_new_batches, load_window, split_holdout
+from champion_challenger.data.validate import validate_batches
+from champion_challenger.drift.evidently_report import drift_report
+from champion_challenger.errors import DataValidationError, ServiceUnavailableError
+from champion_challenger.evaluation.gate import Decision, decide
+from champion_challenger.evaluation.metrics import binary_metrics
+from champion_challenger.registry import model_registry as registry
+from champion_challenger.serving import triton_repository
+from champion_challenger.serving.triton_client import TritonModelClient
+from champion_challenger.settings import Settings, load_settings
+from champion_challenger.training.ludwig_trainer import train_ludwig
+from champion_challenger.training.pyfunc import LUDWIG_ARTIFACT
+
+METRIC_TAG_PREFIX = "ccp.metric."
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Pipeline:
+    """Config, settings and clients for running cycle steps.
+
+    Args:
+        config: the validated pipeline config.
+        settings: runtime folder and default endpoints.
+        tracking_uri: MLflow tracking server (Airflow's ``mlflow_default`` connection in DAGs).
+        triton_url: Triton HTTP endpoint (Airflow's ``triton_default`` connection in DAGs).
+    """
+
+    config: PipelineConfig
+    settings: Settings
+    tracking_uri: str
+    triton_url: str
+
+    @classmethod
+    def from_env(cls, tracking_uri: str | None = None, triton_url: str | None = None) -> Pipeline:
+        """Build from ``CCP_*`` settings; explicit endpoints override them."""
+        settings = load_settings()
+        return cls(
+            config=PipelineConfig.from_yaml(settings.pipeline_config),
+            settings=settings,
+            tracking_uri=tracking_uri or settings.mlflow_tracking_uri,
+            triton_url=triton_url or settings.triton_url,
+        )
+
+    # ---- shared objects -------------------------------------------------------------------
+    @cached_property
+    def ludwig_config(self) -> dict[str, Any]:
+        return load_ludwig_config(self.config.ludwig_config_path())
+
+    @cached_property
+    def schema(self) -> ModelSchema:
+        return model_schema(self.config, self.ludwig_config)
+
+    @cached_property
+    def store(self) -> DataStore:
+        return DataStore(self.config.landing_dir(self.settings.home))
+
+    @cached_property
+    def client(self) -> MlflowClient:
+        mlflow.set_tracking_uri(self.tracking_uri)
+        return MlflowClient(self.tracking_uri, self.tracking_uri)
+
+    @cached_property
+    def triton(self) -> TritonModelClient:
+        return TritonModelClient(self.triton_url)
+
+    @property
+    def model_name(self) -> str:
+        return self.config.model_name
+
+    def workspace(self, cycle_id: str) -> Path:
+        """This cycle's working folder (train/holdout splits, reports, the trained model)."""
+        path = self.settings.home / "runs" / re.sub(r"[^A-Za-z0-9_.\-]+", "_", cycle_id)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @cached_property
+    def experiment_id(self) -> str:
+        return tracking.experiment_id(self.client, self.config.experiment_name)
+
+    # ---- steps ----------------------------------------------------------------------------
+    def check(self) -> dict[str, Any]:
+        """Validate both configs and reach MLflow and Triton before any work.
+
+        Raises:
+            ConfigError: a config is invalid (names file and field).
+            ServiceUnavailableError: MLflow or Triton cannot be reached.
+        """
+        schema = self.schema
+        try:
+            self.client.search_experiments(max_results=1)
+        except Exception as exc:  # noqa: BLE001 - any failure here means unreachable
+            raise ServiceUnavailableError(
+                f"MLflow at {self.tracking_uri} is unreachable ({type(exc).__name__}); start it with "
+                f"`make up` or set MLFLOW_TRACKING_URI"
+            ) from None
+        self.triton.check_live()
+        return {"model_name": self.model_name, "features": schema.feature_names, "target": schema.target}
+
+    def ingest(self, cycle_id: str) -> list[str]:
+        """Claim new batch files from landing for this cycle; empty list when nothing arrived."""
+        return [str(p) for p in claim_new_batches(self.store, cycle_id, self.config.data.file_pattern)]
+
+    def validate(self, cycle_id: str, files: list[str]) -> list[str]:
+        """Accept valid batches and quarantine the rest.
+
+        Returns:
+            Paths of accepted parquet batches.
+
+        Raises:
+            DataValidationError: at least one file was quarantined (the message names each file,
+                column and count of bad rows); the good files are still accepted.
+        """
+        summary = validate_batches(self.store, [Path(f) for f in files], self.schema, self.store.run_dir(cycle_id))
+        if summary.quarantined:
+            raise DataValidationError(summary.error_message())
+        return [o.accepted_path for o in summary.accepted if o.accepted_path]
+
+    def prepare(self, cycle_id: str) -> dict[str, str]:
+        """Open the cycle's MLflow run and split the training window into train and holdout."""
+        work = self.workspace(cycle_id)
+        window = load_window(self.store, self.config.training.window_batches)
+        train, holdout = split_holdout(window, self.config.data.timestamp_column, self.config.evaluation.holdout_fraction)
+        if len(train) == 0 or len(holdout) == 0:
+            raise DataValidationError(f"window of {len(window)} rows is too small to split into train and holdout")
+        train.to_parquet(work / "train.parquet", index=False)
+        holdout.to_parquet(work / "holdout.parquet", index=False)
+        run_id = tracking.cycle_run(self.client, self.experiment_id, cycle_id)
+        ts = self.config.data.timestamp_column
+        for key, value in {
+            "data.window_start": window[ts].min(), "data.window_end": window[ts].max(),
+            "data.holdout_start": holdout[ts].min(), "data.train_rows": len(train), "data.holdout_rows": len(holdout),
+        }.items():
+            self.client.log_param(run_id, key, str(value))
+        return {"cycle_run_id": run_id, "train": str(work / "train.parquet"), "holdout": str(work / "holdout.parquet")}
+
+    def drift(self, cycle_id: str, cycle_run_id: str) -> dict[str, Any]:
+        """Evidently drift report: champion's training reference vs data it has not seen.
+
+        Without a champion there is no reference; the step records that and reports no drift.
+        """
+        champion = registry.alias_version(self.client, self.model_name, registry.CHAMPION)
+        if champion is None:
+            self.client.set_tag(cycle_run_id, "ccp.drift", "skipped: no champion yet")
+            return {"skipped": "no champion yet: nothing to compare against"}
+        work = self.workspace(cycle_id)
+        reference_dir = Path(tempfile.mkdtemp(dir=work))
+        reference = pd.read_parquet(
+            self.client.download_artifacts(champion.run_id, tracking.REFERENCE_ARTIFACT, str(reference_dir))
+        )
+        current = self._unseen_rows(champion)
+        summary = drift_report(
+            reference, current, self.schema, work / "drift", self.config.drift.max_rows, self.config.drift.drift_share
+        )
+        self.client.log_artifacts(cycle_run_id, str(work / "drift"), "drift")
+        self.client.log_metric(cycle_run_id, "drift_share", summary.drift_share)
+        self.client.set_tag(cycle_run_id, "ccp.drift", "detected" if summary.dataset_drift else "none")
+        self.client.set_tag(cycle_run_id, "ccp.drifted_columns", ",".join(summary.drifted_columns) or "-")
+        return summary.as_dict()
+
+    def _unseen_rows(self, champion) -> pd.DataFrame:
+        window = load_window(self.store, self.config.training.window_batches)
+        ts = self.config.data.timestamp_column
+        train_end = champion.tags.get("ccp.train_end")
+        if train_end:
+            unseen = window[window[ts] > pd.Timestamp(train_end)]
+            if len(unseen):
+                return unseen
+        return window.sort_values(ts).tail(max(1, int(len(window) * self.config.evaluation.holdout_fraction)))
+
+    def train(self, cycle_id: str, cycle_run_id: str) -> int:
+        """Train the challenger, log it under the cycle run, register it and alias it ``challenger``.
+
+        Idempotent: a retry for the same cycle returns the version registered the first time.
+        """
+        existing = registry.find_version_by_tag(self.client, self.model_name, tracking.CYCLE_TAG, cycle_id)
+        if existing is None:
+            existing = self._train_and_register(cycle_id, cycle_run_id)
+        version = int(existing.version)
+        registry.set_challenger(self.client, self.model_name, version)
+        return version
+
+    def _train_and_register(self, cycle_id: str, cycle_run_id: str):
+        work = self.workspace(cycle_id)
+        train_df = pd.read_parquet(work / "train.parquet")
+        shutil.rmtree(work / "training", ignore_errors=True)
+        trained = train_ludwig(self.ludwig_config, train_df, self.schema, work / "training", self.config.training.seed)
+        run_id, model_uri = tracking.log_challenger(
+            self.tracking_uri, self.experiment_id, cycle_run_id, cycle_id, trained,
+            self.ludwig_config, train_df, self.schema, str(self.store.accepted),
+        )
+        ts = self.config.data.timestamp_column
+        registry.ensure_registered_model(self.client, self.model_name, f"Ludwig binary classifier of {self.schema.target!r}")
+        version = mlflow.register_model(
+            model_uri, self.model_name,
+            tags={tracking.CYCLE_TAG: cycle_id, "ccp.train_end": str(train_df[ts].max()),
+                  "ccp.ludwig_config": self.config.ludwig_config_path().name},
+        )
+        self.client.update_model_version(
+            self.model_name, version.version,
+            description=(f"Trained in cycle {cycle_id} on {len(train_df)} rows from {train_df[ts].min()} to "
+                         f"{train_df[ts].max()} with {self.config.ludwig_config_path().name}; training run {run_id}."),
+        )
+        return version
+
+    def sync_serving(self, versions: list[int] | None = None) -> list[int]:
+        """Make Triton serve ``versions`` (default: champion, challenger and previous).
+
+        Missing version folders are exported from the registry; the new config is loaded before
+        removed versions are unloaded, so the champion serves throughout.
+
+        Returns:
+            The versions now served.
+        """
+        versions = versions if versions is not None else registry.alias_state(self.client, self.model_name).served_versions()
+        if not versions:
+            return []
+        repository = self.settings.triton_repository
+        for version in versions:
+            if version not in triton_repository.exported_versions(repository, self.model_name):
+                self._export(version)
+        triton_repository.write_model_config(repository, self.model_name, versions)
+        self.triton.load(self.model_name)
+        self.triton.wait_ready(self.model_name, versions)
+        triton_repository.prune_versions(repository, self.model_name, set(versions))
+        return versions
+
+    def _export(self, version: int) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            local = Path(mlflow.artifacts.download_artifacts(
+                artifact_uri=f"models:/{self.model_name}/{version}", dst_path=tmp, tracking_uri=self.tracking_uri
+            ))
+            triton_repository.export_version(
+                self.settings.triton_repository, self.model_name, version, local / "artifacts" / LUDWIG_ARTIFACT
+            )
+
+    def shadow_evaluate(self, cycle_id: str, challenger_version: int) -> dict[str, Any]:
+        """Score the holdout through Triton with both the champion and the challenger.
+
+        Both are scored on the same rows; the champion is None when there is none yet.
+        """
+        holdout = pd.read_parquet(self.workspace(cycle_id) / "holdout.parquet")
+        y = holdout[self.schema.target].to_numpy()
+        champion = registry.alias_version(self.client, self.model_name, registry.CHAMPION)
+        scored = {"challenger": challenger_version, "champion": int(champion.version) if champion else None}
+        result: dict[str, Any] = {"versions": scored, "rows": len(holdout)}
+        for role, version in scored.items():
+            if version is None:
+                result[role] = None
+                continue
+            proba = self.triton.predict_proba(
+                self.model_name, holdout, self.schema, version, self.config.evaluation.batch_size
+            )
+            result[role] = binary_metrics(y, proba)
+        return result
+
+    def decide(self, evaluation: dict[str, Any], rules: DecisionConfig | None = None) -> Decision:
+        """Apply the decision rules (default: the configured ones) to the shadow metrics."""
+        return decide(evaluation["challenger"], evaluation["champion"], rules or self.config.decision)
+
+    def promote(self, version: int) -> dict[str, int | None]:
+        """Make ``version`` the champion: aliases move, stages mirror, Triton serves it.
+
+        If serving fails after the aliases moved, the aliases are restored and the error raised.
+
+        Returns:
+            The aliases before the move.
+        """
+        if not self.triton.is_ready(self.model_name, version):
+            self.sync_serving()
+        before = registry.alias_state(self.client, self.model_name)
+        target = registry.promotion_target(before, version)
+        registry.move_aliases(self.client, self.model_name, target)
+        try:
+            self.sync_serving(target.served_versions())
+        except Exception:
+            registry.move_aliases(self.client, self.model_name, before)
+            raise
+        return before.as_dict()
+
+    def hold(self, version: int) -> list[int]:
+        """Keep the champion; stop serving the losing challenger. Returns the served versions."""
+        state = registry.alias_state(self.client, self.model_name)
+        if state.champion is None:
+            log.warning(
+                "no champion for %r and challenger v%s did not pass the gate; nothing is served until a "
+                "model clears the quality floor", self.model_name, version,
+            )
+            self.triton.unload(self.model_name)
+            return []
+        return self.sync_serving(sorted({v for v in (state.champion, state.previous) if v is not None}))
+
+    def record(self, cycle_run_id: str, evaluation: dict[str, Any], decision: dict[str, Any]) -> None:
+        """Write both models' metrics and the decision into the cycle run and the version tags."""
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        for role in ("champion", "challenger"):
+            for name, value in (evaluation.get(role) or {}).items():
+                self.client.log_metric(cycle_run_id, f"{role}_{name}", value)
+        versions = evaluation["versions"]
+        self.client.log_param(cycle_run_id, "challenger_version", versions["challenger"])
+        self.client.log_param(cycle_run_id, "champion_version", versions["champion"])
+        for key, value in {"action": decision["action"], "reason": decision["reason"], "at": now}.items():
+            self.client.set_tag(cycle_run_id, f"ccp.decision.{key}", value)
+        tracking.log_dict_artifact(self.client, cycle_run_id, {"evaluation": evaluation, "decision": decision, "at": now}, "decision.json")
+        challenger = str(versions["challenger"])
+        for name, value in evaluation["challenger"].items():
+            self.client.set_model_version_tag(self.model_name, challenger, METRIC_TAG_PREFIX + name, f"{value:.6g}")
+        self.client.set_model_version_tag(self.model_name, challenger, "ccp.decision", decision["action"])
+        self.client.set_model_version_tag(self.model_name, challenger, "ccp.decision_reason", decision["reason"])
+        self.client.set_model_version_tag(self.model_name, challenger, "ccp.evidence_run_id", cycle_run_id)
+        self.client.set_terminated(cycle_run_id, "FINISHED")

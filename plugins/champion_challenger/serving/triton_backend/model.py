@@ -1,0 +1,75 @@
+"""Triton Python-backend model serving one Ludwig model version.
+
+Copied into ``<repository>/<model>/<version>/model.py`` next to ``ludwig_model/`` and
+``serving_spec.json`` by :mod:`champion_challenger.serving.triton_repository`.
+
+Inputs: one tensor per Ludwig input feature (``TYPE_FP32`` for numbers, ``TYPE_STRING`` otherwise),
+shape ``[batch, 1]``. Outputs: ``probability`` (positive class, FP32) and ``prediction`` (INT32 0/1).
+All requests of one ``execute`` call are scored in a single Ludwig call.
+"""
+
+import locale
+import os
+import sys
+
+# The stub's embedded interpreter starts in the ASCII locale; Ludwig reads UTF-8 files on import.
+locale.setlocale(locale.LC_ALL, "C.UTF-8")
+# It also ignores PYTHONPATH: the server passes the serving environment's packages here.
+for _path in reversed(os.environ.get("CCP_TRITON_PYTHONPATH", "").split(":")):
+    if _path and _path not in sys.path:
+        sys.path.insert(1, _path)
+
+import json  # noqa: E402
+
+import numpy as np  # noqa: E402
+import triton_python_backend_utils as pb_utils  # noqa: E402
+
+
+class TritonPythonModel:
+    """Scores rows with ``LudwigModel.predict``."""
+
+    def initialize(self, args):
+        import logging
+
+        import torch
+        from ludwig.api import LudwigModel
+
+        torch.set_num_threads(int(os.environ.get("CCP_TRITON_TORCH_THREADS", "1")))
+        version_dir = os.path.join(args["model_repository"], args["model_version"])
+        with open(os.path.join(version_dir, "serving_spec.json"), encoding="utf-8") as fh:
+            self.spec = json.load(fh)
+        self.model = LudwigModel.load(
+            os.path.join(version_dir, "ludwig_model"), backend="local", logging_level=logging.ERROR
+        )
+
+    def execute(self, requests):
+        import pandas as pd
+
+        frames = [self._frame(request) for request in requests]
+        scored = self.model.predict(pd.concat(frames, ignore_index=True), return_type=pd.DataFrame)[0]
+        probs = np.stack(scored[self.spec["target"] + "_probabilities"].to_numpy())[:, 1].astype(np.float32)
+        responses, start = [], 0
+        for frame in frames:
+            p = probs[start : start + len(frame)].reshape(-1, 1)
+            start += len(frame)
+            responses.append(
+                pb_utils.InferenceResponse(
+                    output_tensors=[
+                        pb_utils.Tensor("probability", p),
+                        pb_utils.Tensor("prediction", (p >= self.spec["threshold"]).astype(np.int32)),
+                    ]
+                )
+            )
+        return responses
+
+    def _frame(self, request):
+        import pandas as pd
+
+        columns = {}
+        for feature in self.spec["features"]:
+            values = pb_utils.get_input_tensor_by_name(request, feature["name"]).as_numpy().reshape(-1)
+            if feature["numeric"]:
+                columns[feature["name"]] = values.astype(np.float64)
+            else:
+                columns[feature["name"]] = [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in values]
+        return pd.DataFrame(columns)

@@ -1,0 +1,65 @@
+"""Environment variables the package reads, declared once with type and default.
+
+Airflow Connections (``mlflow_default``, ``triton_default``) take precedence inside DAG tasks;
+these settings are the embedded defaults used by ``make demo``, the CLI and the tests.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name) or default
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings of this process.
+
+    Attributes:
+        home: runtime folder holding data, MLflow store, Triton repository, logs and pids.
+        pipeline_config: path of the pipeline YAML.
+        mlflow_tracking_uri: MLflow tracking server URI.
+        triton_url: Triton HTTP endpoint as ``host:port``.
+    """
+
+    home: Path
+    pipeline_config: Path
+    mlflow_tracking_uri: str
+    triton_url: str
+    triton_grpc_port: int
+    triton_metrics_port: int
+    airflow_port: int
+    mlflow_port: int
+
+    @property
+    def triton_repository(self) -> Path:
+        """Triton model repository (explicit model control)."""
+        return self.home / "triton" / "models"
+
+    @property
+    def triton_metrics_url(self) -> str:
+        host = self.triton_url.split(":")[0]
+        return f"http://{host}:{self.triton_metrics_port}/metrics"
+
+
+def load_settings() -> Settings:
+    """Read the ``CCP_*`` and ``MLFLOW_TRACKING_URI`` environment variables."""
+    home = Path(_env("CCP_HOME", str(REPO_ROOT / ".ccp"))).resolve()
+    mlflow_port = int(_env("CCP_MLFLOW_PORT", "5000"))
+    triton_http_port = int(_env("CCP_TRITON_HTTP_PORT", "8000"))
+    return Settings(
+        home=home,
+        pipeline_config=Path(_env("CCP_PIPELINE_CONFIG", str(REPO_ROOT / "configs" / "pipeline.yaml"))),
+        mlflow_tracking_uri=_env("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{mlflow_port}"),
+        triton_url=_env("CCP_TRITON_URL", f"127.0.0.1:{triton_http_port}"),
+        triton_grpc_port=int(_env("CCP_TRITON_GRPC_PORT", "8001")),
+        triton_metrics_port=int(_env("CCP_TRITON_METRICS_PORT", "8002")),
+        airflow_port=int(_env("CCP_AIRFLOW_PORT", "8080")),
+        mlflow_port=mlflow_port,
+    )

@@ -1,0 +1,74 @@
+"""Minimal client of Airflow 3's REST API (``/api/v2``) for triggering and waiting on DAG runs."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import requests
+
+TERMINAL = {"success", "failed"}
+
+
+class AirflowApi:
+    """Trigger and follow DAG runs on a running Airflow api-server.
+
+    Args:
+        base_url: e.g. ``http://127.0.0.1:8080``.
+        username / password: a SimpleAuthManager (or FAB) user.
+    """
+
+    def __init__(self, base_url: str, username: str, password: str) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._session = requests.Session()
+        response = self._session.post(
+            f"{self.base_url}/auth/token", json={"username": username, "password": password}, timeout=30
+        )
+        response.raise_for_status()
+        self._session.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._session.request(method, f"{self.base_url}/api/v2{path}", timeout=30, **kwargs)
+        response.raise_for_status()
+        return response.json()
+
+    def wait_for_dag(self, dag_id: str, timeout_s: float = 180) -> None:
+        """Wait until the dag-processor has parsed ``dag_id``; raise with its import errors if not."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                self._call("GET", f"/dags/{dag_id}")
+                return
+            except requests.HTTPError:
+                time.sleep(2)
+        errors = self._call("GET", "/importErrors").get("import_errors", [])
+        raise TimeoutError(f"DAG {dag_id!r} not parsed after {timeout_s:.0f}s; import errors: {errors}")
+
+    def unpause(self, dag_id: str) -> None:
+        self._call("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
+
+    def trigger(self, dag_id: str, conf: dict | None = None) -> str:
+        """Trigger a manual run now; returns its run id."""
+        run = self._call("POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf or {}})
+        return run["dag_run_id"]
+
+    def run_state(self, dag_id: str, run_id: str) -> str:
+        return self._call("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["state"]
+
+    def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
+        items = self._call("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
+        return {ti["task_id"]: ti["state"] for ti in items}
+
+    def active_runs(self, dag_id: str) -> list[str]:
+        runs = self._call("GET", f"/dags/{dag_id}/dagRuns", params={"state": ["queued", "running"]})["dag_runs"]
+        return [r["dag_run_id"] for r in runs]
+
+    def wait_run(self, dag_id: str, run_id: str, timeout_s: float = 900) -> str:
+        """Wait for a run to finish; returns ``success`` or ``failed``."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            state = self.run_state(dag_id, run_id)
+            if state in TERMINAL:
+                return state
+            time.sleep(3)
+        raise TimeoutError(f"run {run_id} of {dag_id} not finished after {timeout_s:.0f}s")

@@ -1,0 +1,108 @@
+"""The embedded local stack: MLflow (SQLite), Triton (wheel binary) and Airflow standalone (SQLite).
+
+All state lives under the runtime folder (``CCP_HOME``, default ``./.ccp``): ``make down`` stops
+the processes and keeps it; ``make wipe`` deletes it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+from champion_challenger.serving.triton_server import triton_service
+from champion_challenger.settings import REPO_ROOT, Settings
+from champion_challenger.stack.processes import ServiceProcess
+
+AIRFLOW_USER = "admin"
+
+
+def _bin(name: str) -> str:
+    return str(Path(sys.executable).parent / name)
+
+
+def mlflow_service(settings: Settings) -> ServiceProcess:
+    """MLflow tracking server with a SQLite backend and proxied local artifact store."""
+    store = settings.home / "mlflow"
+    store.mkdir(parents=True, exist_ok=True)
+    return ServiceProcess(
+        name="mlflow",
+        command=[
+            _bin("mlflow"), "server",
+            "--backend-store-uri", f"sqlite:///{store / 'mlflow.db'}",
+            "--artifacts-destination", str(store / "artifacts"),
+            "--host", "127.0.0.1", "--port", str(settings.mlflow_port), "--workers", "2",
+        ],
+        health_url=f"http://127.0.0.1:{settings.mlflow_port}/health",
+        ports=[settings.mlflow_port],
+        state_dir=settings.home / "services",
+    )
+
+
+def airflow_environment(settings: Settings) -> dict[str, str]:
+    """Environment of the Airflow processes: folders, SQLite, connections to MLflow and Triton."""
+    home = settings.home / "airflow"
+    return {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{AIRFLOW_USER}:admin",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "AIRFLOW__API__PORT": str(settings.airflow_port),
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+        "AIRFLOW_CONN_MLFLOW_DEFAULT": settings.mlflow_tracking_uri,
+        "AIRFLOW_CONN_TRITON_DEFAULT": f"http://{settings.triton_url}",
+        "CCP_HOME": str(settings.home),
+        "CCP_PIPELINE_CONFIG": str(settings.pipeline_config),
+        "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
+        "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+    }
+
+
+def airflow_service(settings: Settings) -> ServiceProcess:
+    """``airflow standalone``: api-server, scheduler, dag-processor and triggerer on SQLite."""
+    return ServiceProcess(
+        name="airflow",
+        command=[_bin("airflow"), "standalone"],
+        health_url=f"http://127.0.0.1:{settings.airflow_port}/api/v2/monitor/health",
+        ports=[settings.airflow_port],
+        state_dir=settings.home / "services",
+        env=airflow_environment(settings),
+    )
+
+
+def triton(settings: Settings) -> ServiceProcess:
+    """Triton serving the runtime model repository."""
+    return triton_service(
+        settings.home / "services",
+        settings.triton_repository,
+        int(settings.triton_url.rsplit(":", 1)[1]),
+        settings.triton_grpc_port,
+        settings.triton_metrics_port,
+    )
+
+
+def services(settings: Settings) -> list[ServiceProcess]:
+    """The stack in start order."""
+    return [mlflow_service(settings), triton(settings), airflow_service(settings)]
+
+
+def airflow_password(settings: Settings) -> str | None:
+    """The generated password of the Airflow ``admin`` user, once Airflow has started."""
+    import json
+
+    path = settings.home / "airflow" / "simple_auth_manager_passwords.json.generated"
+    try:
+        return json.loads(path.read_text()).get(AIRFLOW_USER)
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def wipe(settings: Settings) -> None:
+    """Delete the runtime folder (stop the stack first)."""
+    running = [s.name for s in services(settings) if s.pid() is not None]
+    if running:
+        raise RuntimeError(f"stop the stack first (`make down`); still running: {running}")
+    shutil.rmtree(settings.home, ignore_errors=True)

@@ -1,0 +1,171 @@
+"""Start, health-check and stop the local stack's server processes.
+
+Used by ``ccp stack up/down`` (``make up`` / ``make down``) and by the test fixtures, so the
+servers the tests talk to are started exactly as the demo starts them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+
+class ServiceStartError(RuntimeError):
+    """A server did not come up; the message says why and where its log is."""
+
+
+@dataclass
+class ServiceProcess:
+    """A long-running server started in the background with a pid file and a log file.
+
+    Attributes:
+        name: human name used in messages (``mlflow``, ``triton``, ``airflow``).
+        command: argv to run.
+        health_url: URL that answers 200 once the server is ready.
+        ports: TCP ports the server binds on 127.0.0.1 (checked free before start).
+        state_dir: folder for ``<name>.pid`` and ``<name>.log``.
+        env: extra environment variables.
+    """
+
+    name: str
+    command: list[str]
+    health_url: str
+    ports: list[int]
+    state_dir: Path
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: Path | None = None
+
+    @property
+    def pid_file(self) -> Path:
+        return self.state_dir / f"{self.name}.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.state_dir / f"{self.name}.log"
+
+    def pid(self) -> int | None:
+        """Pid of the running server, or None when it is not running."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+            os.kill(pid, 0)
+        except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+            return None
+        return pid
+
+    def healthy(self) -> bool:
+        try:
+            return requests.get(self.health_url, timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def start(self, timeout_s: float = 180) -> bool:
+        """Start the server unless it already runs, then wait until healthy.
+
+        Returns:
+            True if this call started it, False if it was already running and healthy.
+
+        Raises:
+            ServiceStartError: a port is taken by another program, the process exited, or it was
+                not healthy within ``timeout_s``.
+        """
+        if self.pid() is not None:
+            self.wait_healthy(timeout_s)
+            return False
+        busy = [p for p in self.ports if port_in_use(p)]
+        if busy:
+            raise ServiceStartError(
+                f"{self.name}: port(s) {busy} already in use by another program; stop it or choose "
+                f"other ports (see CCP_*_PORT in README)"
+            )
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log_file, "ab") as log:
+            proc = subprocess.Popen(
+                self.command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **self.env},
+                cwd=self.cwd,
+                start_new_session=True,
+            )
+        self.pid_file.write_text(str(proc.pid))
+        self.wait_healthy(timeout_s, proc)
+        return True
+
+    def wait_healthy(self, timeout_s: float, proc: subprocess.Popen | None = None) -> None:
+        """Poll the health URL until it answers 200."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.healthy():
+                return
+            if proc is not None and proc.poll() is not None:
+                raise ServiceStartError(
+                    f"{self.name} exited with code {proc.returncode} while starting; "
+                    f"last log lines from {self.log_file}:\n{tail(self.log_file)}"
+                )
+            time.sleep(1)
+        raise ServiceStartError(
+            f"{self.name} not healthy at {self.health_url} after {timeout_s:.0f}s; "
+            f"see {self.log_file}:\n{tail(self.log_file)}"
+        )
+
+    def stop(self, timeout_s: float = 30) -> bool:
+        """Stop the server's whole process group (TERM, then KILL). Returns True if it was running."""
+        pid = self.pid()
+        if pid is None:
+            self.pid_file.unlink(missing_ok=True)
+            return False
+        _signal_group(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.5)
+        if _alive(pid):
+            _signal_group(pid, signal.SIGKILL)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(os.getpgid(pid), sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # reap if it is our child
+        return os.waitpid(pid, os.WNOHANG) == (0, 0)
+    except ChildProcessError:
+        return True
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """True when something accepts connections on ``host:port``."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def free_port() -> int:
+    """An ephemeral port that is free right now (for tests)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def tail(path: Path, lines: int = 20) -> str:
+    """Last lines of a log file, or a note that it is missing."""
+    if not path.exists():
+        return f"(no log at {path})"
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])

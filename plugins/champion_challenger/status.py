@@ -1,0 +1,80 @@
+"""What is champion, what is challenger, what Triton serves, and the last decision."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from champion_challenger import tracking
+from champion_challenger.pipeline import METRIC_TAG_PREFIX, Pipeline
+from champion_challenger.registry import model_registry as registry
+
+
+def _version_info(pipeline: Pipeline, alias: str) -> dict[str, Any] | None:
+    version = registry.alias_version(pipeline.client, pipeline.model_name, alias)
+    if version is None:
+        return None
+    number = int(version.version)
+    return {
+        "version": number,
+        "served_by_triton": pipeline.triton.is_ready(pipeline.model_name, number),
+        "metrics": {
+            k[len(METRIC_TAG_PREFIX):]: float(v) for k, v in version.tags.items() if k.startswith(METRIC_TAG_PREFIX)
+        },
+        "decision": version.tags.get("ccp.decision"),
+        "run_id": version.run_id,
+    }
+
+
+def _last_decision(pipeline: Pipeline) -> dict[str, Any] | None:
+    experiment = pipeline.client.get_experiment_by_name(pipeline.config.experiment_name)
+    if experiment is None:
+        return None
+    runs = pipeline.client.search_runs(
+        [experiment.experiment_id],
+        filter_string=f"tags.`{tracking.KIND_TAG}` = 'cycle' and tags.`ccp.decision.action` != ''",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    if not runs:
+        return None
+    tags = runs[0].data.tags
+    return {
+        "action": tags.get("ccp.decision.action"),
+        "reason": tags.get("ccp.decision.reason"),
+        "at": tags.get("ccp.decision.at"),
+        "cycle_run_id": runs[0].info.run_id,
+    }
+
+
+def collect_status(pipeline: Pipeline) -> dict[str, Any]:
+    """Status of the registered model, its serving and the latest decision (``ccp status --json``)."""
+    return {
+        "model_name": pipeline.model_name,
+        "mlflow_tracking_uri": pipeline.tracking_uri,
+        "triton_url": pipeline.triton_url,
+        "champion": _version_info(pipeline, registry.CHAMPION),
+        "challenger": _version_info(pipeline, registry.CHALLENGER),
+        "previous": _version_info(pipeline, registry.PREVIOUS),
+        "triton_ready_versions": pipeline.triton.ready_versions(pipeline.model_name),
+        "last_decision": _last_decision(pipeline),
+    }
+
+
+def format_status(status: dict[str, Any]) -> str:
+    """Human-readable status table."""
+    lines = [f"Model {status['model_name']}  (MLflow {status['mlflow_tracking_uri']}, Triton {status['triton_url']})"]
+    lines.append(f"{'role':<11}{'version':>8}  {'served':<7}{'roc_auc':>8}{'accuracy':>10}  decision")
+    for role in ("champion", "challenger", "previous"):
+        info = status[role]
+        if info is None:
+            lines.append(f"{role:<11}{'-':>8}")
+            continue
+        m = info["metrics"]
+        lines.append(
+            f"{role:<11}{info['version']:>8}  {'yes' if info['served_by_triton'] else 'no':<7}"
+            f"{m.get('roc_auc', float('nan')):>8.4f}{m.get('accuracy', float('nan')):>10.4f}  {info['decision'] or '-'}"
+        )
+    last = status["last_decision"]
+    if last:
+        lines.append(f"last decision: {last['action']} at {last['at']}: {last['reason']}")
+    return "\n".join(lines)

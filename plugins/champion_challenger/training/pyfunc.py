@@ -1,0 +1,38 @@
+"""The Ludwig model as an MLflow pyfunc model.
+
+``mlflow.pyfunc.load_model("models:/<name>@champion").predict(df)`` returns a DataFrame with the
+positive-class ``probability`` and the 0/1 ``prediction``, the same as Triton's outputs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from mlflow.pyfunc import PythonContext, PythonModel
+
+LUDWIG_ARTIFACT = "ludwig_model"
+
+
+class LudwigPyfuncModel(PythonModel):
+    """Wraps a saved ``LudwigModel`` folder logged as the artifact ``ludwig_model``."""
+
+    def load_context(self, context: PythonContext) -> None:
+        import logging
+
+        from ludwig.api import LudwigModel
+
+        self._model = LudwigModel.load(
+            context.artifacts[LUDWIG_ARTIFACT], backend="local", logging_level=logging.ERROR
+        )
+        self._target = self._model.config["output_features"][0]["name"]
+
+    def predict(self, context: PythonContext, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+        scored = self._model.predict(model_input, return_type=pd.DataFrame)[0]
+        probability = positive_probability(scored, self._target)
+        threshold = float(self._model.config["output_features"][0].get("threshold", 0.5))
+        return pd.DataFrame({"probability": probability, "prediction": (probability >= threshold).astype(int)})
+
+
+def positive_probability(scored: pd.DataFrame, target: str) -> np.ndarray:
+    """Positive-class probability from ``LudwigModel.predict`` output of a binary target."""
+    return np.stack(scored[f"{target}_probabilities"].to_numpy())[:, 1].astype(float)
