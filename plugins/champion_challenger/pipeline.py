@@ -33,7 +33,7 @@ from champion_challenger.serving import triton_repository
 from champion_challenger.serving.triton_client import TritonModelClient
 from champion_challenger.settings import Settings, load_settings
 from champion_challenger.training.ludwig_trainer import train_ludwig
-from champion_challenger.training.pyfunc import LUDWIG_ARTIFACT
+from champion_challenger.training.pyfunc import ludwig_dir_in
 
 METRIC_TAG_PREFIX = "ccp.metric."
 log = logging.getLogger(__name__)
@@ -255,7 +255,7 @@ class Pipeline:
                 artifact_uri=f"models:/{self.model_name}/{version}", dst_path=tmp, tracking_uri=self.tracking_uri
             ))
             triton_repository.export_version(
-                self.settings.triton_repository, self.model_name, version, local / "artifacts" / LUDWIG_ARTIFACT
+                self.settings.triton_repository, self.model_name, version, ludwig_dir_in(local)
             )
 
     def shadow_evaluate(self, cycle_id: str, challenger_version: int) -> dict[str, Any]:

@@ -6,9 +6,12 @@ positive-class ``probability`` and the 0/1 ``prediction``, the same as Triton's 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import yaml
 import pandas as pd
-from mlflow.pyfunc import PythonContext, PythonModel
+from mlflow.pyfunc import PythonModelContext, PythonModel
 
 LUDWIG_ARTIFACT = "ludwig_model"
 
@@ -16,7 +19,7 @@ LUDWIG_ARTIFACT = "ludwig_model"
 class LudwigPyfuncModel(PythonModel):
     """Wraps a saved ``LudwigModel`` folder logged as the artifact ``ludwig_model``."""
 
-    def load_context(self, context: PythonContext) -> None:
+    def load_context(self, context: PythonModelContext) -> None:
         import logging
 
         from ludwig.api import LudwigModel
@@ -26,11 +29,17 @@ class LudwigPyfuncModel(PythonModel):
         )
         self._target = self._model.config["output_features"][0]["name"]
 
-    def predict(self, context: PythonContext, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+    def predict(self, context: PythonModelContext, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         scored = self._model.predict(model_input, return_type=pd.DataFrame)[0]
         probability = positive_probability(scored, self._target)
         threshold = float(self._model.config["output_features"][0].get("threshold", 0.5))
         return pd.DataFrame({"probability": probability, "prediction": (probability >= threshold).astype(int)})
+
+
+def ludwig_dir_in(pyfunc_model_dir: Path) -> Path:
+    """Where the Ludwig model lies inside a downloaded pyfunc model folder (read from ``MLmodel``)."""
+    mlmodel = yaml.safe_load((pyfunc_model_dir / "MLmodel").read_text())
+    return pyfunc_model_dir / mlmodel["flavors"]["python_function"]["artifacts"][LUDWIG_ARTIFACT]["path"]
 
 
 def positive_probability(scored: pd.DataFrame, target: str) -> np.ndarray:

@@ -1,0 +1,2 @@
+-- The MLflow metadata database beside Airflow's.
+CREATE DATABASE mlflow;

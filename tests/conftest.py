@@ -1,0 +1,126 @@
+"""Shared fixtures: an isolated Airflow home, and REAL MLflow and Triton servers on free ports.
+
+The servers are started by the same code as ``make up`` (``champion_challenger.stack``), in a
+temporary runtime folder, and stopped at the end of the session.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+_SESSION_DIR = Path(tempfile.mkdtemp(prefix="ccp-tests-"))
+
+# Airflow reads its configuration at import time: isolate it before anything imports airflow.
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(_SESSION_DIR / "airflow"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_SESSION_DIR / 'airflow' / 'airflow.db'}",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
+    }
+)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_SESSION_DIR, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def session_dir() -> Path:
+    return _SESSION_DIR
+
+
+@pytest.fixture(scope="session")
+def stack_settings(session_dir):
+    """Settings of the test stack: its own runtime folder and free ports."""
+    from champion_challenger.settings import Settings
+    from champion_challenger.stack.processes import free_port
+
+    mlflow_port, http, grpc, metrics = (free_port() for _ in range(4))
+    return Settings(
+        home=session_dir / "home",
+        pipeline_config=write_test_configs(session_dir / "configs"),
+        mlflow_tracking_uri=f"http://127.0.0.1:{mlflow_port}",
+        triton_url=f"127.0.0.1:{http}",
+        triton_grpc_port=grpc,
+        triton_metrics_port=metrics,
+        airflow_port=free_port(),
+        mlflow_port=mlflow_port,
+    )
+
+
+def write_test_configs(dest: Path, epochs: int = 3) -> Path:
+    """Copy the shipped configs with fewer epochs and a smaller window, for speed."""
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / "ludwig").mkdir(exist_ok=True)
+    ludwig = yaml.safe_load((REPO / "configs" / "ludwig" / "churn_mlp.yaml").read_text())
+    ludwig["trainer"]["epochs"] = epochs
+    (dest / "ludwig" / "churn_mlp.yaml").write_text(yaml.safe_dump(ludwig))
+    pipeline = yaml.safe_load((REPO / "configs" / "pipeline.yaml").read_text())
+    pipeline["training"]["window_batches"] = 4
+    pipeline["decision"]["quality_floor"] = 0.55
+    (dest / "pipeline.yaml").write_text(yaml.safe_dump(pipeline))
+    return dest / "pipeline.yaml"
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(stack_settings):
+    """A real MLflow tracking server (SQLite + local artifacts)."""
+    from champion_challenger.stack.local import mlflow_service
+
+    service = mlflow_service(stack_settings)
+    service.start(timeout_s=120)
+    yield stack_settings.mlflow_tracking_uri
+    service.stop()
+
+
+@pytest.fixture(scope="session")
+def triton_server(stack_settings):
+    """A real Triton server from the nvidia-pytriton wheel, explicit model control."""
+    from champion_challenger.stack.local import triton
+
+    service = triton(stack_settings)
+    service.start(timeout_s=120)
+    yield stack_settings.triton_url
+    service.stop()
+
+
+@pytest.fixture(scope="session")
+def stack_env(stack_settings, mlflow_server, triton_server):
+    """Point the package and Airflow connections at the test stack."""
+    env = {
+        "CCP_HOME": str(stack_settings.home),
+        "CCP_PIPELINE_CONFIG": str(stack_settings.pipeline_config),
+        "MLFLOW_TRACKING_URI": mlflow_server,
+        "CCP_TRITON_URL": triton_server,
+        "CCP_TRITON_GRPC_PORT": str(stack_settings.triton_grpc_port),
+        "CCP_TRITON_METRICS_PORT": str(stack_settings.triton_metrics_port),
+        "AIRFLOW_CONN_MLFLOW_DEFAULT": mlflow_server,
+        "AIRFLOW_CONN_TRITON_DEFAULT": f"http://{triton_server}",
+    }
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    yield stack_settings
+    for key, value in old.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def airflow_db():
+    """Migrate the isolated Airflow metadata database once per session."""
+    subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], check=True,
+                   capture_output=True, env=os.environ.copy())
