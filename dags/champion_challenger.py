@@ -5,6 +5,7 @@ Wiring only: every task calls one method of ``champion_challenger.pipeline.Pipel
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
 from airflow.sdk import Param, dag, task
@@ -35,6 +36,15 @@ def _pipeline():
     return pipeline_from_connections()
 
 
+def _mark_cycle_failed(context) -> None:
+    """Task failure callback: the cycle's MLflow run shows FAILED and why (never raises)."""
+    try:
+        reason = f"{context['task_instance'].task_id}: {context.get('exception')}"
+        _pipeline().fail_cycle(context["run_id"], reason)
+    except Exception:  # noqa: BLE001 - a callback must not mask the task's own error
+        logging.getLogger(__name__).exception("could not mark the cycle's MLflow run as failed")
+
+
 @dag(
     dag_id=DAG_ID,
     schedule="0 */6 * * *",
@@ -43,7 +53,12 @@ def _pipeline():
     max_active_runs=1,
     doc_md=DOC_MD,
     tags=["mlops", "champion-challenger", "ludwig", "triton", "mlflow"],
-    default_args={"owner": "mlops", "retries": 2, "retry_delay": timedelta(seconds=30)},
+    default_args={
+        "owner": "mlops",
+        "retries": 2,
+        "retry_delay": timedelta(seconds=30),
+        "on_failure_callback": _mark_cycle_failed,
+    },
     params={
         "primary_metric": Param(
             None, type=["null", "string"], title="Primary metric",
@@ -64,7 +79,12 @@ def champion_challenger():
     @task
     def check_config() -> dict:
         """Validate the pipeline and Ludwig configs and reach MLflow and Triton."""
-        return _pipeline().check()
+        from champion_challenger.errors import ConfigError
+
+        try:
+            return _pipeline().check()
+        except ConfigError as exc:  # a retry cannot fix a broken config; unreachable services may recover
+            raise AirflowFailException(str(exc)) from None
 
     @task
     def ingest(run_id: str | None = None) -> list[str]:

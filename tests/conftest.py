@@ -74,15 +74,18 @@ def write_test_configs(dest: Path, epochs: int = 3) -> Path:
     return dest / "pipeline.yaml"
 
 
+def _running(service, url: str):
+    service.start(timeout_s=120)
+    yield url
+    service.stop()
+
+
 @pytest.fixture(scope="session")
 def mlflow_server(stack_settings):
     """A real MLflow tracking server (SQLite + local artifacts)."""
     from champion_challenger.stack.local import mlflow_service
 
-    service = mlflow_service(stack_settings)
-    service.start(timeout_s=120)
-    yield stack_settings.mlflow_tracking_uri
-    service.stop()
+    yield from _running(mlflow_service(stack_settings), stack_settings.mlflow_tracking_uri)
 
 
 @pytest.fixture(scope="session")
@@ -90,10 +93,7 @@ def triton_server(stack_settings):
     """A real Triton server from the nvidia-pytriton wheel, explicit model control."""
     from champion_challenger.stack.local import triton
 
-    service = triton(stack_settings)
-    service.start(timeout_s=120)
-    yield stack_settings.triton_url
-    service.stop()
+    yield from _running(triton(stack_settings), stack_settings.triton_url)
 
 
 @pytest.fixture(scope="session")

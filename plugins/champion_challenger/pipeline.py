@@ -7,7 +7,6 @@ Every step is idempotent per cycle id (the Airflow ``run_id``): files live under
 from __future__ import annotations
 
 import logging
-import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from mlflow import MlflowClient
 
 from champion_challenger import tracking
 from champion_challenger.config import DecisionConfig, ModelSchema, PipelineConfig, load_ludwig_config, model_schema
-from champion_challenger.data.store import DataStore, claim_new_batches, load_window, split_holdout
+from champion_challenger.data.store import DataStore, claim_new_batches, load_window, safe_name, split_holdout
 from champion_challenger.data.validate import validate_batches
 from champion_challenger.drift.evidently_report import drift_report
 from champion_challenger.errors import DataValidationError, ServiceUnavailableError
@@ -94,7 +93,7 @@ class Pipeline:
 
     def workspace(self, cycle_id: str) -> Path:
         """This cycle's working folder (train/holdout splits, reports, the trained model)."""
-        path = self.settings.home / "runs" / re.sub(r"[^A-Za-z0-9_.\-]+", "_", cycle_id)
+        path = self.settings.home / "runs" / safe_name(cycle_id)
         path.mkdir(parents=True, exist_ok=True)
         return path
 
@@ -313,6 +312,14 @@ class Pipeline:
             self.triton.unload(self.model_name)
             return []
         return self.sync_serving(sorted({v for v in (state.champion, state.previous) if v is not None}))
+
+    def fail_cycle(self, cycle_id: str, reason: str) -> str | None:
+        """Mark the cycle's MLflow run FAILED with the reason; returns its id (None if never opened)."""
+        run_id = tracking.find_run(self.client, self.experiment_id, cycle_id, "cycle")
+        if run_id:
+            self.client.set_tag(run_id, "ccp.failure", reason[:5000])
+            self.client.set_terminated(run_id, "FAILED")
+        return run_id
 
     def record(self, cycle_run_id: str, evaluation: dict[str, Any], decision: dict[str, Any]) -> None:
         """Write both models' metrics and the decision into the cycle run and the version tags."""

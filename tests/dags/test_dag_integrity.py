@@ -51,3 +51,20 @@ def test_parse_does_not_touch_connections(monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_MLFLOW_DEFAULT", "http://127.0.0.1:9")
     bag = DagBag(dag_folder=str(REPO / "dags"))
     assert bag.import_errors == {}
+
+
+def test_hooks_read_airflow_connections(monkeypatch):
+    from champion_challenger.airflow.hooks import MlflowHook, TritonHook
+
+    monkeypatch.setenv("AIRFLOW_CONN_MLFLOW_DEFAULT", "http://mlflow.internal:5001")
+    monkeypatch.setenv("AIRFLOW_CONN_TRITON_DEFAULT", "http://triton.internal:8100")
+    assert MlflowHook().get_conn() == "http://mlflow.internal:5001"
+    assert TritonHook().get_conn() == "triton.internal:8100"
+
+
+def test_hooks_fall_back_to_settings(monkeypatch):
+    from champion_challenger.airflow.hooks import MlflowHook
+
+    monkeypatch.delenv("AIRFLOW_CONN_MLFLOW_DEFAULT", raising=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5999")
+    assert MlflowHook().get_conn() == "http://127.0.0.1:5999"

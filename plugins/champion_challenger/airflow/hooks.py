@@ -24,46 +24,49 @@ def _connection_url(conn_id: str, with_scheme: bool) -> str | None:
     return f"{conn.schema or 'http'}://{host}" if with_scheme else host
 
 
-class MlflowHook(BaseHook):
-    """Resolves the MLflow tracking URI from a connection (default ``mlflow_default``)."""
+class _EndpointHook(BaseHook):
+    """Base of the hooks below: an endpoint from a connection, else from the embedded settings."""
 
-    conn_name_attr = "mlflow_conn_id"
-    default_conn_name = "mlflow_default"
     conn_type = "http"
+    with_scheme: bool = True
+
+    def __init__(self, conn_id: str | None = None) -> None:
+        super().__init__()
+        self.conn_id = conn_id or self.default_conn_name
+
+    def _fallback(self) -> str:
+        raise NotImplementedError
+
+    def get_conn(self) -> str:
+        """The endpoint from the connection, or the embedded default when the connection is unset."""
+        url = _connection_url(self.conn_id, with_scheme=self.with_scheme)
+        if url is None:
+            url = self._fallback()
+            log.info("connection %s not set; using the embedded default %s", self.conn_id, url)
+        return url
+
+
+class MlflowHook(_EndpointHook):
+    """The MLflow tracking URI (``http://host:port``) from connection ``mlflow_default``."""
+
+    conn_name_attr = "conn_id"
+    default_conn_name = "mlflow_default"
     hook_name = "MLflow"
 
-    def __init__(self, mlflow_conn_id: str = default_conn_name) -> None:
-        super().__init__()
-        self.mlflow_conn_id = mlflow_conn_id
-
-    def get_conn(self) -> str:
-        """The tracking URI, e.g. ``http://127.0.0.1:5000``."""
-        url = _connection_url(self.mlflow_conn_id, with_scheme=True)
-        if url is None:
-            url = load_settings().mlflow_tracking_uri
-            log.info("connection %s not set; using MLFLOW_TRACKING_URI %s", self.mlflow_conn_id, url)
-        return url
+    def _fallback(self) -> str:
+        return load_settings().mlflow_tracking_uri
 
 
-class TritonHook(BaseHook):
-    """Resolves the Triton HTTP endpoint from a connection (default ``triton_default``)."""
+class TritonHook(_EndpointHook):
+    """The Triton HTTP endpoint (``host:port``, tritonclient's form) from connection ``triton_default``."""
 
-    conn_name_attr = "triton_conn_id"
+    conn_name_attr = "conn_id"
     default_conn_name = "triton_default"
-    conn_type = "http"
     hook_name = "Triton Inference Server"
+    with_scheme = False
 
-    def __init__(self, triton_conn_id: str = default_conn_name) -> None:
-        super().__init__()
-        self.triton_conn_id = triton_conn_id
-
-    def get_conn(self) -> str:
-        """The endpoint as ``host:port`` (tritonclient's form)."""
-        url = _connection_url(self.triton_conn_id, with_scheme=False)
-        if url is None:
-            url = load_settings().triton_url
-            log.info("connection %s not set; using CCP_TRITON_URL %s", self.triton_conn_id, url)
-        return url
+    def _fallback(self) -> str:
+        return load_settings().triton_url
 
 
 def pipeline_from_connections():

@@ -20,6 +20,11 @@ import pandas as pd
 SUPPORTED_SUFFIXES = (".csv", ".parquet")
 
 
+def safe_name(key: str) -> str:
+    """A run id (``manual__2026-01-01T00:00:00+00:00``) as a file-system-safe folder name."""
+    return re.sub(r"[^A-Za-z0-9_.\-]+", "_", key)
+
+
 @dataclass(frozen=True)
 class DataStore:
     """Folders of the data store, derived from the landing folder's parent."""
@@ -44,7 +49,7 @@ class DataStore:
 
     def run_dir(self, run_key: str) -> Path:
         """Raw folder of one pipeline run; ``run_key`` is sanitised for the file system."""
-        return self.raw / re.sub(r"[^A-Za-z0-9_.\-]+", "_", run_key)
+        return self.raw / safe_name(run_key)
 
     def accepted_files(self) -> list[Path]:
         """Accepted batches, oldest first."""
