@@ -17,6 +17,7 @@ from typing import Any
 
 import mlflow
 import pandas as pd
+import requests
 from mlflow import MlflowClient
 
 from champion_challenger import tracking
@@ -36,6 +37,25 @@ from champion_challenger.training.pyfunc import ludwig_dir_in
 
 METRIC_TAG_PREFIX = "ccp.metric."
 log = logging.getLogger(__name__)
+
+
+def check_mlflow(tracking_uri: str, timeout_s: float = 10) -> None:
+    """Fail fast, with what to do, when an HTTP tracking server does not answer its health check.
+
+    The MLflow client itself retries with back-off for minutes before giving up.
+    """
+    if not tracking_uri.startswith(("http://", "https://")):
+        return
+    try:
+        ok = requests.get(f"{tracking_uri.rstrip('/')}/health", timeout=timeout_s).status_code == 200
+    except requests.RequestException as exc:
+        ok, detail = False, type(exc).__name__
+    else:
+        detail = "health check did not return 200"
+    if not ok:
+        raise ServiceUnavailableError(
+            f"MLflow at {tracking_uri} is unreachable ({detail}); start it with `make up` or set MLFLOW_TRACKING_URI"
+        )
 
 
 @dataclass
@@ -110,13 +130,7 @@ class Pipeline:
             ServiceUnavailableError: MLflow or Triton cannot be reached.
         """
         schema = self.schema
-        try:
-            self.client.search_experiments(max_results=1)
-        except Exception as exc:  # noqa: BLE001 - any failure here means unreachable
-            raise ServiceUnavailableError(
-                f"MLflow at {self.tracking_uri} is unreachable ({type(exc).__name__}); start it with "
-                f"`make up` or set MLFLOW_TRACKING_URI"
-            ) from None
+        check_mlflow(self.tracking_uri)
         self.triton.check_live()
         return {"model_name": self.model_name, "features": schema.feature_names, "target": schema.target}
 

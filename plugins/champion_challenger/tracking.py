@@ -89,7 +89,9 @@ def log_challenger(
             "ccp.config_hash": config_hash(ludwig_config)}
     features = train_df[schema.feature_names]
     with mlflow.start_run(experiment_id=exp_id, run_name=f"train {cycle_id}", tags=tags) as run:
-        mlflow.log_params(dict(list(flatten(ludwig_config).items())[:100]))
+        params = list(flatten(ludwig_config).items())
+        for start in range(0, len(params), 100):  # MLflow accepts at most 100 params per batch
+            mlflow.log_params(dict(params[start : start + 100]))
         for split, series in trained.epoch_metrics.items():
             for name, values in series.items():
                 for epoch, value in enumerate(values):

@@ -36,3 +36,11 @@ def test_server_lifecycle(tmp_path):
     assert service.healthy()
     assert service.stop() is True
     assert service.pid() is None and not service.healthy()
+
+
+def test_unreachable_mlflow_says_what_to_do():
+    from champion_challenger.errors import ServiceUnavailableError
+    from champion_challenger.pipeline import check_mlflow
+
+    with pytest.raises(ServiceUnavailableError, match=r"MLflow at .* is unreachable .*`make up` or set MLFLOW_TRACKING_URI"):
+        check_mlflow(f"http://127.0.0.1:{free_port()}", timeout_s=2)
