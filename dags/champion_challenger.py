@@ -12,6 +12,8 @@ from airflow.sdk import Param, dag, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 DAG_ID = "champion_challenger"
+GPU_QUEUE = "gpu"  # Celery queue served by the GPU worker; ignored by the Local executor
+GPU_POOL = "gpu"  # slots = GPUs, so concurrent trainings never oversubscribe a device
 
 DOC_MD = """
 ### Champion–challenger cycle
@@ -21,7 +23,9 @@ Every six hours (or on **Trigger**) this DAG:
    file, column and count of bad rows — the champion keeps serving;
 3. **prepare** opens the cycle's MLflow run and splits the newest window into train and holdout by time;
 4. **drift_report** compares the champion's training data with data it has not seen (Evidently, logged to MLflow);
-5. **train_challenger** trains the Ludwig config, registers a new version and aliases it `@challenger`;
+5. **train_candidate** trains every Ludwig config in `configs/ludwig/` (or the trigger form's subset) in
+   parallel on the `gpu` queue and pool, each a nested MLflow run; **register_challenger** registers the best
+   by validation metric as a new version with alias `@challenger`;
 6. **deploy_challenger** loads it into Triton beside the champion;
 7. **shadow_evaluate** scores the holdout through Triton with both models;
 8. **gate** applies the decision rules; **promote** moves `@champion` (old one → `@previous`) and Triton
@@ -69,6 +73,10 @@ def _mark_cycle_failed(context) -> None:
             None, type=["null", "number"], minimum=0, title="Minimum improvement",
             description="Override how much the challenger must beat the champion by on the primary metric.",
         ),
+        "challenger_configs": Param(
+            [], type="array", items={"type": "string"}, title="Challenger configs",
+            description="Names of Ludwig configs in configs/ludwig/ (file names without .yaml) to train; empty = all.",
+        ),
         "dry_run": Param(
             False, type="boolean", title="Dry run",
             description="Compute and log the decision but never promote.",
@@ -111,8 +119,21 @@ def champion_challenger():
         return _pipeline().drift(run_id, prepared["cycle_run_id"])
 
     @task
-    def train_challenger(prepared: dict, drift: dict, run_id: str | None = None) -> int:
-        return _pipeline().train(run_id, prepared["cycle_run_id"])
+    def select_candidates(drift: dict, params: dict | None = None) -> list[str]:
+        from champion_challenger.errors import ConfigError
+
+        try:
+            return _pipeline().candidates(params.get("challenger_configs") or None)
+        except ConfigError as exc:
+            raise AirflowFailException(str(exc)) from None
+
+    @task(queue=GPU_QUEUE, pool=GPU_POOL)
+    def train_candidate(candidate: str, prepared: dict, run_id: str | None = None) -> dict:
+        return _pipeline().train_candidate(run_id, prepared["cycle_run_id"], candidate)
+
+    @task
+    def register_challenger(prepared: dict, results: list[dict], run_id: str | None = None) -> int:
+        return _pipeline().register_challenger(run_id, prepared["cycle_run_id"], list(results))
 
     @task
     def deploy_challenger(version: int) -> list[int]:
@@ -154,7 +175,9 @@ def champion_challenger():
     files = ingest()
     checked >> files
     prepared = prepare(validate(files))
-    version = train_challenger(prepared, drift_report(prepared))
+    candidates = select_candidates(drift_report(prepared))
+    results = train_candidate.partial(prepared=prepared).expand(candidate=candidates)
+    version = register_challenger(prepared, results)
     evaluation = shadow_evaluate(version, deploy_challenger(version))
     decision = gate(evaluation)
     branches = [promote(version), hold(version)]

@@ -60,14 +60,16 @@ def stack_settings(session_dir):
     )
 
 
-def write_test_configs(dest: Path, epochs: int = 3) -> Path:
-    """Copy the shipped configs with fewer epochs and a smaller window, for speed."""
+def write_test_configs(dest: Path, epochs: int = 3, **training) -> Path:
+    """Copy the shipped configs (every Ludwig candidate) with fewer epochs and a smaller window."""
     dest.mkdir(parents=True, exist_ok=True)
     (dest / "ludwig").mkdir(exist_ok=True)
-    ludwig = yaml.safe_load((REPO / "configs" / "ludwig" / "churn_mlp.yaml").read_text())
-    ludwig["trainer"]["epochs"] = epochs
-    (dest / "ludwig" / "churn_mlp.yaml").write_text(yaml.safe_dump(ludwig))
+    for source in sorted((REPO / "configs" / "ludwig").glob("*.yaml")):
+        ludwig = yaml.safe_load(source.read_text())
+        ludwig["trainer"]["epochs"] = epochs
+        (dest / "ludwig" / source.name).write_text(yaml.safe_dump(ludwig))
     pipeline = yaml.safe_load((REPO / "configs" / "pipeline.yaml").read_text())
+    pipeline["training"].update(training)
     pipeline["training"]["window_batches"] = 4
     pipeline["decision"]["quality_floor"] = 0.55
     (dest / "pipeline.yaml").write_text(yaml.safe_dump(pipeline))

@@ -37,6 +37,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
+    from champion_challenger import demo
     from champion_challenger.stack import local
 
     settings = load_settings()
@@ -44,6 +45,9 @@ def _cmd_up(args: argparse.Namespace) -> int:
         print(f"starting {service.name} ...", flush=True)
         started = service.start(timeout_s=args.timeout)
         print(f"  {service.name} {'started' if started else 'already running'}: {service.health_url} (log {service.log_file})")
+    slots = local.gpu_count() or 1
+    demo.airflow_api(settings).ensure_pool("gpu", slots, "GPU training slots (one per GPU; 1 on CPU-only hosts)")
+    print(f"  airflow pool 'gpu': {slots} slot(s)")
     return 0
 
 

@@ -41,9 +41,18 @@ class DataConfig(_Strict):
 
 
 class TrainingConfig(_Strict):
-    """What the challenger is trained from."""
+    """What the challengers are trained from and how the best one is chosen."""
 
-    ludwig_config: Path = Field(description="Ludwig model YAML, relative to the pipeline YAML.")
+    ludwig_configs: list[str] = Field(
+        default=["ludwig/*.yaml"], min_length=1,
+        description="Candidate Ludwig YAMLs (globs allowed), relative to the pipeline YAML; one challenger each.",
+    )
+    selection_metric: MetricName = Field(
+        default="roc_auc", description="Metric on the validation rows that picks the best candidate."
+    )
+    validation_fraction: float = Field(
+        default=0.15, gt=0, lt=1, description="Newest share of the training rows used for early stopping and selection."
+    )
     window_batches: int = Field(default=8, ge=1, description="Newest accepted batches to train on.")
     seed: int = Field(default=42, description="Random seed for Ludwig.")
 
@@ -109,9 +118,23 @@ class PipelineConfig(_Strict):
         except ValidationError as exc:
             raise ConfigError(_format_validation_error(path, exc)) from None
 
-    def ludwig_config_path(self) -> Path:
-        """Absolute path of the Ludwig YAML."""
-        return _resolve(self.training.ludwig_config, self._config_dir())
+    def ludwig_config_paths(self) -> dict[str, Path]:
+        """Candidate name (file stem) → absolute path of each Ludwig YAML, in name order.
+
+        Raises:
+            ConfigError: a pattern matches nothing, or two files share a stem.
+        """
+        found: dict[str, Path] = {}
+        for pattern in self.training.ludwig_configs:
+            base = self._config_dir()
+            matches = sorted(base.glob(pattern)) if any(c in pattern for c in "*?[") else [_resolve(Path(pattern), base)]
+            matches = [m.resolve() for m in matches if m.is_file()]
+            if not matches:
+                raise ConfigError(f"{self.source_path}: training.ludwig_configs: {pattern!r} matches no file in {base}")
+            for path in matches:
+                if found.setdefault(path.stem, path) != path:
+                    raise ConfigError(f"{self.source_path}: training.ludwig_configs: two candidates named {path.stem!r}")
+        return dict(sorted(found.items()))
 
     def landing_dir(self, home: Path) -> Path:
         """Absolute landing folder; relative paths are resolved against the runtime folder."""
@@ -208,14 +231,35 @@ def _check_feature_types(path: Path, raw: dict[str, Any]) -> None:
                 )
 
 
-def model_schema(config: PipelineConfig, ludwig_config: dict[str, Any]) -> ModelSchema:
-    """Derive the batch schema from the Ludwig features and the pipeline's data columns.
+def model_schema(config: PipelineConfig, ludwig_configs: dict[str, dict[str, Any]]) -> ModelSchema:
+    """Derive the batch schema: the union of the candidates' features plus the pipeline's columns.
+
+    Args:
+        config: the pipeline config.
+        ludwig_configs: candidate name → Ludwig config.
 
     Raises:
-        ConfigError: the Ludwig output feature is not the pipeline's binary target, or a feature
-            type cannot be served.
+        ConfigError: an output feature is not the pipeline's binary target, a feature type cannot
+            be served, a feature reuses the id/timestamp column, or two candidates disagree on a
+            column's type (the message names the file and field).
     """
-    path = config.ludwig_config_path()
+    features: dict[str, FeatureSpec] = {}
+    paths = config.ludwig_config_paths()
+    for name, ludwig_config in ludwig_configs.items():
+        path = paths.get(name, name)
+        for feature in _candidate_features(config, ludwig_config, path):
+            known = features.setdefault(feature.name, feature)
+            if known.is_numeric != feature.is_numeric:
+                raise ConfigError(f"{path}: feature {feature.name!r} is {feature.type!r} here but {known.type!r} in another candidate")
+    return ModelSchema(
+        features=tuple(features.values()),
+        target=config.data.target,
+        timestamp_column=config.data.timestamp_column,
+        id_column=config.data.id_column,
+    )
+
+
+def _candidate_features(config: PipelineConfig, ludwig_config: dict[str, Any], path: Path | str) -> list[FeatureSpec]:
     outputs = ludwig_config.get("output_features") or []
     if len(outputs) != 1 or outputs[0].get("name") != config.data.target:
         raise ConfigError(
@@ -233,9 +277,9 @@ def model_schema(config: PipelineConfig, ludwig_config: dict[str, Any]) -> Model
         if feat.get("name") in (config.data.id_column, config.data.timestamp_column):
             raise ConfigError(f"{path}: input_features[{i}] uses the id/timestamp column {feat['name']!r}")
         features.append(FeatureSpec(name=feat["name"], type=ftype))
-    return ModelSchema(
-        features=tuple(features),
-        target=config.data.target,
-        timestamp_column=config.data.timestamp_column,
-        id_column=config.data.id_column,
-    )
+    return features
+
+
+def load_candidate_configs(config: PipelineConfig) -> dict[str, dict[str, Any]]:
+    """Load and validate every candidate Ludwig config (name → config)."""
+    return {name: load_ludwig_config(path) for name, path in config.ludwig_config_paths().items()}

@@ -29,7 +29,7 @@ def run_demo(settings: Settings, seed: int = 7, rows: int = 2000) -> list[dict]:
     """
     config = PipelineConfig.from_yaml(settings.pipeline_config)
     landing = config.landing_dir(settings.home)
-    api = _airflow(settings)
+    api = airflow_api(settings)
     api.wait_for_dag(DAG_ID)
     api.unpause(DAG_ID)
     _wait_idle(api)
@@ -50,7 +50,7 @@ def run_demo(settings: Settings, seed: int = 7, rows: int = 2000) -> list[dict]:
     return results
 
 
-def _airflow(settings: Settings) -> AirflowApi:
+def airflow_api(settings: Settings) -> AirflowApi:
     password = local.airflow_password(settings)
     if password is None:
         raise RuntimeError("Airflow has not written its admin password yet; is it running? (`make up`)")

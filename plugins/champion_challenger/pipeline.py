@@ -21,18 +21,25 @@ import requests
 from mlflow import MlflowClient
 
 from champion_challenger import tracking
-from champion_challenger.config import DecisionConfig, ModelSchema, PipelineConfig, load_ludwig_config, model_schema
+from champion_challenger.config import (
+    LOWER_IS_BETTER,
+    DecisionConfig,
+    ModelSchema,
+    PipelineConfig,
+    load_candidate_configs,
+    model_schema,
+)
 from champion_challenger.data.store import DataStore, claim_new_batches, load_window, safe_name, split_holdout
 from champion_challenger.data.validate import validate_batches
 from champion_challenger.drift.evidently_report import drift_report
-from champion_challenger.errors import DataValidationError, ServiceUnavailableError
+from champion_challenger.errors import ConfigError, DataValidationError, ServiceUnavailableError
 from champion_challenger.evaluation.gate import Decision, decide
 from champion_challenger.evaluation.metrics import binary_metrics
 from champion_challenger.registry import model_registry as registry
 from champion_challenger.serving import triton_repository
 from champion_challenger.serving.triton_client import TritonModelClient
 from champion_challenger.settings import Settings, load_settings
-from champion_challenger.training.ludwig_trainer import train_ludwig
+from champion_challenger.training.ludwig_trainer import split_validation, train_ludwig
 from champion_challenger.training.pyfunc import ludwig_dir_in
 
 METRIC_TAG_PREFIX = "ccp.metric."
@@ -87,12 +94,13 @@ class Pipeline:
 
     # ---- shared objects -------------------------------------------------------------------
     @cached_property
-    def ludwig_config(self) -> dict[str, Any]:
-        return load_ludwig_config(self.config.ludwig_config_path())
+    def ludwig_configs(self) -> dict[str, dict[str, Any]]:
+        """Candidate name → validated Ludwig config."""
+        return load_candidate_configs(self.config)
 
     @cached_property
     def schema(self) -> ModelSchema:
-        return model_schema(self.config, self.ludwig_config)
+        return model_schema(self.config, self.ludwig_configs)
 
     @cached_property
     def store(self) -> DataStore:
@@ -205,38 +213,97 @@ class Pipeline:
                 return unseen
         return window.sort_values(ts).tail(max(1, int(len(window) * self.config.evaluation.holdout_fraction)))
 
-    def train(self, cycle_id: str, cycle_run_id: str) -> int:
-        """Train the challenger, log it under the cycle run, register it and alias it ``challenger``.
+    def candidates(self, selected: list[str] | None = None) -> list[str]:
+        """Names of the candidates to train: all configured ones, or the ``selected`` subset.
 
-        Idempotent: a retry for the same cycle returns the version registered the first time.
+        Raises:
+            ConfigError: a selected name is not a configured candidate.
+        """
+        names = list(self.ludwig_configs)
+        unknown = sorted(set(selected or []) - set(names))
+        if unknown:
+            raise ConfigError(f"unknown challenger config(s) {unknown}; configured: {names} ({self.config.source_path})")
+        return [n for n in names if n in selected] if selected else names
+
+    def train_candidate(self, cycle_id: str, cycle_run_id: str, candidate: str) -> dict[str, Any]:
+        """Train one candidate and log it as a run nested under the cycle run.
+
+        Idempotent: a retry finds the candidate's finished run for this cycle and trains nothing.
+
+        Returns:
+            ``candidate``, ``run_id``, ``model_uri`` and validation ``metrics``.
+        """
+        done = tracking.find_run(self.client, self.experiment_id, cycle_id, "training", candidate, finished=True)
+        if done is None:
+            done = self._train_and_log(cycle_id, cycle_run_id, candidate)
+        run = self.client.get_run(done)
+        prefix = "best_validation_"
+        return {
+            "candidate": candidate,
+            "run_id": done,
+            "model_uri": run.data.tags[tracking.MODEL_URI_TAG],
+            "metrics": {k[len(prefix):]: v for k, v in run.data.metrics.items() if k.startswith(prefix)},
+        }
+
+    def _train_and_log(self, cycle_id: str, cycle_run_id: str, candidate: str) -> str:
+        train_df = pd.read_parquet(self.workspace(cycle_id) / "train.parquet")
+        ts = self.config.data.timestamp_column
+        fit, valid = split_validation(train_df, ts, self.config.training.validation_fraction)
+        work = self.workspace(cycle_id) / "training" / candidate
+        shutil.rmtree(work, ignore_errors=True)
+        ludwig_config = self.ludwig_configs[candidate]
+        trained = train_ludwig(ludwig_config, fit, valid, self.schema, work, self.config.training.seed)
+        data = tracking.CandidateData(
+            fit=fit, validation=valid, source=str(self.store.accepted),
+            window_start=str(train_df[ts].min()), window_end=str(train_df[ts].max()),
+        )
+        run_id, _ = tracking.log_candidate(
+            self.tracking_uri, self.experiment_id, cycle_run_id, cycle_id, candidate, trained, ludwig_config, data, self.schema
+        )
+        return run_id
+
+    def register_challenger(self, cycle_id: str, cycle_run_id: str, results: list[dict[str, Any]]) -> int:
+        """Register the best candidate as a new version and alias it ``challenger``.
+
+        Idempotent: a retry returns the version this cycle registered the first time.
         """
         existing = registry.find_version_by_tag(self.client, self.model_name, tracking.CYCLE_TAG, cycle_id)
         if existing is None:
-            existing = self._train_and_register(cycle_id, cycle_run_id)
+            existing = self._register_best(cycle_id, cycle_run_id, results)
         version = int(existing.version)
         registry.set_challenger(self.client, self.model_name, version)
         return version
 
-    def _train_and_register(self, cycle_id: str, cycle_run_id: str):
-        work = self.workspace(cycle_id)
-        train_df = pd.read_parquet(work / "train.parquet")
-        shutil.rmtree(work / "training", ignore_errors=True)
-        trained = train_ludwig(self.ludwig_config, train_df, self.schema, work / "training", self.config.training.seed)
-        run_id, model_uri = tracking.log_challenger(
-            self.tracking_uri, self.experiment_id, cycle_run_id, cycle_id, trained,
-            self.ludwig_config, train_df, self.schema, str(self.store.accepted),
-        )
+    def best_candidate(self, results: list[dict[str, Any]]) -> dict[str, Any]:
+        """The candidate with the best selection metric (ties: the first by name)."""
+        metric = self.config.training.selection_metric
+        sign = -1 if metric in LOWER_IS_BETTER else 1
+        if not results:
+            raise ValueError("no trained candidate to choose from")
+        return max(sorted(results, key=lambda r: r["candidate"]), key=lambda r: sign * r["metrics"][metric])
+
+    def _register_best(self, cycle_id: str, cycle_run_id: str, results: list[dict[str, Any]]):
+        best = self.best_candidate(results)
+        metric = self.config.training.selection_metric
+        for result in results:
+            self.client.log_metric(cycle_run_id, f"candidate_{result['candidate']}_{metric}", result["metrics"][metric])
+        self.client.set_tag(cycle_run_id, "ccp.best_candidate", best["candidate"])
+        train_df = pd.read_parquet(self.workspace(cycle_id) / "train.parquet")
         ts = self.config.data.timestamp_column
         registry.ensure_registered_model(self.client, self.model_name, f"Ludwig binary classifier of {self.schema.target!r}")
         version = mlflow.register_model(
-            model_uri, self.model_name,
-            tags={tracking.CYCLE_TAG: cycle_id, "ccp.train_end": str(train_df[ts].max()),
-                  "ccp.ludwig_config": self.config.ludwig_config_path().name},
+            best["model_uri"], self.model_name,
+            tags={tracking.CYCLE_TAG: cycle_id, tracking.CANDIDATE_TAG: best["candidate"],
+                  "ccp.train_end": str(train_df[ts].max()), "ccp.training_run_id": best["run_id"]},
         )
+        others = ", ".join(f"{r['candidate']} {r['metrics'][metric]:.4f}" for r in results)
         self.client.update_model_version(
             self.model_name, version.version,
-            description=(f"Trained in cycle {cycle_id} on {len(train_df)} rows from {train_df[ts].min()} to "
-                         f"{train_df[ts].max()} with {self.config.ludwig_config_path().name}; training run {run_id}."),
+            description=(
+                f"Candidate {best['candidate']!r} ({self.config.ludwig_config_paths()[best['candidate']].name}), best validation "
+                f"{metric} of this cycle ({others}). Trained in cycle {cycle_id} on {len(train_df)} rows from "
+                f"{train_df[ts].min()} to {train_df[ts].max()}; training run {best['run_id']}."
+            ),
         )
         return version
 

@@ -4,21 +4,37 @@ from __future__ import annotations
 
 import json
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import mlflow
 import pandas as pd
 from mlflow import MlflowClient
-from mlflow.models import infer_signature
+from mlflow.models import ModelSignature, infer_signature
+from mlflow.types import ColSpec, Schema
 
 from champion_challenger.config import ModelSchema
+from champion_challenger.training import reports
 from champion_challenger.training.ludwig_trainer import TrainedModel, config_hash
 from champion_challenger.training.pyfunc import LUDWIG_ARTIFACT, LudwigPyfuncModel
 
 CYCLE_TAG = "ccp.cycle_id"
 KIND_TAG = "ccp.run_kind"
+CANDIDATE_TAG = "ccp.candidate"
+MODEL_URI_TAG = "ccp.model_uri"
 REFERENCE_ARTIFACT = "reference/reference.parquet"
+
+
+@dataclass(frozen=True)
+class CandidateData:
+    """The rows a candidate was fitted and validated on, and where they came from."""
+
+    fit: pd.DataFrame
+    validation: pd.DataFrame
+    source: str
+    window_start: str
+    window_end: str
 
 
 def experiment_id(client: MlflowClient, name: str) -> str:
@@ -27,11 +43,21 @@ def experiment_id(client: MlflowClient, name: str) -> str:
     return experiment.experiment_id if experiment else client.create_experiment(name)
 
 
-def find_run(client: MlflowClient, exp_id: str, cycle_id: str, kind: str) -> str | None:
-    """Run id of the ``kind`` run (``cycle`` or ``training``) of one cycle, if it exists."""
-    runs = client.search_runs(
-        [exp_id], filter_string=f"tags.`{CYCLE_TAG}` = '{cycle_id}' and tags.`{KIND_TAG}` = '{kind}'", max_results=1
-    )
+def find_run(
+    client: MlflowClient, exp_id: str, cycle_id: str, kind: str, candidate: str | None = None, finished: bool = False
+) -> str | None:
+    """Run id of the ``kind`` run (``cycle`` or ``training``) of one cycle, if it exists.
+
+    Args:
+        candidate: for training runs, the candidate's name.
+        finished: only runs that completed (a crashed attempt's run does not count).
+    """
+    query = f"tags.`{CYCLE_TAG}` = '{cycle_id}' and tags.`{KIND_TAG}` = '{kind}'"
+    if candidate is not None:
+        query += f" and tags.`{CANDIDATE_TAG}` = '{candidate}'"
+    if finished:
+        query += " and attributes.status = 'FINISHED'"
+    runs = client.search_runs([exp_id], filter_string=query, max_results=1, order_by=["attributes.start_time DESC"])
     return runs[0].info.run_id if runs else None
 
 
@@ -68,27 +94,50 @@ def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, str]:
     return flat
 
 
-def log_challenger(
+def code_version() -> str:
+    """Git commit of the deployed code when available, else the package version."""
+    import subprocess
+
+    from champion_challenger import __version__
+    from champion_challenger.settings import REPO_ROOT
+
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return __version__
+    return f"{__version__}+g{commit}" if commit else __version__
+
+
+def log_candidate(
     tracking_uri: str,
     exp_id: str,
     parent_run_id: str,
     cycle_id: str,
+    candidate: str,
     trained: TrainedModel,
     ludwig_config: dict[str, Any],
-    train_df: pd.DataFrame,
+    data: CandidateData,
     schema: ModelSchema,
-    data_source: str,
 ) -> tuple[str, str]:
-    """Log a trained challenger as a run nested under the cycle run, with its pyfunc model.
+    """Log a trained candidate as a run nested under the cycle run, with its pyfunc model.
+
+    The run holds the flattened Ludwig config as params, per-epoch metrics, the config, training
+    statistics, learning curves, permutation importance, the reference sample for drift, the training
+    data's lineage and the model with signature and input example.
 
     Returns:
         ``(run_id, model_uri)`` of the training run and the logged model.
     """
     mlflow.set_tracking_uri(tracking_uri)
-    tags = {CYCLE_TAG: cycle_id, KIND_TAG: "training", "mlflow.parentRunId": parent_run_id,
-            "ccp.config_hash": config_hash(ludwig_config)}
-    features = train_df[schema.feature_names]
-    with mlflow.start_run(experiment_id=exp_id, run_name=f"train {cycle_id}", tags=tags) as run:
+    tags = {
+        CYCLE_TAG: cycle_id, KIND_TAG: "training", CANDIDATE_TAG: candidate, "mlflow.parentRunId": parent_run_id,
+        "ccp.config_hash": config_hash(ludwig_config), "ccp.code_version": code_version(),
+        "ccp.data_window": f"{data.window_start} .. {data.window_end}", "ccp.device": trained.device,
+    }
+    features = data.fit[schema.feature_names]
+    with mlflow.start_run(experiment_id=exp_id, run_name=f"{candidate} · {cycle_id}", tags=tags) as run:
         params = list(flatten(ludwig_config).items())
         for start in range(0, len(params), 100):  # MLflow accepts at most 100 params per batch
             mlflow.log_params(dict(params[start : start + 100]))
@@ -96,11 +145,19 @@ def log_challenger(
             for name, values in series.items():
                 for epoch, value in enumerate(values):
                     mlflow.log_metric(f"{split}_{name}", value, step=epoch)
+        mlflow.log_metrics({f"best_validation_{k}": v for k, v in trained.validation_metrics.items()})
         mlflow.log_dict(ludwig_config, "ludwig_config.yaml")
-        dataset = mlflow.data.from_pandas(train_df, source=data_source, name="training_window", targets=schema.target)
-        mlflow.log_input(dataset, context="training")
+        mlflow.log_dict(trained.statistics, "training_statistics.json")
+        for frame, context, name in ((data.fit, "training", "fit"), (data.validation, "validation", "validation")):
+            dataset = mlflow.data.from_pandas(frame, source=data.source, name=f"{name}_window", targets=schema.target)
+            mlflow.log_input(dataset, context=context, tags={"rows": str(len(frame))})
         with tempfile.TemporaryDirectory() as tmp:
-            ref = Path(tmp) / "reference.parquet"
+            tmp_dir = Path(tmp)
+            mlflow.log_artifact(str(reports.plot_learning_curves(trained.epoch_metrics, tmp_dir / "learning_curves.png")), "plots")
+            importance = reports.permutation_importance(trained.predict_proba, data.validation, schema)
+            mlflow.log_dict(importance, "feature_importance.json")
+            mlflow.log_artifact(str(reports.plot_importance(importance, tmp_dir / "feature_importance.png")), "plots")
+            ref = tmp_dir / "reference.parquet"
             features.sample(n=min(len(features), 5000), random_state=0).to_parquet(ref, index=False)
             mlflow.log_artifact(str(ref), "reference")
         example = features.head(5)
@@ -108,7 +165,11 @@ def log_challenger(
             name="model",
             python_model=LudwigPyfuncModel(),
             artifacts={LUDWIG_ARTIFACT: str(trained.model_dir)},
-            signature=infer_signature(example, pd.DataFrame({"probability": [0.5], "prediction": [1]})),
+            signature=ModelSignature(
+                inputs=infer_signature(example).inputs,
+                outputs=Schema([ColSpec("double", "probability"), ColSpec("long", "prediction")]),
+            ),
             input_example=example,
         )
+        mlflow.set_tag(MODEL_URI_TAG, info.model_uri)
     return run.info.run_id, info.model_uri

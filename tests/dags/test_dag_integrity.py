@@ -31,7 +31,7 @@ def test_house_rules(dagbag):
 
 def test_params_have_types_and_descriptions(dagbag):
     params = dagbag.dags["champion_challenger"].params
-    for name in ("primary_metric", "min_improvement", "dry_run"):
+    for name in ("primary_metric", "min_improvement", "challenger_configs", "dry_run"):
         param = params.get_param(name)
         assert param.schema.get("type") and param.schema.get("title") and param.description, name
 
@@ -41,6 +41,12 @@ def test_task_order(dagbag):
     assert dag.get_task("ingest").downstream_task_ids == {"validate"}
     assert dag.get_task("route").downstream_task_ids == {"promote", "hold"}
     assert dag.get_task("record_decision").trigger_rule == "none_failed_min_one_success"
+    assert dag.get_task("train_candidate").downstream_task_ids == {"register_challenger"}
+
+
+def test_training_runs_on_the_gpu_queue_and_pool(dagbag):
+    train = dagbag.dags["champion_challenger"].get_task("train_candidate")
+    assert train.queue == "gpu" and train.pool == "gpu"
 
 
 def test_parse_does_not_touch_connections(monkeypatch):

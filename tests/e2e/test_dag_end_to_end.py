@@ -30,7 +30,9 @@ def pipeline(stack_env) -> Pipeline:
 
 def _run(dag):
     run = dag.test()
-    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    instances = run.get_task_instances()
+    states = {ti.task_id: ti.state for ti in instances}
+    states["train_candidate"] = sorted(ti.state for ti in instances if ti.task_id == "train_candidate")
     return run, states
 
 
@@ -44,6 +46,7 @@ def test_first_cycle_promotes_a_champion_that_triton_serves(dag, pipeline):
     run, states = _run(dag)
     assert run.state == "success", states
     assert states["promote"] == "success" and states["hold"] == "skipped"
+    assert states["train_candidate"] == ["success"] * len(pipeline.candidates())
     state = registry.alias_state(pipeline.client, pipeline.model_name)
     assert state.champion is not None and state.challenger is None
     assert pipeline.triton.is_ready(pipeline.model_name, state.champion)
@@ -67,7 +70,7 @@ def test_bad_batches_are_quarantined_and_the_champion_keeps_serving(dag, pipelin
     run, states = _run(dag)
     assert run.state == "failed"
     assert states["validate"] == "failed"
-    assert states["train_challenger"] == "upstream_failed" and states["promote"] == "upstream_failed"
+    assert states["register_challenger"] == "upstream_failed" and states["promote"] == "upstream_failed"
     quarantined = sorted(p.name for p in pipeline.store.quarantine.glob("*.csv"))
     assert quarantined == sorted([missing.name, text.name])
     reason = (pipeline.store.quarantine / f"{text.name}.reason.json").read_text()

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from champion_challenger.config import PipelineConfig, load_ludwig_config, model_schema
+from champion_challenger.config import PipelineConfig, load_candidate_configs, model_schema
 from champion_challenger.data.generate import BatchSpec, generate_batch
 from champion_challenger.serving import triton_repository
 from champion_challenger.serving.triton_client import TritonModelClient
@@ -22,10 +22,11 @@ MODEL = "serving_test"
 @pytest.fixture(scope="module")
 def trained(stack_settings, tmp_path_factory):
     config = PipelineConfig.from_yaml(stack_settings.pipeline_config)
-    ludwig = load_ludwig_config(config.ludwig_config_path())
-    schema = model_schema(config, ludwig)
-    train = pd.concat([generate_batch(BatchSpec(i, 1000, 3, False)) for i in range(3)], ignore_index=True)
-    model = train_ludwig(ludwig, train, schema, tmp_path_factory.mktemp("train"), seed=1)
+    candidates = load_candidate_configs(config)
+    schema = model_schema(config, candidates)
+    fit = pd.concat([generate_batch(BatchSpec(i, 1000, 3, False)) for i in range(3)], ignore_index=True)
+    valid = generate_batch(BatchSpec(3, 500, 3, False))
+    model = train_ludwig(candidates["churn_mlp"], fit, valid, schema, tmp_path_factory.mktemp("train"), seed=1)
     return model, schema
 
 

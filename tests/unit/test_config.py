@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from champion_challenger.config import PipelineConfig, load_ludwig_config, model_schema
+from champion_challenger.config import PipelineConfig, load_candidate_configs, load_ludwig_config, model_schema
 from champion_challenger.errors import ConfigError
 from tests.conftest import REPO
 
@@ -18,7 +18,9 @@ def _write(tmp_path, data, name="pipeline.yaml"):
 
 def test_shipped_configs_load_and_derive_schema():
     config = PipelineConfig.from_yaml(PIPELINE)
-    schema = model_schema(config, load_ludwig_config(config.ludwig_config_path()))
+    candidates = load_candidate_configs(config)
+    assert set(candidates) >= {"churn_mlp", "churn_ft_transformer"}
+    schema = model_schema(config, candidates)
     assert schema.target == "churned"
     assert "customer_id" not in schema.feature_names
     assert {f.name for f in schema.features if f.is_numeric} == {"tenure_months", "monthly_charges", "support_calls", "late_payments"}
@@ -51,12 +53,28 @@ def test_unknown_ludwig_feature_type_names_file_and_field(tmp_path):
         load_ludwig_config(path)
 
 
-def test_ludwig_output_must_be_the_binary_target(tmp_path):
+def test_ludwig_output_must_be_the_binary_target():
     config = PipelineConfig.from_yaml(PIPELINE)
-    ludwig = yaml.safe_load(config.ludwig_config_path().read_text())
+    ludwig = yaml.safe_load(config.ludwig_config_paths()["churn_mlp"].read_text())
     ludwig["output_features"][0]["name"] = "other"
-    with pytest.raises(ConfigError, match=r"output_features must be exactly one feature named 'churned'"):
-        model_schema(config, ludwig)
+    with pytest.raises(ConfigError, match=r"churn_mlp.yaml: output_features must be exactly one feature named 'churned'"):
+        model_schema(config, {"churn_mlp": ludwig})
+
+
+def test_candidates_must_agree_on_column_types():
+    config = PipelineConfig.from_yaml(PIPELINE)
+    candidates = load_candidate_configs(config)
+    candidates["churn_mlp"]["input_features"][0]["type"] = "category"
+    with pytest.raises(ConfigError, match=r"feature 'tenure_months' is 'category' here but 'number' in another"):
+        model_schema(config, candidates)
+
+
+def test_candidate_globs_resolve_relative_to_the_pipeline_file(tmp_path):
+    data = yaml.safe_load(PIPELINE.read_text())
+    data["training"]["ludwig_configs"] = [str(REPO / "configs" / "ludwig" / "churn_mlp.yaml"), "nothing/*.yaml"]
+    path = _write(tmp_path, data)
+    with pytest.raises(ConfigError, match=r"training.ludwig_configs: 'nothing/\*.yaml' matches no file"):
+        PipelineConfig.from_yaml(path).ludwig_config_paths()
 
 
 def test_missing_config_file(tmp_path):

@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import pytest
 
-from champion_challenger.config import PipelineConfig, load_ludwig_config, model_schema
+from champion_challenger.config import PipelineConfig, load_candidate_configs, model_schema
 from champion_challenger.data.generate import BatchSpec, generate_batch, write_batches
 from champion_challenger.data.store import DataStore, claim_new_batches, load_window, split_holdout
 from champion_challenger.data.validate import validate_batches
@@ -15,7 +15,7 @@ from tests.conftest import REPO
 @pytest.fixture(scope="module")
 def schema():
     config = PipelineConfig.from_yaml(REPO / "configs" / "pipeline.yaml")
-    return model_schema(config, load_ludwig_config(config.ludwig_config_path()))
+    return model_schema(config, load_candidate_configs(config))
 
 
 @pytest.fixture

@@ -86,6 +86,10 @@ class TritonModelClient:
             time.sleep(0.5)
         raise ServiceUnavailableError(f"Triton versions {versions} of {model_name!r} not READY after {timeout_s:.0f}s")
 
+    def input_names(self, model_name: str) -> set[str]:
+        """Input tensors the served model declares (candidates may use different features)."""
+        return {tensor["name"] for tensor in self._client.get_model_metadata(model_name)["inputs"]}
+
     def predict_proba(
         self,
         model_name: str,
@@ -103,12 +107,14 @@ class TritonModelClient:
             version: registry version to ask for; None lets Triton choose.
             batch_size: rows per request.
         """
+        declared = self.input_names(model_name)
+        features = [f for f in schema.features if f.name in declared]
         parts = []
         for start in range(0, len(frame), batch_size):
             chunk = frame.iloc[start : start + batch_size]
             result = self._client.infer(
                 model_name,
-                inputs=_inputs(chunk, schema),
+                inputs=_inputs(chunk, features),
                 model_version="" if version is None else str(version),
                 outputs=[httpclient.InferRequestedOutput("probability", binary_data=True)],
             )
@@ -116,9 +122,9 @@ class TritonModelClient:
         return np.concatenate(parts) if parts else np.empty(0, dtype=np.float32)
 
 
-def _inputs(chunk: pd.DataFrame, schema: ModelSchema) -> list[httpclient.InferInput]:
+def _inputs(chunk: pd.DataFrame, features) -> list[httpclient.InferInput]:
     inputs = []
-    for feat in schema.features:
+    for feat in features:
         if feat.is_numeric:
             arr = chunk[feat.name].to_numpy(dtype=np.float32).reshape(-1, 1)
         else:

@@ -44,6 +44,15 @@ class AirflowApi:
         errors = self._call("GET", "/importErrors").get("import_errors", [])
         raise TimeoutError(f"DAG {dag_id!r} not parsed after {timeout_s:.0f}s; import errors: {errors}")
 
+    def ensure_pool(self, name: str, slots: int, description: str) -> None:
+        """Create or resize a pool."""
+        try:
+            self._call("PATCH", f"/pools/{name}", json={"name": name, "slots": slots, "description": description})
+        except requests.HTTPError as exc:
+            if exc.response is None or exc.response.status_code != 404:
+                raise
+            self._call("POST", "/pools", json={"name": name, "slots": slots, "description": description})
+
     def unpause(self, dag_id: str) -> None:
         self._call("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
 

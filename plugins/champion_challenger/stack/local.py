@@ -100,6 +100,13 @@ def airflow_password(settings: Settings) -> str | None:
         return None
 
 
+def gpu_count() -> int:
+    """GPUs visible to this host (0 without CUDA)."""
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
 def wipe(settings: Settings) -> None:
     """Delete the runtime folder (stop the stack first)."""
     running = [s.name for s in services(settings) if s.pid() is not None]

@@ -1,4 +1,4 @@
-"""Train a Ludwig challenger on a window of accepted data."""
+"""Train one Ludwig candidate on a window of accepted data."""
 
 from __future__ import annotations
 
@@ -6,30 +6,43 @@ import copy
 import hashlib
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from champion_challenger.config import ModelSchema
+from champion_challenger.evaluation.metrics import binary_metrics
+from champion_challenger.training.pyfunc import positive_probability
+
+SAVED_MODEL_DIR = "ludwig_model"
 
 
-@dataclass(frozen=True)
+@dataclass
 class TrainedModel:
     """A trained, saved Ludwig model and what it reported.
 
     Attributes:
         model_dir: folder written by ``LudwigModel.save``.
-        validation_metrics: last-epoch validation metrics of the target (``roc_auc``, ``loss`` ...).
-        epoch_metrics: per-epoch ``{split: {metric: [values]}}`` of the target.
-        config: the Ludwig config used, with seed-dependent defaults resolved by Ludwig.
+        validation_metrics: our binary metrics of the saved (best-epoch) model on the validation rows.
+        epoch_metrics: Ludwig's per-epoch ``{split: {metric: [values]}}`` of the target.
+        statistics: Ludwig's full training statistics.
+        device: ``cuda`` or ``cpu``.
     """
 
     model_dir: Path
     validation_metrics: dict[str, float]
     epoch_metrics: dict[str, dict[str, list[float]]]
-    config: dict[str, Any]
+    statistics: dict[str, Any]
+    device: str
+    model: Any = field(repr=False, default=None)
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        """Positive-class probabilities from the in-memory Ludwig model."""
+        scored = self.model.predict(frame, return_type=pd.DataFrame)[0]
+        return positive_probability(scored, self.model.config["output_features"][0]["name"])
 
 
 def config_hash(ludwig_config: dict[str, Any]) -> str:
@@ -37,37 +50,59 @@ def config_hash(ludwig_config: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(ludwig_config, sort_keys=True).encode()).hexdigest()[:12]
 
 
+def split_validation(train_df: pd.DataFrame, timestamp_column: str, fraction: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Newest ``fraction`` of the training rows validates (early stopping, selection); the rest fits."""
+    ordered = train_df.sort_values(timestamp_column, kind="stable").reset_index(drop=True)
+    cut = int(round(len(ordered) * (1 - fraction)))
+    return ordered.iloc[:cut], ordered.iloc[cut:]
+
+
 def train_ludwig(
     ludwig_config: dict[str, Any],
-    train_df: pd.DataFrame,
+    fit_df: pd.DataFrame,
+    valid_df: pd.DataFrame,
     schema: ModelSchema,
     work_dir: Path,
     seed: int,
 ) -> TrainedModel:
-    """Train one Ludwig model on ``train_df`` and save it under ``work_dir/model``.
+    """Train one Ludwig model and save it under ``work_dir/ludwig_model``.
 
-    Only the schema's feature columns and target are given to Ludwig; ids and timestamps never
-    become features. Ludwig uses CUDA when present and the CPU otherwise.
+    Only the schema's feature columns and target reach Ludwig; ids and timestamps never become
+    features. Ludwig uses CUDA when a GPU is visible and the CPU otherwise.
     """
+    import torch
     from ludwig.api import LudwigModel
 
     columns = [*schema.feature_names, schema.target]
     model = LudwigModel(copy.deepcopy(ludwig_config), logging_level=logging.WARNING)
     stats, _, _ = model.train(
-        dataset=train_df[columns],
+        training_set=fit_df[columns],
+        validation_set=valid_df[columns],
         output_directory=str(work_dir / "ludwig_runs"),
         skip_save_processed_input=True,
         skip_save_progress=True,
         skip_save_log=True,
         random_seed=seed,
     )
-    model_dir = work_dir / "model"
+    model_dir = work_dir / SAVED_MODEL_DIR
     model.save(str(model_dir))
     epochs = {split: _target_series(getattr(stats, split), schema.target) for split in ("training", "validation")}
-    last = {name: values[-1] for name, values in epochs["validation"].items() if values}
-    return TrainedModel(model_dir=model_dir, validation_metrics=last, epoch_metrics=epochs, config=model.config)
+    trained = TrainedModel(
+        model_dir=model_dir,
+        validation_metrics={},
+        epoch_metrics=epochs,
+        statistics={split: _jsonable(getattr(stats, split)) for split in ("training", "validation")},
+        device="cuda" if torch.cuda.is_available() else "cpu",
+        model=model,
+    )
+    trained.validation_metrics = binary_metrics(valid_df[schema.target].to_numpy(), trained.predict_proba(valid_df[schema.feature_names]))
+    return trained
 
 
 def _target_series(split_stats: Any, target: str) -> dict[str, list[float]]:
     feature_stats = split_stats[target] if isinstance(split_stats, dict) else getattr(split_stats, target, {})
     return {name: [float(v) for v in values] for name, values in dict(feature_stats).items()}
+
+
+def _jsonable(split_stats: Any) -> dict[str, Any]:
+    return json.loads(json.dumps(dict(split_stats), default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
