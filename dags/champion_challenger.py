@@ -28,7 +28,8 @@ Every six hours (or on **Trigger**) this DAG:
    by validation metric as a new version with alias `@challenger`;
 6. **deploy_challenger** loads it into Triton beside the champion;
 7. **shadow_evaluate** scores the holdout through Triton with both models;
-8. **gate** applies the decision rules; **promote** moves `@champion` (old one → `@previous`) and Triton
+8. **gate** compares both models on the same rows (paired bootstrap CI, guardrails, slices) and answers
+   promote / hold / reject with a reason per check; **promote** moves `@champion` (old one → `@previous`) and Triton
    serves it, or **hold** keeps the champion;
 9. **record_decision** writes both models' metrics and the reason into the cycle's MLflow run.
 """

@@ -65,11 +65,25 @@ class EvaluationConfig(_Strict):
 
 
 class DecisionConfig(_Strict):
-    """Rules that turn shadow metrics into promote or hold."""
+    """Rules that turn paired champion/challenger scores into promote, hold or reject.
+
+    Validated when built, like MLflow's ``MetricThreshold``.
+    """
 
     primary_metric: MetricName = "roc_auc"
-    min_improvement: float = Field(default=0.0, ge=0)
+    min_improvement: float = Field(default=0.0, ge=0, description="Minimum absolute gain on the primary metric.")
+    min_relative_improvement: float = Field(default=0.0, ge=0, description="Minimum gain relative to the champion.")
     quality_floor: float = Field(default=0.0, description="Never promote a model below this.")
+    confidence_level: float = Field(default=0.95, gt=0.5, lt=1, description="Two-sided level of the paired CI.")
+    bootstrap_samples: int = Field(default=1000, ge=100, le=20000)
+    min_samples: int = Field(default=200, ge=1, description="Paired rows needed before any decision.")
+    guardrails: dict[MetricName, float] = Field(
+        default_factory=lambda: {"log_loss": 0.02},
+        description="Metric → largest tolerated regression of the challenger (absolute).",
+    )
+    slice_columns: list[str] = Field(default_factory=list, description="Columns whose values are checked one by one.")
+    slice_tolerance: float = Field(default=0.03, ge=0, description="Largest tolerated primary-metric drop in any slice.")
+    min_slice_samples: int = Field(default=100, ge=1, description="Slices with fewer rows are not judged.")
 
 
 class DriftConfig(_Strict):

@@ -33,7 +33,7 @@ from champion_challenger.data.store import DataStore, claim_new_batches, load_wi
 from champion_challenger.data.validate import validate_batches
 from champion_challenger.drift.evidently_report import drift_report
 from champion_challenger.errors import ConfigError, DataValidationError, ServiceUnavailableError
-from champion_challenger.evaluation.gate import Decision, decide
+from champion_challenger.evaluation.gate import GateResult, PairedScores, evaluate_gate
 from champion_challenger.evaluation.metrics import binary_metrics
 from champion_challenger.registry import model_registry as registry
 from champion_challenger.serving import triton_repository
@@ -341,26 +341,48 @@ class Pipeline:
     def shadow_evaluate(self, cycle_id: str, challenger_version: int) -> dict[str, Any]:
         """Score the holdout through Triton with both the champion and the challenger.
 
-        Both are scored on the same rows; the champion is None when there is none yet.
+        Both are scored on the same rows; the per-row scores are kept in the cycle's workspace
+        (``paired_scores.parquet``) for the paired gate. The champion is None when there is none yet.
+
+        Returns:
+            Both versions, both models' metrics, the row count and the path of the paired scores.
         """
         holdout = pd.read_parquet(self.workspace(cycle_id) / "holdout.parquet")
-        y = holdout[self.schema.target].to_numpy()
         champion = registry.alias_version(self.client, self.model_name, registry.CHAMPION)
-        scored = {"challenger": challenger_version, "champion": int(champion.version) if champion else None}
-        result: dict[str, Any] = {"versions": scored, "rows": len(holdout)}
-        for role, version in scored.items():
+        versions = {"challenger": challenger_version, "champion": int(champion.version) if champion else None}
+        paired = holdout[[self.schema.target, *self._slice_columns()]].copy()
+        result: dict[str, Any] = {"versions": versions, "rows": len(holdout)}
+        for role, version in versions.items():
             if version is None:
                 result[role] = None
                 continue
-            proba = self.triton.predict_proba(
+            paired[role] = self.triton.predict_proba(
                 self.model_name, holdout, self.schema, version, self.config.evaluation.batch_size
             )
-            result[role] = binary_metrics(y, proba)
+            result[role] = binary_metrics(paired[self.schema.target].to_numpy(), paired[role].to_numpy())
+        path = self.workspace(cycle_id) / "paired_scores.parquet"
+        paired.to_parquet(path, index=False)
+        result["paired_scores"] = str(path)
         return result
 
-    def decide(self, evaluation: dict[str, Any], rules: DecisionConfig | None = None) -> Decision:
-        """Apply the decision rules (default: the configured ones) to the shadow metrics."""
-        return decide(evaluation["challenger"], evaluation["champion"], rules or self.config.decision)
+    def _slice_columns(self) -> list[str]:
+        columns = self.config.decision.slice_columns
+        missing = [c for c in columns if c not in self.schema.required_columns]
+        if missing:
+            raise ConfigError(f"{self.config.source_path}: decision.slice_columns {missing} are not columns of the data")
+        return columns
+
+    def decide(self, evaluation: dict[str, Any], rules: DecisionConfig | None = None) -> GateResult:
+        """Apply the gate (default: the configured rules) to the paired shadow scores."""
+        rules = rules or self.config.decision
+        paired = pd.read_parquet(evaluation["paired_scores"])
+        scores = PairedScores(
+            y=paired[self.schema.target].to_numpy(),
+            challenger=paired["challenger"].to_numpy(),
+            champion=paired["champion"].to_numpy() if "champion" in paired else None,
+            slices=paired[rules.slice_columns] if rules.slice_columns else None,
+        )
+        return evaluate_gate(scores, rules)
 
     def promote(self, version: int) -> dict[str, int | None]:
         """Make ``version`` the champion: aliases move, stages mirror, Triton serves it.

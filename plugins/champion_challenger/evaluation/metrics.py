@@ -38,3 +38,19 @@ def binary_metrics(y_true: np.ndarray, probability: np.ndarray, threshold: float
         "positive_rate": float(predicted.mean()),
         "n": float(len(y_true)),
     }
+
+
+def metric_value(metric: str, y_true: np.ndarray, probability: np.ndarray, threshold: float = 0.5) -> float:
+    """One metric, computed alone (cheaper than :func:`binary_metrics` inside a bootstrap)."""
+    probability = np.clip(np.asarray(probability, dtype=float), 1e-7, 1 - 1e-7)
+    predicted = (probability >= threshold).astype(int)
+    if metric == "roc_auc":
+        return float(skm.roc_auc_score(y_true, probability)) if len(np.unique(y_true)) == 2 else float("nan")
+    if metric == "accuracy":
+        return float((predicted == y_true).mean())
+    if metric == "log_loss":
+        return float(skm.log_loss(y_true, probability, labels=[0, 1]))
+    if metric == "brier":
+        return float(np.mean((probability - y_true) ** 2))
+    scorer = {"f1": skm.f1_score, "precision": skm.precision_score, "recall": skm.recall_score}[metric]
+    return float(scorer(y_true, predicted, zero_division=0))

@@ -27,8 +27,13 @@ class AirflowApi:
         response.raise_for_status()
         self._session.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self._session.request(method, f"{self.base_url}/api/v2{path}", timeout=30, **kwargs)
+    def _call(self, method: str, path: str, attempts: int = 5, **kwargs: Any) -> Any:
+        """One API call; 5xx answers are retried (SQLite metadata DBs answer "locked" under load)."""
+        for attempt in range(1, attempts + 1):
+            response = self._session.request(method, f"{self.base_url}/api/v2{path}", timeout=30, **kwargs)
+            if response.status_code < 500 or attempt == attempts:
+                break
+            time.sleep(2 * attempt)
         response.raise_for_status()
         return response.json()
 
