@@ -78,9 +78,13 @@ def _mark_cycle_failed(context) -> None:
             [], type="array", items={"type": "string"}, title="Challenger configs",
             description="Names of Ludwig configs in configs/ludwig/ (file names without .yaml) to train; empty = all.",
         ),
+        "force_promote": Param(
+            False, type="boolean", title="Force promote",
+            description="Promote the challenger whatever the gate says (the reason records that it was forced).",
+        ),
         "dry_run": Param(
             False, type="boolean", title="Dry run",
-            description="Compute and log the decision but never promote.",
+            description="Compute and log the decision but change nothing (wins over force_promote).",
         ),
     },
 )
@@ -152,6 +156,8 @@ def champion_challenger():
         overrides = {k: params[k] for k in ("primary_metric", "min_improvement") if params.get(k) is not None}
         rules = DecisionConfig.model_validate({**pipeline.config.decision.model_dump(), **overrides})
         decision = pipeline.decide(evaluation, rules).as_dict()
+        if params.get("force_promote") and decision["action"] != "promote":
+            decision.update(action="promote", reason=f"forced by the trigger form (gate said {decision['action']}: {decision['reason']})")
         if params.get("dry_run") and decision["action"] == "promote":
             decision.update(action="hold", reason="dry run: would promote; " + decision["reason"])
         return decision
@@ -161,8 +167,8 @@ def champion_challenger():
         return "promote" if decision["action"] == "promote" else "hold"
 
     @task
-    def promote(version: int) -> dict:
-        return _pipeline().promote(version)
+    def promote(version: int, decision: dict, prepared: dict, run_id: str | None = None) -> dict:
+        return _pipeline().promote(version, f"airflow:{run_id}", decision["reason"], prepared["cycle_run_id"])
 
     @task
     def hold(version: int) -> list[int]:
@@ -181,7 +187,7 @@ def champion_challenger():
     version = register_challenger(prepared, results)
     evaluation = shadow_evaluate(version, deploy_challenger(version))
     decision = gate(evaluation)
-    branches = [promote(version), hold(version)]
+    branches = [promote(version, decision, prepared), hold(version)]
     route(decision) >> branches
     branches >> record_decision(prepared, evaluation, decision)
 

@@ -76,6 +76,44 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _actor() -> str:
+    import getpass
+
+    return getpass.getuser()
+
+
+def _cmd_promote(args: argparse.Namespace) -> int:
+    from champion_challenger.pipeline import Pipeline
+
+    entry = Pipeline.from_env().promote(args.version, args.actor or _actor(), args.reason, action="manual_promote")
+    print(json.dumps(entry, indent=2) if args.json else f"v{entry['to_version']} is champion (was v{entry['from_version']})")
+    return 0
+
+
+def _cmd_rollback(args: argparse.Namespace) -> int:
+    from champion_challenger.pipeline import Pipeline
+
+    entry = Pipeline.from_env().rollback(args.actor or _actor(), args.reason)
+    print(json.dumps(entry, indent=2) if args.json else f"rolled back: v{entry['to_version']} is champion (was v{entry['from_version']})")
+    return 0
+
+
+def _cmd_history(args: argparse.Namespace) -> int:
+    from champion_challenger.pipeline import Pipeline
+    from champion_challenger.registry import ledger
+
+    pipeline = Pipeline.from_env()
+    entries = [e.as_dict() for e in ledger.history(pipeline.client, pipeline.config.experiment_name, args.limit)]
+    if args.json:
+        print(json.dumps(entries, indent=2))
+        return 0
+    for e in entries:
+        print(f"{e['at']}  {e['action']:<15} v{e['from_version']} -> v{e['to_version']}  by {e['actor']}: {e['reason']}")
+    if not entries:
+        print("no promotion or rollback recorded yet")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from champion_challenger import demo
     from champion_challenger.pipeline import Pipeline
@@ -120,6 +158,24 @@ def build_parser() -> argparse.ArgumentParser:
     stack_sub.add_parser("wipe", help="delete the runtime folder (after down)").set_defaults(func=_cmd_wipe)
 
     sub.add_parser("serve", help="make Triton serve the registry's champion, challenger and previous").set_defaults(func=_cmd_serve)
+
+    promote = sub.add_parser("promote", help="make a registry version champion (smoke-tested, transactional, ledgered)")
+    promote.add_argument("--version", type=int, required=True, help="registry version to promote")
+    promote.add_argument("--reason", required=True, help="why; recorded in the ledger")
+    promote.add_argument("--actor", default=None, help="who (default: your user name)")
+    promote.add_argument("--json", action="store_true", help="print the ledger entry as JSON")
+    promote.set_defaults(func=_cmd_promote)
+
+    rollback = sub.add_parser("rollback", help="make @previous the champion again")
+    rollback.add_argument("--reason", required=True, help="why; recorded in the ledger")
+    rollback.add_argument("--actor", default=None, help="who (default: your user name)")
+    rollback.add_argument("--json", action="store_true", help="print the ledger entry as JSON")
+    rollback.set_defaults(func=_cmd_rollback)
+
+    history = sub.add_parser("history", help="the ledger of promotions and rollbacks, newest first")
+    history.add_argument("--limit", type=int, default=50, help="how many entries")
+    history.add_argument("--json", action="store_true", help="print JSON")
+    history.set_defaults(func=_cmd_history)
 
     demo = sub.add_parser("demo", help="start the stack and run demo cycles through Airflow")
     demo.add_argument("--seed", type=int, default=7)

@@ -93,6 +93,15 @@ class DriftConfig(_Strict):
     drift_share: float = Field(default=0.5, gt=0, le=1)
 
 
+class WatchConfig(_Strict):
+    """Post-promotion watch: roll back a new champion that misbehaves in its first hours."""
+
+    window_hours: float = Field(default=24, gt=0, description="How long after a promotion the champion is watched.")
+    min_requests: int = Field(default=20, ge=1, description="Requests needed before judging the champion.")
+    max_error_rate: float = Field(default=0.05, ge=0, le=1, description="Failed share of requests that triggers a rollback.")
+    max_mean_latency_ms: float = Field(default=250, gt=0, description="Mean request latency that triggers a rollback.")
+
+
 class PipelineConfig(_Strict):
     """The whole pipeline configuration (``configs/pipeline.yaml``)."""
 
@@ -103,6 +112,7 @@ class PipelineConfig(_Strict):
     evaluation: EvaluationConfig = EvaluationConfig()
     decision: DecisionConfig = DecisionConfig()
     drift: DriftConfig = DriftConfig()
+    watch: WatchConfig = WatchConfig()
     source_path: Path | None = Field(default=None, exclude=True)
 
     @model_validator(mode="after")

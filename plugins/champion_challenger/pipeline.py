@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import numpy as np
 import pandas as pd
 import requests
 from mlflow import MlflowClient
@@ -35,9 +36,11 @@ from champion_challenger.drift.evidently_report import drift_report
 from champion_challenger.errors import ConfigError, DataValidationError, ServiceUnavailableError
 from champion_challenger.evaluation.gate import GateResult, PairedScores, evaluate_gate
 from champion_challenger.evaluation.metrics import binary_metrics
+from champion_challenger.registry import ledger
 from champion_challenger.registry import model_registry as registry
 from champion_challenger.serving import triton_repository
 from champion_challenger.serving.triton_client import TritonModelClient
+from champion_challenger.serving.triton_metrics import fetch_traffic
 from champion_challenger.settings import Settings, load_settings
 from champion_challenger.training.ludwig_trainer import split_validation, train_ludwig
 from champion_challenger.training.pyfunc import ludwig_dir_in
@@ -384,25 +387,110 @@ class Pipeline:
         )
         return evaluate_gate(scores, rules)
 
-    def promote(self, version: int) -> dict[str, int | None]:
-        """Make ``version`` the champion: aliases move, stages mirror, Triton serves it.
+    def promote(
+        self, version: int, actor: str, reason: str, evidence_run_id: str | None = None, action: str = "promote"
+    ) -> dict[str, Any]:
+        """Make ``version`` the champion as one transaction (see :meth:`transition`)."""
+        before = registry.alias_state(self.client, self.model_name)
+        return self.transition(registry.promotion_target(before, version), action, actor, reason, evidence_run_id)
 
-        If serving fails after the aliases moved, the aliases are restored and the error raised.
+    def rollback(self, actor: str, reason: str, action: str = "rollback") -> dict[str, Any]:
+        """Make ``@previous`` the champion again as one transaction.
+
+        Raises:
+            NoChampionError: there is no ``@previous`` version.
+        """
+        before = registry.alias_state(self.client, self.model_name)
+        return self.transition(registry.rollback_target(before), action, actor, reason)
+
+    def transition(
+        self, target: registry.AliasState, action: str, actor: str, reason: str, evidence_run_id: str | None = None
+    ) -> dict[str, Any]:
+        """Change the champion like a transaction; any failure restores the earlier state.
+
+        1. the new champion is loaded in Triton (beside the current one) and smoke requests pass;
+        2. the aliases move and the stages are mirrored;
+        3. Triton's version set switches (new versions load before old ones unload);
+        4. the event is appended to the ledger.
 
         Returns:
-            The aliases before the move.
+            The ledger entry.
         """
-        if not self.triton.is_ready(self.model_name, version):
-            self.sync_serving()
         before = registry.alias_state(self.client, self.model_name)
-        target = registry.promotion_target(before, version)
-        registry.move_aliases(self.client, self.model_name, target)
+        served_before = self.triton.ready_versions(self.model_name)
+        entry = ledger.LedgerEntry(action, self.model_name, before.champion, target.champion, actor, reason, evidence_run_id)
+        moved = False
         try:
-            self.sync_serving(target.served_versions())
+            self.sync_serving(sorted(set(served_before) | {target.champion}))
+            self.smoke_test(target.champion)
+            registry.move_aliases(self.client, self.model_name, target)
+            moved = True
+            self.sync_serving(target.steady_versions())
+            ledger.append(self.client, self.config.experiment_name, entry)
         except Exception:
-            registry.move_aliases(self.client, self.model_name, before)
+            log.exception("%s of %s to v%s failed; restoring the earlier state", action, self.model_name, target.champion)
+            if moved:
+                registry.move_aliases(self.client, self.model_name, before)
+            self.sync_serving(served_before or before.steady_versions())
             raise
-        return before.as_dict()
+        return entry.as_dict()
+
+    def smoke_test(self, version: int, rows: int = 32) -> None:
+        """Score a few reference rows through Triton with ``version``; every answer must be a probability.
+
+        Raises:
+            ServiceUnavailableError: a request failed or an answer is not in [0, 1].
+        """
+        model_version = self.client.get_model_version(self.model_name, str(version))
+        with tempfile.TemporaryDirectory() as tmp:
+            sample = pd.read_parquet(
+                self.client.download_artifacts(model_version.run_id, tracking.REFERENCE_ARTIFACT, tmp)
+            ).head(rows)
+        try:
+            proba = self.triton.predict_proba(self.model_name, sample, self.schema, version, batch_size=rows)
+        except Exception as exc:  # noqa: BLE001 - any failure here aborts the promotion
+            raise ServiceUnavailableError(f"smoke requests to {self.model_name} v{version} failed: {exc}") from None
+        if len(proba) != len(sample) or not np.all((proba >= 0) & (proba <= 1)):
+            raise ServiceUnavailableError(f"smoke requests to {self.model_name} v{version} returned invalid probabilities")
+
+    def watch(self, actor: str = "watch") -> dict[str, Any]:
+        """Roll back a recently promoted champion whose live error rate or latency crosses the limits.
+
+        Reads Triton's per-version counters for the champion. Only a champion promoted within
+        ``watch.window_hours`` (per the ledger) and with a ``@previous`` is judged.
+
+        Returns:
+            What was observed and whether a rollback happened.
+        """
+        limits = self.config.watch
+        state = registry.alias_state(self.client, self.model_name)
+        events = ledger.history(self.client, self.config.experiment_name, limit=1)
+        last = events[0] if events else None
+        if state.champion is None or state.previous is None or last is None or last.to_version != state.champion:
+            return {"action": "none", "reason": "no promoted champion with a previous version to watch"}
+        age_h = (datetime.now(UTC) - datetime.fromisoformat(last.at)).total_seconds() / 3600
+        if age_h > limits.window_hours:
+            return {"action": "none", "reason": f"champion v{state.champion} promoted {age_h:.1f} h ago, past the watch window"}
+        traffic = fetch_traffic(self.settings_metrics_url(), self.model_name).get(state.champion)
+        if traffic is None or traffic.requests < limits.min_requests:
+            seen = 0 if traffic is None else int(traffic.requests)
+            return {"action": "none", "reason": f"v{state.champion} has {seen} requests, need {limits.min_requests} to judge"}
+        observed = {"requests": traffic.requests, "error_rate": traffic.error_rate, "mean_latency_ms": traffic.mean_latency_ms}
+        problems = []
+        if traffic.error_rate > limits.max_error_rate:
+            problems.append(f"error rate {traffic.error_rate:.1%} > {limits.max_error_rate:.1%}")
+        if traffic.mean_latency_ms > limits.max_mean_latency_ms:
+            problems.append(f"mean latency {traffic.mean_latency_ms:.1f} ms > {limits.max_mean_latency_ms:.0f} ms")
+        if not problems:
+            return {"action": "none", "reason": f"v{state.champion} healthy", **observed}
+        reason = f"v{state.champion} over {int(traffic.requests)} requests: " + "; ".join(problems)
+        self.rollback(actor, reason, action="auto_rollback")
+        return {"action": "auto_rollback", "reason": reason, **observed}
+
+    def settings_metrics_url(self) -> str:
+        """Triton's Prometheus endpoint (same host as the HTTP endpoint)."""
+        host = self.triton_url.split(":")[0]
+        return f"http://{host}:{self.settings.triton_metrics_port}/metrics"
 
     def hold(self, version: int) -> list[int]:
         """Keep the champion; stop serving the losing challenger. Returns the served versions."""
@@ -414,15 +502,7 @@ class Pipeline:
             )
             self.triton.unload(self.model_name)
             return []
-        return self.sync_serving(sorted({v for v in (state.champion, state.previous) if v is not None}))
-
-    def fail_cycle(self, cycle_id: str, reason: str) -> str | None:
-        """Mark the cycle's MLflow run FAILED with the reason; returns its id (None if never opened)."""
-        run_id = tracking.find_run(self.client, self.experiment_id, cycle_id, "cycle")
-        if run_id:
-            self.client.set_tag(run_id, "ccp.failure", reason[:5000])
-            self.client.set_terminated(run_id, "FAILED")
-        return run_id
+        return self.sync_serving(state.steady_versions())
 
     def record(self, cycle_run_id: str, evaluation: dict[str, Any], decision: dict[str, Any]) -> None:
         """Write both models' metrics and the decision into the cycle run and the version tags."""

@@ -16,22 +16,26 @@ def dagbag():
 
 def test_no_import_errors(dagbag):
     assert dagbag.import_errors == {}
-    assert "champion_challenger" in dagbag.dags
+    assert {"champion_challenger", "champion_watch"} <= set(dagbag.dags)
 
 
-def test_house_rules(dagbag):
-    dag = dagbag.dags["champion_challenger"]
+@pytest.mark.parametrize("dag_id", ["champion_challenger", "champion_watch"])
+def test_house_rules(dagbag, dag_id):
+    dag = dagbag.dags[dag_id]
     assert dag.tags and dag.doc_md
     assert dag.catchup is False and dag.max_active_runs == 1
-    assert dag.schedule == "0 */6 * * *"
     for task in dag.tasks:
         assert task.owner == "mlops"
         assert task.retries >= 2
 
 
+def test_cycle_runs_every_six_hours(dagbag):
+    assert dagbag.dags["champion_challenger"].schedule == "0 */6 * * *"
+
+
 def test_params_have_types_and_descriptions(dagbag):
     params = dagbag.dags["champion_challenger"].params
-    for name in ("primary_metric", "min_improvement", "challenger_configs", "dry_run"):
+    for name in ("primary_metric", "min_improvement", "challenger_configs", "force_promote", "dry_run"):
         param = params.get_param(name)
         assert param.schema.get("type") and param.schema.get("title") and param.description, name
 

@@ -14,6 +14,8 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
+from champion_challenger.errors import NoChampionError
+
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 PREVIOUS = "previous"
@@ -32,8 +34,16 @@ class AliasState:
         return {CHAMPION: self.champion, CHALLENGER: self.challenger, PREVIOUS: self.previous}
 
     def served_versions(self) -> list[int]:
-        """Versions Triton should hold: champion, challenger and previous (for rollback)."""
+        """Versions Triton holds while a challenger is evaluated: champion, challenger and previous."""
         return sorted({v for v in self.as_dict().values() if v is not None})
+
+    def steady_versions(self) -> list[int]:
+        """Versions Triton holds between evaluations: the champion and, for instant rollback, the
+        previous champion when its number is lower (a client naming no version gets the highest)."""
+        if self.champion is None:
+            return []
+        keep = {self.champion} | ({self.previous} if self.previous is not None and self.previous < self.champion else set())
+        return sorted(keep)
 
 
 def alias_version(client: MlflowClient, model_name: str, alias: str) -> ModelVersion | None:
@@ -108,6 +118,13 @@ def set_challenger(client: MlflowClient, model_name: str, version: int) -> Alias
     """Point ``@challenger`` at ``version``, leaving the other aliases as they are."""
     state = alias_state(client, model_name)
     return move_aliases(client, model_name, AliasState(state.champion, version, state.previous))
+
+
+def rollback_target(state: AliasState) -> AliasState:
+    """Aliases after a rollback: ``previous`` becomes champion, the replaced champion ``previous``."""
+    if state.previous is None:
+        raise NoChampionError("no @previous version to roll back to")
+    return AliasState(champion=state.previous, challenger=state.challenger, previous=state.champion)
 
 
 def promotion_target(state: AliasState, version: int) -> AliasState:

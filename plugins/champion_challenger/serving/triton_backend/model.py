@@ -41,15 +41,39 @@ class TritonPythonModel:
         self.model = LudwigModel.load(
             os.path.join(version_dir, "ludwig_model"), backend="local", logging_level=logging.ERROR
         )
+        # Triton counts an error response as a successful request; count invalid ones ourselves.
+        # The family must outlive its metric, so both are kept on the model.
+        self.invalid_family = pb_utils.MetricFamily(
+            name="ccp_invalid_requests_total",
+            description="Requests answered with an error by the model (malformed inputs)",
+            kind=pb_utils.MetricFamily.COUNTER,
+        )
+        self.invalid_requests = self.invalid_family.Metric(
+            labels={"model": args["model_name"], "version": args["model_version"]}
+        )
 
     def execute(self, requests):
         import pandas as pd
 
-        frames = [self._frame(request) for request in requests]
-        scored = self.model.predict(pd.concat(frames, ignore_index=True), return_type=pd.DataFrame)[0]
-        probs = np.stack(scored[self.spec["target"] + "_probabilities"].to_numpy())[:, 1].astype(np.float32)
+        frames, errors = [], []
+        for request in requests:  # a malformed request fails alone, not the whole dynamic batch
+            try:
+                frames.append(self._frame(request))
+                errors.append(None)
+            except Exception as exc:  # noqa: BLE001 - reported to that request's client
+                frames.append(None)
+                errors.append(pb_utils.TritonError(f"invalid request: {type(exc).__name__}: {exc}"))
+                self.invalid_requests.increment(1)
+        good = [f for f in frames if f is not None]
+        probs = np.empty(0, dtype=np.float32)
+        if good:
+            scored = self.model.predict(pd.concat(good, ignore_index=True), return_type=pd.DataFrame)[0]
+            probs = np.stack(scored[self.spec["target"] + "_probabilities"].to_numpy())[:, 1].astype(np.float32)
         responses, start = [], 0
-        for frame in frames:
+        for frame, error in zip(frames, errors):
+            if error is not None:
+                responses.append(pb_utils.InferenceResponse(output_tensors=[], error=error))
+                continue
             p = probs[start : start + len(frame)].reshape(-1, 1)
             start += len(frame)
             responses.append(

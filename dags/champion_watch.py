@@ -1,0 +1,41 @@
+"""Post-promotion watch: every 15 minutes, roll back a new champion whose live traffic misbehaves.
+
+Wiring only: the task calls ``Pipeline.watch``; limits live under ``watch:`` in the pipeline YAML.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import dag, task
+
+DOC_MD = """
+### Champion watch
+Reads Triton's per-version counters for `@champion`. Within `watch.window_hours` of a promotion, if the
+champion's error rate or mean latency crosses the configured limits (after `watch.min_requests`), it rolls back
+to `@previous` (aliases, stages and Triton in one transaction) and appends an `auto_rollback` entry to the ledger
+(`ccp history`, MLflow experiment `<experiment>-ledger`).
+"""
+
+
+@dag(
+    dag_id="champion_watch",
+    schedule=timedelta(minutes=15),
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    doc_md=DOC_MD,
+    tags=["mlops", "champion-challenger", "monitoring", "triton"],
+    default_args={"owner": "mlops", "retries": 2, "retry_delay": timedelta(seconds=30)},
+)
+def champion_watch():
+    @task
+    def watch_champion(run_id: str | None = None) -> dict:
+        from champion_challenger.airflow.hooks import pipeline_from_connections
+
+        return pipeline_from_connections().watch(actor=f"airflow:{run_id}")
+
+    watch_champion()
+
+
+champion_watch()

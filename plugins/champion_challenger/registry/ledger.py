@@ -1,0 +1,80 @@
+"""The promotion ledger: every promotion and rollback as an MLflow run in ``<experiment>-ledger``.
+
+A person sees the ledger in the MLflow UI (one run per event, tags for who/what/why and the evidence
+run id) and with ``ccp history``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+
+from mlflow import MlflowClient
+
+PREFIX = "ccp.ledger."
+FIELDS = ("action", "model_name", "from_version", "to_version", "actor", "reason", "evidence_run_id", "at")
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One promotion or rollback.
+
+    Attributes:
+        action: ``promote``, ``manual_promote``, ``rollback`` or ``auto_rollback``.
+        from_version / to_version: champion before and after (from is None for the first champion).
+        actor: who did it (``airflow:<run_id>``, a user name, ``watch``).
+        reason: why, in words.
+        evidence_run_id: the MLflow run holding the evidence (cycle run), if any.
+        at: ISO timestamp (UTC).
+    """
+
+    action: str
+    model_name: str
+    from_version: int | None
+    to_version: int
+    actor: str
+    reason: str
+    evidence_run_id: str | None = None
+    at: str = ""
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def ledger_experiment(client: MlflowClient, experiment_name: str) -> str:
+    """Id of the ledger experiment beside the pipeline's experiment."""
+    name = f"{experiment_name}-ledger"
+    experiment = client.get_experiment_by_name(name)
+    return experiment.experiment_id if experiment else client.create_experiment(name)
+
+
+def append(client: MlflowClient, experiment_name: str, entry: LedgerEntry) -> str:
+    """Record an event; returns the ledger run id."""
+    entry = LedgerEntry(**{**entry.as_dict(), "at": entry.at or datetime.now(UTC).isoformat(timespec="seconds")})
+    tags = {PREFIX + k: "" if v is None else str(v) for k, v in entry.as_dict().items()}
+    run = client.create_run(
+        ledger_experiment(client, experiment_name),
+        run_name=f"{entry.action} {entry.model_name} v{entry.from_version} -> v{entry.to_version}",
+        tags=tags,
+    )
+    client.set_terminated(run.info.run_id, "FINISHED")
+    return run.info.run_id
+
+
+def history(client: MlflowClient, experiment_name: str, limit: int = 50) -> list[LedgerEntry]:
+    """Newest events first."""
+    runs = client.search_runs(
+        [ledger_experiment(client, experiment_name)], order_by=["attributes.start_time DESC"], max_results=limit
+    )
+    entries = []
+    for run in runs:
+        tags = {k[len(PREFIX):]: v for k, v in run.data.tags.items() if k.startswith(PREFIX)}
+        entries.append(
+            LedgerEntry(
+                action=tags["action"], model_name=tags["model_name"],
+                from_version=int(tags["from_version"]) if tags.get("from_version") else None,
+                to_version=int(tags["to_version"]), actor=tags["actor"], reason=tags["reason"],
+                evidence_run_id=tags.get("evidence_run_id") or None, at=tags["at"],
+            )
+        )
+    return entries

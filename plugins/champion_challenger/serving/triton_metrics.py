@@ -1,0 +1,68 @@
+"""Read Triton's Prometheus metrics: per-version request success, failure and latency counters."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import requests
+
+_LINE = re.compile(r'^(?P<name>(nv_inference|ccp)_[a-z_]+)\{(?P<labels>[^}]*)\}\s+(?P<value>[0-9.eE+\-]+)$')
+
+
+@dataclass(frozen=True)
+class VersionTraffic:
+    """Cumulative counters of one model version since Triton loaded it."""
+
+    success: float = 0.0
+    failure: float = 0.0
+    duration_us: float = 0.0
+
+    @property
+    def requests(self) -> float:
+        return self.success + self.failure
+
+    @property
+    def error_rate(self) -> float:
+        return self.failure / self.requests if self.requests else 0.0
+
+    @property
+    def mean_latency_ms(self) -> float:
+        return self.duration_us / 1000 / self.success if self.success else 0.0
+
+
+def parse_metrics(text: str, model_name: str) -> dict[int, VersionTraffic]:
+    """Per-version counters of ``model_name`` from Triton's metrics text."""
+    counters: dict[int, dict[str, float]] = {}
+    fields = {
+        "nv_inference_request_success": "success",
+        "nv_inference_request_failure": "failure",
+        "nv_inference_request_duration_us": "duration_us",
+        "ccp_invalid_requests_total": "invalid",
+    }
+    for line in text.splitlines():
+        match = _LINE.match(line.strip())
+        if not match or match["name"] not in fields:
+            continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', match["labels"]))
+        if labels.get("model") != model_name or not labels.get("version", "").isdigit():
+            continue
+        version = counters.setdefault(int(labels["version"]), {})
+        key = fields[match["name"]]
+        version[key] = version.get(key, 0.0) + float(match["value"])  # failures come per reason
+    traffic = {}
+    for version, c in counters.items():
+        invalid = c.pop("invalid", 0.0)  # answered with an error, yet counted by Triton as a success
+        traffic[version] = VersionTraffic(
+            success=max(c.get("success", 0.0) - invalid, 0.0),
+            failure=c.get("failure", 0.0) + invalid,
+            duration_us=c.get("duration_us", 0.0),
+        )
+    return traffic
+
+
+def fetch_traffic(metrics_url: str, model_name: str) -> dict[int, VersionTraffic]:
+    """Scrape Triton's metrics endpoint once."""
+    response = requests.get(metrics_url, timeout=10)
+    response.raise_for_status()
+    return parse_metrics(response.text, model_name)

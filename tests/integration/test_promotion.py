@@ -1,0 +1,185 @@
+"""Promotion as a transaction, rollback, the ledger and the post-promotion watch, against REAL
+MLflow and Triton servers with real Ludwig models."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import tritonclient.http as httpclient
+import yaml
+
+from champion_challenger.config import PipelineConfig
+from champion_challenger.data.generate import write_batches
+from champion_challenger.pipeline import Pipeline
+from champion_challenger.registry import ledger
+from champion_challenger.registry import model_registry as registry
+from tests.conftest import write_test_configs
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
+MODEL = "promotion_test"
+
+
+@pytest.fixture(scope="module")
+def pipeline(stack_settings, mlflow_server, triton_server, tmp_path_factory) -> Pipeline:
+    """Two registered versions of a small model: v1 champion, v2 challenger loaded in Triton."""
+    config_path = write_test_configs(tmp_path_factory.mktemp("promotion-configs"), epochs=1, ludwig_configs=["ludwig/churn_mlp.yaml"])
+    data = yaml.safe_load(config_path.read_text())
+    data.update(model_name=MODEL, experiment_name=f"{MODEL}-experiment")
+    data["watch"] = {"min_requests": 10, "max_error_rate": 0.2, "window_hours": 1}
+    config_path.write_text(yaml.safe_dump(data))
+    settings = dataclasses.replace(stack_settings, pipeline_config=config_path)
+    pipe = Pipeline(PipelineConfig.from_yaml(config_path), settings, mlflow_server, triton_server)
+    for cycle, start in (("promo-1", 0), ("promo-2", 2)):
+        write_batches(pipe.store.landing, 2, start=start, seed=4, rows=400)
+        pipe.validate(cycle, pipe.ingest(cycle))
+        prepared = pipe.prepare(cycle)
+        results = [pipe.train_candidate(cycle, prepared["cycle_run_id"], c) for c in pipe.candidates()]
+        version = pipe.register_challenger(cycle, prepared["cycle_run_id"], results)
+        if version == 1:
+            pipe.promote(1, "test", "first champion")
+    pipe.sync_serving()
+    assert registry.alias_state(pipe.client, MODEL) == registry.AliasState(champion=1, challenger=2, previous=None)
+    return pipe
+
+
+def default_version(pipe: Pipeline) -> int:
+    """What a client naming no version is answered by: Triton's highest READY version."""
+    return max(pipe.triton.ready_versions(MODEL))
+
+
+def rows(pipe: Pipeline, n: int = 8) -> pd.DataFrame:
+    return pd.read_parquet(pipe.workspace("promo-2") / "holdout.parquet").head(n)
+
+
+class Clients:
+    """Threads sending requests that name no version until stopped; counts failures."""
+
+    def __init__(self, pipe: Pipeline, threads: int = 3) -> None:
+        self.pipe, self.ok, self.failed, self._stop = pipe, 0, [], threading.Event()
+        self._threads = [threading.Thread(target=self._loop, daemon=True) for _ in range(threads)]
+
+    def _loop(self) -> None:
+        from champion_challenger.serving.triton_client import TritonModelClient
+
+        client, batch = TritonModelClient(self.pipe.triton_url, timeout_s=30), rows(self.pipe)
+        deadline = time.monotonic() + 300  # bounded even if never stopped
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            try:
+                client.predict_proba(MODEL, batch, self.pipe.schema)
+                self.ok += 1
+            except Exception as exc:  # noqa: BLE001 - every failure is recorded
+                self.failed.append(repr(exc))
+            time.sleep(0.02)
+
+    def __enter__(self) -> Clients:
+        for t in self._threads:
+            t.start()
+        time.sleep(1)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        time.sleep(1)
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=60)
+
+
+def test_promotion_and_rollback_under_load_with_a_ledger(pipeline):
+    with Clients(pipeline) as clients:
+        entry = pipeline.promote(2, "alice", "better on the holdout", evidence_run_id="run-123")
+        state = registry.alias_state(pipeline.client, MODEL)
+        assert state == registry.AliasState(champion=2, challenger=None, previous=1)
+        assert pipeline.triton.ready_versions(MODEL) == [1, 2] and default_version(pipeline) == 2
+        pipeline.rollback("bob", "complaints from support")
+        assert registry.alias_state(pipeline.client, MODEL) == registry.AliasState(champion=1, challenger=None, previous=2)
+        assert default_version(pipeline) == 1
+    assert clients.failed == [] and clients.ok > 20
+    assert entry["action"] == "promote" and entry["to_version"] == 2
+    events = ledger.history(pipeline.client, pipeline.config.experiment_name, limit=2)
+    assert [(e.action, e.from_version, e.to_version, e.actor) for e in events] == [
+        ("rollback", 2, 1, "bob"), ("promote", 1, 2, "alice"),
+    ]
+    assert events[1].evidence_run_id == "run-123"
+    assert pipeline.client.get_model_version(MODEL, "1").current_stage == "Production"
+
+
+@pytest.mark.parametrize(
+    "fail_at",
+    [
+        pytest.param("smoke_test", id="after-load"),
+        pytest.param("move_aliases", id="before-alias-move"),
+        pytest.param("switch", id="after-alias-move"),
+        pytest.param("ledger", id="after-triton-switch"),
+    ],
+)
+def test_failure_at_any_step_restores_the_earlier_state(pipeline, monkeypatch, fail_at):
+    before = registry.alias_state(pipeline.client, MODEL)
+    assert before.champion == 1
+    target_version = 2
+    boom = RuntimeError(f"injected failure at {fail_at}")
+
+    if fail_at == "smoke_test":
+        monkeypatch.setattr(pipeline, "smoke_test", lambda version: (_ for _ in ()).throw(boom))
+    elif fail_at == "move_aliases":
+        original_move = registry.move_aliases
+        calls = []
+
+        def move(*args, **kwargs):
+            calls.append(1)
+            if len(calls) == 1:
+                raise boom
+            return original_move(*args, **kwargs)
+
+        monkeypatch.setattr(registry, "move_aliases", move)
+    elif fail_at == "switch":
+        original_sync = pipeline.sync_serving
+        calls = []
+
+        def sync(versions=None):
+            calls.append(versions)
+            if len(calls) == 2:  # the switch after the aliases moved
+                raise boom
+            return original_sync(versions)
+
+        monkeypatch.setattr(pipeline, "sync_serving", sync)
+    else:
+        monkeypatch.setattr(ledger, "append", lambda *a, **k: (_ for _ in ()).throw(boom))
+
+    with Clients(pipeline) as clients, pytest.raises(RuntimeError, match="injected failure"):
+        pipeline.promote(target_version, "test", f"fault injection {fail_at}")
+    monkeypatch.undo()
+    assert clients.failed == []
+    assert registry.alias_state(pipeline.client, MODEL) == before
+    assert default_version(pipeline) == before.champion
+
+
+def _undecodable_request(client) -> list:
+    inputs = []
+    for tensor in client.get_model_metadata(MODEL)["inputs"]:
+        text = tensor["datatype"] == "BYTES"
+        value = np.array([[b"\xff\xfe"]], dtype=object) if text else np.array([[1.0]], dtype=np.float32)
+        item = httpclient.InferInput(tensor["name"], [1, 1], tensor["datatype"])
+        item.set_data_from_numpy(value)
+        inputs.append(item)
+    return inputs
+
+
+def test_watch_rolls_back_a_failing_champion(pipeline):
+    pipeline.promote(2, "carol", "watch test")
+    assert pipeline.watch()["action"] == "none"  # no traffic yet
+    client = httpclient.InferenceServerClient(pipeline.triton_url)
+    for _ in range(15):  # text features that are not UTF-8 fail inside version 2
+        with pytest.raises(Exception, match="invalid request: UnicodeDecodeError"):
+            client.infer(MODEL, _undecodable_request(client), model_version="2")
+    outcome = pipeline.watch(actor="watch")
+    assert outcome["action"] == "auto_rollback", outcome
+    assert "error rate" in outcome["reason"]
+    assert registry.alias_state(pipeline.client, MODEL).champion == 1
+    assert default_version(pipeline) == 1
+    events = ledger.history(pipeline.client, pipeline.config.experiment_name, limit=2)
+    assert [(e.action, e.to_version) for e in events] == [("auto_rollback", 1), ("promote", 2)]

@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+import pytest
+
+from champion_challenger.serving.triton_metrics import parse_metrics
+
+TEXT = """
+# HELP nv_inference_request_success Number of successful inference requests, all batch sizes
+nv_inference_request_success{model="m",version="1"} 90
+nv_inference_request_success{model="m",version="2"} 40
+nv_inference_request_success{model="other",version="2"} 7
+nv_inference_request_failure{model="m",reason="BACKEND",version="2"} 5
+nv_inference_request_failure{model="m",reason="REJECTED",version="2"} 1
+nv_inference_request_duration_us{model="m",version="1"} 180000
+ccp_invalid_requests_total{model="m",version="2"} 4
+"""
+
+
+def test_parse_counts_per_version_and_invalid_requests_as_failures():
+    traffic = parse_metrics(TEXT, "m")
+    assert set(traffic) == {1, 2}
+    assert traffic[1].requests == 90 and traffic[1].error_rate == 0
+    assert traffic[1].mean_latency_ms == pytest.approx(2.0)
+    assert traffic[2].success == 36 and traffic[2].failure == 10
+    assert traffic[2].error_rate == pytest.approx(10 / 46)
