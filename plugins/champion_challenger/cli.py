@@ -108,7 +108,7 @@ def _cmd_history(args: argparse.Namespace) -> int:
         print(json.dumps(entries, indent=2))
         return 0
     for e in entries:
-        print(f"{e['at']}  {e['action']:<15} v{e['from_version']} -> v{e['to_version']}  by {e['actor']}: {e['reason']}")
+        print(f"{e['at']}  {e['action']:<15} v{e['from_version'] or '-'} -> v{e['to_version']}  by {e['actor']}: {e['reason']}")
     if not entries:
         print("no promotion or rollback recorded yet")
     return 0
