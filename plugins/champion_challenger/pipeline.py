@@ -41,7 +41,7 @@ from champion_challenger.registry import model_registry as registry
 from champion_challenger.serving import triton_repository
 from champion_challenger.serving.triton_client import TritonModelClient
 from champion_challenger.serving.triton_metrics import fetch_traffic
-from champion_challenger.settings import Settings, load_settings
+from champion_challenger.settings import Settings, load_settings, triton_metrics_url
 from champion_challenger.training.ludwig_trainer import split_validation, train_ludwig
 from champion_challenger.training.pyfunc import ludwig_dir_in
 
@@ -471,7 +471,8 @@ class Pipeline:
         age_h = (datetime.now(UTC) - datetime.fromisoformat(last.at)).total_seconds() / 3600
         if age_h > limits.window_hours:
             return {"action": "none", "reason": f"champion v{state.champion} promoted {age_h:.1f} h ago, past the watch window"}
-        traffic = fetch_traffic(self.settings_metrics_url(), self.model_name).get(state.champion)
+        metrics_url = triton_metrics_url(self.triton_url, self.settings.triton_metrics_port)
+        traffic = fetch_traffic(metrics_url, self.model_name).get(state.champion)
         if traffic is None or traffic.requests < limits.min_requests:
             seen = 0 if traffic is None else int(traffic.requests)
             return {"action": "none", "reason": f"v{state.champion} has {seen} requests, need {limits.min_requests} to judge"}
@@ -486,11 +487,6 @@ class Pipeline:
         reason = f"v{state.champion} over {int(traffic.requests)} requests: " + "; ".join(problems)
         self.rollback(actor, reason, action="auto_rollback")
         return {"action": "auto_rollback", "reason": reason, **observed}
-
-    def settings_metrics_url(self) -> str:
-        """Triton's Prometheus endpoint (same host as the HTTP endpoint)."""
-        host = self.triton_url.split(":")[0]
-        return f"http://{host}:{self.settings.triton_metrics_port}/metrics"
 
     def hold(self, version: int) -> list[int]:
         """Keep the champion; stop serving the losing challenger. Returns the served versions."""

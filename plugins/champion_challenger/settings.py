@@ -44,8 +44,12 @@ class Settings:
 
     @property
     def triton_metrics_url(self) -> str:
-        host = self.triton_url.split(":")[0]
-        return f"http://{host}:{self.triton_metrics_port}/metrics"
+        return triton_metrics_url(self.triton_url, self.triton_metrics_port)
+
+
+def triton_metrics_url(triton_url: str, metrics_port: int) -> str:
+    """Triton's Prometheus endpoint on the host of its HTTP endpoint (``host:port``)."""
+    return f"http://{triton_url.split(':')[0]}:{metrics_port}/metrics"
 
 
 def load_settings() -> Settings:
