@@ -7,7 +7,7 @@ PYTHON ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.1
 	$$p -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null && { echo $$p; break; }; done)
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup up down wipe demo test test-fast status logs lock clean
+.PHONY: help setup up down wipe demo test test-fast bench bench-serving status logs lock clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -44,6 +44,11 @@ test: setup  ## run all tests (starts its own MLflow and Triton servers)
 
 test-fast: setup  ## unit and DAG-integrity tests only
 	$(BIN)/python -m pytest -m "not integration and not e2e"
+
+bench: bench-serving  ## run every benchmark (figures go to benchmarks/results/ and BENCHMARKS.md)
+
+bench-serving: setup  ## serving latency/throughput: Ludwig in-process, Triton, router+shadow, mlflow serve, per-row HTTP
+	$(BIN)/python benchmarks/serving.py
 
 lock:  ## re-resolve and rewrite constraints.txt (after changing dependencies)
 	$(BIN)/pip freeze --exclude-editable | grep -v '^-e' > constraints.txt

@@ -12,6 +12,10 @@ from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 from champion_challenger.config import ModelSchema
 from champion_challenger.errors import ServiceUnavailableError
 
+#: Outputs of the router, in order; a versions model answers the first two.
+SCORE_OUTPUTS = ("probability", "prediction", "version")
+OUTPUT_DTYPES = {"probability": np.float32, "prediction": np.int32, "version": np.int32}
+
 
 class TritonModelClient:
     """A thin client for one Triton server.
@@ -107,19 +111,93 @@ class TritonModelClient:
             version: registry version to ask for; None lets Triton choose.
             batch_size: rows per request.
         """
+        outputs = self._infer(model_name, frame, schema, ("probability",), version=version, batch_size=batch_size)
+        return outputs["probability"]
+
+    def score(
+        self,
+        model_name: str,
+        frame: pd.DataFrame,
+        schema: ModelSchema,
+        entity_keys: pd.Series | None = None,
+        batch_size: int = 1024,
+    ) -> pd.DataFrame:
+        """Score rows through the router (the public model): the champion answers, or the
+        challenger for canary entities.
+
+        Args:
+            model_name: the router, named like the registered model.
+            frame: rows carrying every feature column of ``schema``.
+            schema: which columns to send and as what type.
+            entity_keys: one key per row for sticky routing (e.g. the id column); without keys
+                the router routes by request id or row content.
+            batch_size: rows per request.
+
+        Returns:
+            ``probability``, ``prediction`` and ``version`` (who answered), one row per input row.
+        """
+        outputs = self._infer(model_name, frame, schema, SCORE_OUTPUTS, entity_keys=entity_keys, batch_size=batch_size)
+        return pd.DataFrame(outputs)
+
+    def score_version(
+        self,
+        versions_model: str,
+        frame: pd.DataFrame,
+        schema: ModelSchema,
+        version: int,
+        batch_size: int = 1024,
+    ) -> pd.DataFrame:
+        """Score rows with one registry version, bypassing the router.
+
+        Args:
+            versions_model: the Triton model holding the registry versions (``<name>_versions``).
+            frame: rows carrying every feature column of ``schema``.
+            schema: which columns to send and as what type.
+            version: registry version that must answer.
+            batch_size: rows per request.
+
+        Returns:
+            The same columns as :meth:`score`; ``version`` is ``version`` on every row.
+        """
+        outputs = self._infer(versions_model, frame, schema, SCORE_OUTPUTS[:2], version=version, batch_size=batch_size)
+        outputs["version"] = np.full(len(frame), version, dtype=np.int32)
+        return pd.DataFrame(outputs)
+
+    def _infer(
+        self,
+        model_name: str,
+        frame: pd.DataFrame,
+        schema: ModelSchema,
+        output_names: tuple[str, ...],
+        version: int | None = None,
+        entity_keys: pd.Series | None = None,
+        batch_size: int = 1024,
+    ) -> dict[str, np.ndarray]:
+        """Send ``frame`` in requests of ``batch_size`` rows; each output concatenated over requests."""
         declared = self.input_names(model_name)
         features = [f for f in schema.features if f.name in declared]
-        parts = []
+        outputs = [httpclient.InferRequestedOutput(name, binary_data=True) for name in output_names]
+        parts: dict[str, list[np.ndarray]] = {name: [] for name in output_names}
         for start in range(0, len(frame), batch_size):
-            chunk = frame.iloc[start : start + batch_size]
+            inputs = _inputs(frame.iloc[start : start + batch_size], features)
+            if entity_keys is not None:
+                inputs.append(_entity_key_input(entity_keys.iloc[start : start + batch_size]))
             result = self._client.infer(
-                model_name,
-                inputs=_inputs(chunk, features),
-                model_version="" if version is None else str(version),
-                outputs=[httpclient.InferRequestedOutput("probability", binary_data=True)],
+                model_name, inputs=inputs, outputs=outputs, model_version="" if version is None else str(version)
             )
-            parts.append(result.as_numpy("probability").reshape(-1))
-        return np.concatenate(parts) if parts else np.empty(0, dtype=np.float32)
+            for name in output_names:
+                parts[name].append(result.as_numpy(name).reshape(-1))
+        return {
+            name: np.concatenate(chunks) if chunks else np.empty(0, dtype=OUTPUT_DTYPES[name])
+            for name, chunks in parts.items()
+        }
+
+
+def _entity_key_input(keys: pd.Series) -> httpclient.InferInput:
+    values = keys.astype(str).to_numpy(dtype=object).reshape(-1, 1)
+    tensor = httpclient.InferInput("entity_key", list(values.shape), "BYTES")
+    tensor.set_data_from_numpy(values, binary_data=True)
+    return tensor
 
 
 def _inputs(chunk: pd.DataFrame, features) -> list[httpclient.InferInput]:

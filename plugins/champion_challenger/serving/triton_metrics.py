@@ -18,6 +18,20 @@ class VersionTraffic:
     failure: float = 0.0
     duration_us: float = 0.0
 
+    def since(self, baseline: dict[str, float] | None) -> VersionTraffic:
+        """Traffic after a snapshot (``as_dict`` of an earlier reading); the whole count when the
+        counters restarted below the snapshot (Triton restarted or reloaded the version)."""
+        if not baseline or self.success + self.failure < baseline.get("success", 0) + baseline.get("failure", 0):
+            return self
+        return VersionTraffic(
+            success=max(self.success - baseline.get("success", 0), 0.0),
+            failure=max(self.failure - baseline.get("failure", 0), 0.0),
+            duration_us=max(self.duration_us - baseline.get("duration_us", 0), 0.0),
+        )
+
+    def as_dict(self) -> dict[str, float]:
+        return {"success": self.success, "failure": self.failure, "duration_us": self.duration_us}
+
     @property
     def requests(self) -> float:
         return self.success + self.failure
@@ -66,3 +80,18 @@ def fetch_traffic(metrics_url: str, model_name: str) -> dict[int, VersionTraffic
     response = requests.get(metrics_url, timeout=10)
     response.raise_for_status()
     return parse_metrics(response.text, model_name)
+
+
+def parse_counters(text: str, model_name: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """The router's own ``ccp_*`` counters of ``model_name``, keyed by (metric, sorted labels
+    without ``model``), e.g. ``("ccp_router_rows_total", (("role", "shadow"), ("version", "2")))``."""
+    counters = {}
+    for line in text.splitlines():
+        match = _LINE.match(line.strip())
+        if not match or not match["name"].startswith("ccp_"):
+            continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', match["labels"]))
+        if labels.pop("model", None) != model_name:
+            continue
+        counters[(match["name"], tuple(sorted(labels.items())))] = float(match["value"])
+    return counters

@@ -1,7 +1,12 @@
-"""Export registry versions into a Triton model repository and write the model's config.
+"""Export registry versions into a Triton model repository and write the models' configs.
 
-One Triton model per registered model; Triton version number = registry version. The model's
-``config.pbtxt`` lists exactly the versions to serve (``version_policy: specific``).
+Two Triton models per registered model ``<name>``:
+
+* ``<name>_versions`` holds the registry versions (Triton version number = registry version); its
+  ``config.pbtxt`` lists exactly the versions to serve (``version_policy: specific``): champion,
+  challenger and previous champion.
+* ``<name>`` is the public entry point, a BLS router (one version) that answers with the champion,
+  so a client that names no version always gets the champion; see ``triton_backend/router.py``.
 """
 
 from __future__ import annotations
@@ -14,9 +19,20 @@ from pathlib import Path
 
 from champion_challenger.config import NUMERIC_TYPES
 
+from champion_challenger.serving.routing import RoutingTable
+
 MAX_BATCH_SIZE = 8192
+#: Longest a request waits for others to batch with; small, so a lone request is not held back.
+MAX_QUEUE_DELAY_US = 100
 LUDWIG_DIR = "ludwig_model"
 SPEC_FILE = "serving_spec.json"
+ROUTER_VERSION = "1"
+VERSIONS_SUFFIX = "_versions"
+
+
+def versions_model_name(model_name: str) -> str:
+    """Triton model holding the registry versions of ``model_name``."""
+    return model_name + VERSIONS_SUFFIX
 
 
 def serving_spec(ludwig_model_dir: Path) -> dict:
@@ -46,8 +62,7 @@ def export_version(repository: Path, model_name: str, version: int, ludwig_model
     shutil.rmtree(staging, ignore_errors=True)
     shutil.copytree(ludwig_model_dir, staging / LUDWIG_DIR)
     (staging / SPEC_FILE).write_text(json.dumps(serving_spec(ludwig_model_dir), indent=2))
-    backend_model = resources.files("champion_challenger.serving") / "triton_backend" / "model.py"
-    (staging / "model.py").write_text(backend_model.read_text(encoding="utf-8"))
+    (staging / "model.py").write_text(_backend_source("model.py"))
     final = model_dir / str(version)
     if final.exists():
         shutil.rmtree(final)
@@ -63,10 +78,8 @@ def exported_versions(repository: Path, model_name: str) -> list[int]:
     return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
 
 
-def write_model_config(repository: Path, model_name: str, versions: list[int]) -> Path:
-    """Write ``config.pbtxt`` serving exactly ``versions``.
-
-    Inputs are the union of the versions' features (each version reads the ones it needs).
+def served_inputs(repository: Path, model_name: str, versions: list[int]) -> dict[str, bool]:
+    """Union of the versions' input features: name → True for numeric (each version reads the ones it needs).
 
     Raises:
         ValueError: no version given, a version is not exported, or two versions disagree on a
@@ -82,12 +95,55 @@ def write_model_config(repository: Path, model_name: str, versions: list[int]) -
         for feat in json.loads(spec_path.read_text())["features"]:
             if inputs.setdefault(feat["name"], feat["numeric"]) != feat["numeric"]:
                 raise ValueError(f"feature {feat['name']!r} changes type between served versions")
-    config = render_config(model_name, inputs, sorted(set(versions)))
-    path = repository / model_name / "config.pbtxt"
-    tmp = path.with_name(".config.pbtxt.tmp")
-    tmp.write_text(config)
+    return inputs
+
+
+def write_model_config(repository: Path, model_name: str, versions: list[int]) -> Path:
+    """Write ``config.pbtxt`` serving exactly ``versions`` (see :func:`served_inputs` for errors)."""
+    config = render_config(model_name, served_inputs(repository, model_name, versions), sorted(set(versions)))
+    return _replace(repository / model_name / "config.pbtxt", config)
+
+
+def write_router(repository: Path, router_name: str, inputs: dict[str, bool], table: RoutingTable) -> bool:
+    """Write the router model (config, BLS code, routing table) for ``router_name``.
+
+    Returns:
+        True when the config or code changed, so Triton must (re)load the router; a changed
+        routing table alone needs no reload (the router re-reads it).
+    """
+    router_dir = repository / router_name
+    router_dir.mkdir(parents=True, exist_ok=True)
+    for stale in router_dir.iterdir():  # version folders of an older layout
+        if stale.is_dir() and stale.name.isdigit() and stale.name != ROUTER_VERSION:
+            shutil.rmtree(stale)
+    config_path, code_path = router_dir / "config.pbtxt", router_dir / ROUTER_VERSION / "model.py"
+    config, code = render_router_config(router_name, inputs), _backend_source("router.py")
+    changed = not config_path.exists() or config_path.read_text() != config
+    changed |= not code_path.exists() or code_path.read_text(encoding="utf-8") != code
+    if changed:
+        code_path.parent.mkdir(exist_ok=True)
+        _replace(code_path, code)
+        _replace(config_path, config)
+    table.write(router_dir)
+    return changed
+
+
+def _replace(path: Path, text: str) -> Path:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
     return path
+
+
+def _backend_source(name: str) -> str:
+    return (resources.files("champion_challenger.serving") / "triton_backend" / name).read_text(encoding="utf-8")
+
+
+def _input_blocks(inputs: dict[str, bool]) -> str:
+    return ",\n".join(
+        f'  {{ name: "{name}" data_type: {"TYPE_FP32" if numeric else "TYPE_STRING"} dims: [ 1 ] }}'
+        for name, numeric in inputs.items()
+    )
 
 
 def render_config(model_name: str, inputs: dict[str, bool], versions: list[int]) -> str:
@@ -98,10 +154,7 @@ def render_config(model_name: str, inputs: dict[str, bool], versions: list[int])
         inputs: feature name → True for numeric (FP32), False for string.
         versions: versions to serve.
     """
-    input_blocks = ",\n".join(
-        f'  {{ name: "{name}" data_type: {"TYPE_FP32" if numeric else "TYPE_STRING"} dims: [ 1 ] }}'
-        for name, numeric in inputs.items()
-    )
+    input_blocks = _input_blocks(inputs)
     version_list = ", ".join(str(v) for v in versions)
     return f"""name: "{model_name}"
 backend: "python"
@@ -114,7 +167,28 @@ output [
   {{ name: "probability" data_type: TYPE_FP32 dims: [ 1 ] }},
   {{ name: "prediction" data_type: TYPE_INT32 dims: [ 1 ] }}
 ]
-dynamic_batching {{ max_queue_delay_microseconds: 1000 }}
+dynamic_batching {{ max_queue_delay_microseconds: {MAX_QUEUE_DELAY_US} }}
+instance_group [ {{ kind: KIND_CPU count: 1 }} ]
+"""
+
+
+def render_router_config(router_name: str, inputs: dict[str, bool]) -> str:
+    """Render the router's ``config.pbtxt``: the served features, an optional ``entity_key``,
+    and ``version`` (who answered) beside the prediction outputs."""
+    return f"""name: "{router_name}"
+backend: "python"
+max_batch_size: {MAX_BATCH_SIZE}
+version_policy: {{ specific: {{ versions: [ {ROUTER_VERSION} ] }} }}
+input [
+{_input_blocks(inputs)},
+  {{ name: "entity_key" data_type: TYPE_STRING dims: [ 1 ] optional: true }}
+]
+output [
+  {{ name: "probability" data_type: TYPE_FP32 dims: [ 1 ] }},
+  {{ name: "prediction" data_type: TYPE_INT32 dims: [ 1 ] }},
+  {{ name: "version" data_type: TYPE_INT32 dims: [ 1 ] }}
+]
+dynamic_batching {{ max_queue_delay_microseconds: {MAX_QUEUE_DELAY_US} }}
 instance_group [ {{ kind: KIND_CPU count: 1 }} ]
 """
 

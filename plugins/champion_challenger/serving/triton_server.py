@@ -82,6 +82,7 @@ def triton_service(
         f"--grpc-port={grpc_port}",
         f"--metrics-port={metrics_port}",
         "--allow-metrics=true",
+        "--metrics-config=summary_latencies=true",
         "--log-verbose=0",
         "--exit-on-error=false",
         "--exit-timeout-secs=10",

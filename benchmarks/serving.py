@@ -1,0 +1,389 @@
+"""Serving benchmark (`make bench-serving`): five ways to score the same model and rows, side by side.
+
+Starts its own MLflow and Triton (free ports, a temporary runtime folder), runs two real pipeline
+cycles on generated data (v1 = champion, v2 = challenger, the same Ludwig config), then measures:
+
+  a. in-process ``LudwigModel.predict``
+  b. Triton router, champion only (what clients call: no version named, no challenger deployed),
+     over HTTP and over gRPC
+  c. Triton router with the challenger deployed and 100 % shadow mirroring, HTTP and gRPC
+  d. ``mlflow models serve`` of the same registered model (``--env-manager local``)
+  e. naive scoring: one HTTP request per row through the convenience client (DataFrame in)
+
+plus, for reference, the versions model called directly with a version (no router hop).
+For each: single-row p50/p99 latency over sequential requests built beforehand (as a production
+client sends them, so the figure is the server round trip; b and c alternate in blocks of requests
+on one warm server, two routers over the same versions, so slow drift of this shared machine
+cannot favour either), and batch throughput in rows/s
+(sequential requests of ``--batch`` rows, request building included). Results:
+``benchmarks/results/serving.json``; ``--only b,c`` runs a subset while tuning.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import requests
+import yaml
+
+from champion_challenger.config import PipelineConfig
+from champion_challenger.data.generate import BatchSpec, generate_batch, write_batches
+from champion_challenger.pipeline import Pipeline
+from champion_challenger.serving.triton_client import TritonModelClient
+from champion_challenger.serving.triton_metrics import parse_counters
+from champion_challenger.settings import REPO_ROOT, Settings
+from champion_challenger.stack.local import mlflow_service, triton
+from champion_challenger.stack.processes import ServiceProcess, free_port
+from champion_challenger.training.pyfunc import positive_probability
+
+RESULTS = REPO_ROOT / "benchmarks" / "results" / "serving.json"
+CANDIDATE = "churn_mlp"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--single", type=int, default=500, help="sequential single-row requests per scenario")
+    parser.add_argument("--rows", type=int, default=20000, help="rows scored for throughput")
+    parser.add_argument("--batch", type=int, default=4096, help="rows per request for throughput")
+    parser.add_argument("--naive-rows", type=int, default=1000, help="rows scored one request each in scenario e")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--only", default=None, help="comma-separated scenario letters/names to run (default: all)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    home = Path(tempfile.mkdtemp(prefix="ccp-bench-"))
+    try:
+        results = run(home, args)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(table(results))
+    print(f"\nwritten to {args.out}")
+    return 0
+
+
+def run(home: Path, args) -> dict:
+    settings = bench_settings(home, args.epochs)
+    services = [mlflow_service(settings), triton(settings)]
+    for service in services:
+        service.start(timeout_s=180)
+    try:
+        pipe = Pipeline(PipelineConfig.from_yaml(settings.pipeline_config), settings, settings.mlflow_tracking_uri, settings.triton_url)
+        two_cycles(pipe)
+        rows = generate_batch(BatchSpec(50, args.rows, 99, False))
+        rows["customer_id"] = [f"bench-{i}" for i in range(len(rows))]
+        scenarios = measure_all(pipe, rows, args)
+    finally:
+        for service in reversed(services):
+            service.stop()
+    return {
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "model": f"{CANDIDATE} ({args.epochs} epochs), registered v1 champion, v2 challenger",
+        "single_row_requests": args.single,
+        "throughput_rows": args.rows,
+        "batch_rows": args.batch,
+        "scenarios": scenarios,
+        "targets": targets(scenarios),
+    }
+
+
+def bench_settings(home: Path, epochs: int) -> Settings:
+    configs = home / "configs"
+    (configs / "ludwig").mkdir(parents=True)
+    ludwig = yaml.safe_load((REPO_ROOT / "configs" / "ludwig" / f"{CANDIDATE}.yaml").read_text())
+    ludwig["trainer"]["epochs"] = epochs
+    (configs / "ludwig" / f"{CANDIDATE}.yaml").write_text(yaml.safe_dump(ludwig))
+    pipeline = yaml.safe_load((REPO_ROOT / "configs" / "pipeline.yaml").read_text())
+    pipeline["training"].update(ludwig_configs=[f"ludwig/{CANDIDATE}.yaml"], window_batches=4)
+    pipeline["serving"].update(shadow_fraction=1.0, canary_fraction=0.0)
+    (configs / "pipeline.yaml").write_text(yaml.safe_dump(pipeline))
+    mlflow_port = free_port()
+    return Settings(
+        home=home / "home", pipeline_config=configs / "pipeline.yaml",
+        mlflow_tracking_uri=f"http://127.0.0.1:{mlflow_port}", triton_url=f"127.0.0.1:{free_port()}",
+        triton_grpc_port=free_port(), triton_metrics_port=free_port(), airflow_port=free_port(), mlflow_port=mlflow_port,
+    )
+
+
+def two_cycles(pipe: Pipeline) -> None:
+    """v1 trained, registered and promoted; v2 trained and registered as the challenger."""
+    for cycle, start in (("bench-1", 0), ("bench-2", 4)):
+        write_batches(pipe.store.landing, 4, start=start, seed=7, rows=1500)
+        if pipe.train_challenger(cycle) == 1:
+            pipe.promote(1, "bench", "benchmark champion")
+
+
+def measure_all(pipe: Pipeline, rows: pd.DataFrame, args) -> dict:
+    from ludwig.api import LudwigModel
+
+    features = pipe.schema.feature_names
+    local = Path(tempfile.mkdtemp(dir=pipe.settings.home))
+    model_uri = f"models:/{pipe.model_name}/1"
+    import mlflow
+
+    from champion_challenger.training.pyfunc import ludwig_dir_in
+
+    ludwig_dir = ludwig_dir_in(Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=str(local))))
+    model = LudwigModel.load(str(ludwig_dir), backend="local", logging_level=logging.ERROR)
+    client = TritonModelClient(pipe.triton_url)
+    http = RawTriton(pipe, "http")
+    grpc = RawTriton(pipe, "grpc")
+    keys = rows["customer_id"]
+    wanted = set(args.only.split(",")) if args.only else None
+    out = {}
+
+    def run(name: str, *a) -> None:
+        if wanted is None or name.split("_")[0] in wanted or name in wanted:
+            out[name] = scenario(*a, rows=rows, args=args)
+
+    def ludwig(frame):
+        return positive_probability(model.predict(frame[features], return_type=pd.DataFrame)[0], pipe.schema.target)
+
+    run("a_inprocess_ludwig_predict", "in-process LudwigModel.predict on a DataFrame", _same, ludwig)
+
+    # b and c side by side on one warm server: two routers over the same versions model, one
+    # answering with the champion alone, one also mirroring every row to the challenger; their
+    # single-row requests alternate in blocks, so the machine's slow latency drift hits both alike.
+    pipe.sync_serving([1, 2])  # challenger deployed: the pipeline's router mirrors every row to it
+    shadow_router, alone = pipe.model_name, champion_only_router(pipe)
+    before = shadow_counters(pipe)
+    if wanted is None or {"b", "c"} & wanted:
+        for protocol, client_ in (("http", http), ("grpc", grpc)):
+            suffix = "" if protocol == "http" else "_grpc"
+            interleaved = alternate(client_, {"b": alone, "c": shadow_router}, rows, keys, args)
+            for letter, name, description in (
+                ("b", "b_triton_router_champion_only", f"Triton router over {protocol.upper()} (no version named), champion only"),
+                ("c", "c_triton_router_shadow_100pct", f"Triton router over {protocol.upper()}, 100 % of rows mirrored to the challenger"),
+            ):
+                router = alone if letter == "b" else shadow_router
+                out[name + suffix] = {
+                    "description": description, **percentiles(interleaved[letter]),
+                    "rows_per_s": throughput(lambda f, r=router: client_.prepare(r, f, keys.loc[f.index]), client_.send, rows, args),
+                }
+    run("direct_versions_model", "Triton versions model with version=1 over HTTP (no router hop), for reference",
+        lambda f: http.prepare(pipe.versions_model, f, version=1), http.send)
+    time.sleep(3)
+    if "c_triton_router_shadow_100pct" in out:
+        after = shadow_counters(pipe)
+        out["c_triton_router_shadow_100pct"]["shadow"] = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+
+    if wanted is None or "d" in wanted:
+        with mlflow_serve(pipe, model_uri) as url:
+            run("d_mlflow_models_serve", "mlflow models serve (--env-manager local), JSON dataframe_split over HTTP",
+                lambda f: mlflow_payload(f[features]), lambda payload: mlflow_post(url, payload))
+
+    if wanted is None or "e" in wanted:
+        naive_rows = rows.head(args.naive_rows)
+        latencies = timed([naive_rows.iloc[[i]] for i in range(len(naive_rows))],
+                          lambda f: client.score(pipe.model_name, f, pipe.schema, keys.loc[f.index]))
+        out["e_naive_one_request_per_row"] = {
+            "description": f"naive client: one HTTP request per row through TritonModelClient.score (DataFrame "
+                           f"conversion and a metadata call each time), {len(naive_rows)} rows in sequence",
+            **percentiles(latencies), "rows_per_s": round(len(latencies) / (sum(latencies) / 1000), 1),
+        }
+    return out
+
+
+def _same(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame
+
+
+class RawTriton:
+    """Pre-built Triton requests, as a production client sends them: single-row latency then measures
+    the server round trip, not the client's DataFrame conversion."""
+
+    def __init__(self, pipe: Pipeline, protocol: str) -> None:
+        import tritonclient.grpc as grpcclient
+        import tritonclient.http as httpclient
+
+        self.module = httpclient if protocol == "http" else grpcclient
+        url = pipe.triton_url if protocol == "http" else f"{pipe.triton_url.split(':')[0]}:{pipe.settings.triton_grpc_port}"
+        self.client = self.module.InferenceServerClient(url)
+        self.schema = pipe.schema
+
+    def prepare(self, model: str, frame: pd.DataFrame, keys: pd.Series | None = None, version: int | None = None):
+        """The request for ``frame``: (model, inputs, outputs, version)."""
+        inputs = []
+        columns = [(f.name, frame[f.name].to_numpy(dtype=np.float32) if f.is_numeric
+                    else frame[f.name].astype(str).to_numpy(dtype=object)) for f in self.schema.features]
+        if keys is not None:
+            columns.append(("entity_key", keys.astype(str).to_numpy(dtype=object)))
+        for name, values in columns:
+            values = values.reshape(-1, 1)
+            tensor = self.module.InferInput(name, list(values.shape), "FP32" if values.dtype == np.float32 else "BYTES")
+            tensor.set_data_from_numpy(values)
+            inputs.append(tensor)
+        outputs = [self.module.InferRequestedOutput("probability")]
+        return model, inputs, outputs, "" if version is None else str(version)
+
+    def send(self, request) -> np.ndarray:
+        model, inputs, outputs, version = request
+        return self.client.infer(model, inputs, outputs=outputs, model_version=version).as_numpy("probability")
+
+
+def scenario(description: str, prepare: Callable, send: Callable, rows: pd.DataFrame, args) -> dict:
+    """Single-row p50/p99 of ``send`` on requests prepared beforehand (after 20 warm-up calls), and
+    batch rows/s of ``send(prepare(batch))`` (request building included)."""
+    singles = [prepare(rows.iloc[[i]]) for i in range(args.single + 20)]
+    latencies = timed(singles, send)[20:]
+    return {"description": description, **percentiles(latencies), "rows_per_s": throughput(prepare, send, rows, args)}
+
+
+def throughput(prepare: Callable, send: Callable, rows: pd.DataFrame, args) -> float:
+    """Rows/s of sequential ``send(prepare(batch))`` over ``args.rows`` rows in ``args.batch``-row requests."""
+    batches = [rows.iloc[i : i + args.batch] for i in range(0, args.rows, args.batch)]
+    send(prepare(batches[0]))  # warm-up
+    start = time.perf_counter()
+    for batch in batches:
+        send(prepare(batch))
+    return round(args.rows / (time.perf_counter() - start), 1)
+
+
+BLOCK = 50  # single-row requests per block when two routers alternate
+SETTLE = 10  # first requests of a block left out: the other router's mirrors may still be draining
+
+
+def alternate(client: RawTriton, routers: dict[str, str], rows: pd.DataFrame, keys: pd.Series, args) -> dict[str, list[float]]:
+    """Single-row latencies of several routers, measured in alternating blocks on the same rows."""
+    latencies: dict[str, list[float]] = {name: [] for name in routers}
+    blocks = max(1, args.single // (BLOCK - SETTLE))
+    order = list(routers)
+    for block in range(blocks + 1):  # block 0 warms up
+        for name in order if block % 2 else reversed(order):
+            requests_ = [client.prepare(routers[name], rows.iloc[[i]], keys.iloc[[i]])
+                         for i in range(block * BLOCK, (block + 1) * BLOCK)]
+            measured = timed(requests_, client.send)[SETTLE:]
+            if block:
+                latencies[name] += measured
+    return latencies
+
+
+def champion_only_router(pipe: Pipeline) -> str:
+    """A second router over the same versions model that routes to the champion alone (benchmark only)."""
+    from champion_challenger.serving import triton_repository
+    from champion_challenger.serving.routing import RoutingTable
+
+    name = f"{pipe.model_name}_champion_only"
+    repository = pipe.settings.triton_repository
+    inputs = triton_repository.served_inputs(repository, pipe.versions_model, [1, 2])
+    triton_repository.write_router(repository, name, inputs, RoutingTable(pipe.versions_model, champion=1))
+    pipe.triton.load(name)
+    pipe.triton.wait_ready(name, [1])
+    return name
+
+
+def timed(requests_: list, send: Callable) -> list[float]:
+    out = []
+    for request in requests_:
+        start = time.perf_counter()
+        send(request)
+        out.append((time.perf_counter() - start) * 1000)
+    return out
+
+
+def percentiles(latencies_ms: list[float]) -> dict:
+    return {"p50_ms": round(float(np.percentile(latencies_ms, 50)), 3), "p99_ms": round(float(np.percentile(latencies_ms, 99)), 3)}
+
+
+def shadow_counters(pipe: Pipeline) -> dict:
+    text = requests.get(pipe.settings.triton_metrics_url, timeout=10).text
+    counters = parse_counters(text, pipe.model_name)
+    names = {"ccp_router_rows_total": "mirrored_rows", "ccp_shadow_dropped_total": "dropped_rows",
+             "ccp_capture_records_total": "capture_records"}
+    summed: dict[str, float] = {}
+    for (name, labels), value in counters.items():
+        if name in names and (name != "ccp_router_rows_total" or ("role", "shadow") in labels):
+            summed[names[name]] = summed.get(names[name], 0) + value
+    return summed
+
+
+class mlflow_serve:  # noqa: N801 - used as a context manager
+    """``mlflow models serve`` of a registered model on a free port."""
+
+    def __init__(self, pipe: Pipeline, model_uri: str) -> None:
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self.service = ServiceProcess(
+            name="mlflow-serve",
+            command=[str(Path(sys.executable).parent / "mlflow"), "models", "serve", "-m", model_uri,
+                     "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
+            health_url=f"{self.url}/ping", ports=[port], state_dir=pipe.settings.home / "services",
+            # the server execs ``uvicorn`` from PATH: put this environment's scripts first
+            env={"MLFLOW_TRACKING_URI": pipe.tracking_uri, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"},
+        )
+
+    def __enter__(self) -> str:
+        self.service.start(timeout_s=180)
+        return self.url
+
+    def __exit__(self, *exc) -> None:
+        self.service.stop()
+
+
+def mlflow_payload(frame: pd.DataFrame) -> str:
+    return json.dumps({"dataframe_split": json.loads(frame.to_json(orient="split", index=False))})
+
+
+def mlflow_post(url: str, payload: str) -> list:
+    response = requests.post(f"{url}/invocations", data=payload, headers={"Content-Type": "application/json"}, timeout=120)
+    response.raise_for_status()
+    return response.json()["predictions"]
+
+
+def targets(s: dict) -> dict:
+    """The issue's targets, each with the measured figures it compares (those whose scenarios ran)."""
+    checks = {
+        "triton_single_row_p50_le_3ms": (["b_triton_router_champion_only"],
+                                         lambda b: {"measured_ms": b["p50_ms"], "met": b["p50_ms"] <= 3.0}),
+        "triton_single_row_p50_le_3ms_grpc": (["b_triton_router_champion_only_grpc"],
+                                              lambda b: {"measured_ms": b["p50_ms"], "met": b["p50_ms"] <= 3.0}),
+        "shadow_p50_le_1.2x_champion_only": (["c_triton_router_shadow_100pct", "b_triton_router_champion_only"], _ratio_le_1_2),
+        "shadow_p50_le_1.2x_champion_only_grpc": (
+            ["c_triton_router_shadow_100pct_grpc", "b_triton_router_champion_only_grpc"], _ratio_le_1_2),
+        "triton_rows_per_s_ge_inprocess": (["b_triton_router_champion_only", "a_inprocess_ludwig_predict"],
+                                           lambda b, a: _throughput(b, a, 1)),
+        "triton_rows_per_s_ge_3x_mlflow_serve": (["b_triton_router_champion_only", "d_mlflow_models_serve"],
+                                                 lambda b, d: _throughput(b, d, 3)),
+    }
+    return {name: check(*(s[k] for k in keys)) for name, (keys, check) in checks.items() if all(k in s for k in keys)}
+
+
+def _ratio_le_1_2(c: dict, b: dict) -> dict:
+    return {"ratio": round(c["p50_ms"] / b["p50_ms"], 3), "met": c["p50_ms"] <= 1.2 * b["p50_ms"]}
+
+
+def _throughput(triton: dict, other: dict, factor: float) -> dict:
+    return {"ratio": round(triton["rows_per_s"] / other["rows_per_s"], 2), "met": triton["rows_per_s"] >= factor * other["rows_per_s"]}
+
+
+def machine() -> dict:
+    return {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
+            "processor": platform.processor() or platform.machine()}
+
+
+def table(results: dict) -> str:
+    lines = [f"{'scenario':<42}{'p50 ms':>10}{'p99 ms':>10}{'rows/s':>12}"]
+    for name, s in results["scenarios"].items():
+        lines.append(f"{name:<42}{s['p50_ms']:>10.2f}{s['p99_ms']:>10.2f}{s['rows_per_s']:>12,.0f}")
+    lines += [f"{name}: {target}" for name, target in results["targets"].items()]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

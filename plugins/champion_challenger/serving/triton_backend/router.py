@@ -1,0 +1,332 @@
+"""Triton Python-backend (BLS) router: the public entry point of a registered model.
+
+Copied into ``<repository>/<model>/1/model.py`` by
+:mod:`champion_challenger.serving.triton_repository`. Every request is answered by the champion
+(or, for canary entities, by the challenger) of the ``<model>_versions`` model, via Business Logic
+Scripting. Rows of shadow entities are mirrored to the challenger on a background thread *after*
+the caller has its answer, so mirroring never slows the caller; each mirrored row becomes a
+capture record (:mod:`champion_challenger.serving.capture`).
+
+Routing comes from ``routing.json`` beside ``config.pbtxt`` and is re-read when the file changes:
+switching the champion is an atomic file replace, not a model reload.
+
+Inputs: the served features plus an optional ``entity_key`` (TYPE_STRING) for sticky routing.
+Outputs: ``probability`` (FP32), ``prediction`` (INT32) and ``version`` (INT32, who answered).
+"""
+
+import locale
+import os
+import sys
+
+locale.setlocale(locale.LC_ALL, "C.UTF-8")
+for _path in reversed(os.environ.get("CCP_TRITON_PYTHONPATH", "").split(":")):
+    if _path and _path not in sys.path:
+        sys.path.insert(1, _path)
+
+import json  # noqa: E402
+import queue  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from datetime import UTC, datetime  # noqa: E402
+
+import numpy as np  # noqa: E402
+import triton_python_backend_utils as pb_utils  # noqa: E402
+
+from champion_challenger.serving.capture import FEATURE_PREFIX, NO_CHALLENGER, CaptureWriter  # noqa: E402
+from champion_challenger.serving.routing import ROUTING_FILE, RoutingTable, plan_rows, row_keys  # noqa: E402
+
+ENTITY_KEY = "entity_key"
+OUTPUTS = ["probability", "prediction"]
+MAX_SHADOW_ROWS = 4096  # rows of one coalesced challenger call
+
+
+@dataclass
+class _Batch:
+    """The rows of one or more requests, merged for one call per version."""
+
+    inputs: dict  # input name -> array [rows, 1]
+    keys: list
+    request_ids: list
+    sizes: list  # rows per request, in order
+
+
+@dataclass
+class _ShadowJob:
+    inputs: dict
+    keys: list
+    request_ids: list
+    champion_version: int
+    champion_probability: np.ndarray
+    champion_prediction: np.ndarray
+    champion_latency_ms: float
+    challenger_version: int
+    timestamp: datetime
+
+
+class TritonPythonModel:
+    """Answer with the champion, canary the challenger, mirror to it in the background."""
+
+    def initialize(self, args):
+        config = json.loads(args["model_config"])
+        self.name = args["model_name"]
+        self.feature_names = [i["name"] for i in config["input"] if i["name"] != ENTITY_KEY]
+        self.routing_path = os.path.join(args["model_repository"], ROUTING_FILE)
+        self.table, self.mtime = None, None
+        self.writer = None
+        self.families = {
+            "rows": pb_utils.MetricFamily(
+                "ccp_router_rows_total", "Rows answered (champion/canary) or mirrored (shadow) per version",
+                pb_utils.MetricFamily.COUNTER),
+            "errors": pb_utils.MetricFamily(
+                "ccp_router_errors_total", "Rows that failed at a version", pb_utils.MetricFamily.COUNTER),
+            "disagreements": pb_utils.MetricFamily(
+                "ccp_shadow_disagreements_total", "Mirrored rows where the challenger's label differs from the champion's",
+                pb_utils.MetricFamily.COUNTER),
+            "dropped": pb_utils.MetricFamily(
+                "ccp_shadow_dropped_total", "Mirrors skipped because the shadow queue was full",
+                pb_utils.MetricFamily.COUNTER),
+            "captured": pb_utils.MetricFamily(
+                "ccp_capture_records_total", "Capture records written", pb_utils.MetricFamily.COUNTER),
+        }
+        self.metrics = {}
+        # The request path and the shadow thread share this interpreter: hand the GIL over often
+        # (default 5 ms) so a busy shadow thread never holds a caller's answer back for long.
+        sys.setswitchinterval(0.0005)
+        self.shadow_queue = queue.Queue(maxsize=1000)
+        self.shadow_thread = threading.Thread(target=self._shadow_loop, name="ccp-shadow", daemon=True)
+        self.shadow_thread.start()
+
+    # ---- request path ---------------------------------------------------------------------
+    def execute(self, requests):
+        try:
+            table = self._routing()
+            parsed = [self._parse(r) for r in requests]
+        except Exception as exc:  # noqa: BLE001 - no routing table: every request gets the reason
+            return [self._error(f"router not ready: {exc}") for _ in requests]
+        good = [p for p in parsed if isinstance(p, _Batch)]
+        answers = self._answer(_merge(good, self.feature_names), table) if good else None
+        responses, start = [], 0
+        for item in parsed:
+            if not isinstance(item, _Batch):
+                responses.append(self._error(f"invalid request: {item}"))
+                continue
+            rows = slice(start, start + item.sizes[0])
+            start += item.sizes[0]
+            responses.append(self._response(answers, rows))
+        return responses
+
+    def _parse(self, request):
+        try:
+            inputs = {}
+            for name in self.feature_names:
+                tensor = pb_utils.get_input_tensor_by_name(request, name)
+                if tensor is None:
+                    raise ValueError(f"missing input {name!r}")
+                inputs[name] = tensor.as_numpy().reshape(-1, 1)
+            n = len(next(iter(inputs.values())))
+            if any(len(v) != n for v in inputs.values()):
+                raise ValueError("inputs have different row counts")
+            key_tensor = pb_utils.get_input_tensor_by_name(request, ENTITY_KEY)
+            entity_keys = None if key_tensor is None else [_text(v) for v in key_tensor.as_numpy().reshape(-1)]
+            if entity_keys is not None and len(entity_keys) != n:
+                raise ValueError(f"{ENTITY_KEY} has {len(entity_keys)} rows, features have {n}")
+            request_id = request.request_id()
+            keys = row_keys(entity_keys, request_id, None if entity_keys or request_id else _row_bytes(inputs), n)
+            return _Batch(inputs, keys, [request_id or uuid.uuid4().hex] * n, [n])
+        except Exception as exc:  # noqa: BLE001 - reported to that request alone
+            return f"{type(exc).__name__}: {exc}"
+
+    def _answer(self, batch, table):
+        """Probability, prediction, version and error message per row."""
+        plan = plan_rows(batch.keys, table)
+        n = len(batch.keys)
+        out = {"probability": np.zeros(n, np.float32), "prediction": np.zeros(n, np.int32),
+               "version": plan.answer_version.astype(np.int32), "error": [None] * n}
+        stamp = datetime.now(UTC)
+        for version in np.unique(plan.answer_version):
+            rows = np.flatnonzero(plan.answer_version == version)
+            role = "champion" if version == table.champion else "canary"
+            try:
+                prob, pred, latency_ms = self._infer(table.versions_model, int(version), _take(batch.inputs, rows))
+            except Exception as exc:  # noqa: BLE001 - those rows' requests get the reason
+                self._count("errors", len(rows), version=version, role=role)
+                for i in rows:
+                    out["error"][i] = str(exc)
+                continue
+            out["probability"][rows], out["prediction"][rows] = prob, pred
+            self._count("rows", len(rows), version=version, role=role)
+            if role == "champion":
+                for mask, challenger in ((plan.mirror[rows], table.challenger), (plan.log[rows], None)):
+                    self._mirror(batch, rows[mask], prob[mask], pred[mask], latency_ms, challenger, table, stamp)
+        return out
+
+    def _infer(self, model, version, inputs):
+        request = pb_utils.InferenceRequest(
+            model_name=model, model_version=version, requested_output_names=OUTPUTS,
+            inputs=[pb_utils.Tensor(name, array) for name, array in inputs.items()],
+        )
+        start = time.perf_counter()
+        response = request.exec()
+        latency_ms = (time.perf_counter() - start) * 1000
+        if response.has_error():
+            raise RuntimeError(f"{model} v{version}: {response.error().message()}")
+        prob = pb_utils.get_output_tensor_by_name(response, "probability").as_numpy().reshape(-1)
+        pred = pb_utils.get_output_tensor_by_name(response, "prediction").as_numpy().reshape(-1)
+        return prob, pred, latency_ms
+
+    def _response(self, answers, rows):
+        errors = [e for e in answers["error"][rows] if e]
+        if errors:
+            return self._error(errors[0])
+        return pb_utils.InferenceResponse(output_tensors=[
+            pb_utils.Tensor(name, answers[name][rows].reshape(-1, 1)) for name in ("probability", "prediction", "version")
+        ])
+
+    @staticmethod
+    def _error(message):
+        return pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(message))
+
+    # ---- routing table --------------------------------------------------------------------
+    def _routing(self):
+        mtime = os.stat(self.routing_path).st_mtime_ns
+        if mtime != self.mtime:
+            self.table, self.mtime = RoutingTable.read(os.path.dirname(self.routing_path)), mtime
+            self.shadow_queue.maxsize = self.table.shadow_queue_size
+            if self.table.capture_dir and (self.writer is None or str(self.writer.capture_dir) != self.table.capture_dir):
+                if self.writer is not None:
+                    self.writer.flush()
+                self.writer = CaptureWriter(self.table.capture_dir, self.name, self.table.capture_flush_rows,
+                                            self.table.capture_flush_seconds)
+        return self.table
+
+    # ---- shadow path (background thread) --------------------------------------------------
+    def _mirror(self, batch, rows, prob, pred, latency_ms, challenger, table, stamp):
+        """Queue rows for the background thread: mirrored to ``challenger``, or (None) only logged."""
+        if len(rows) == 0 or (challenger is not None and not table.has_challenger):
+            return
+        job = _ShadowJob(
+            _take(batch.inputs, rows), [batch.keys[i] for i in rows], [batch.request_ids[i] for i in rows],
+            table.champion, prob, pred, latency_ms, challenger, stamp,
+        )
+        try:
+            self.shadow_queue.put_nowait(job)
+        except queue.Full:
+            self._count("dropped", len(rows))
+
+    def _shadow_loop(self):
+        while True:
+            jobs = self._collect()
+            if jobs is None:
+                return
+            try:
+                for challenger in {job.challenger_version for job in jobs}:
+                    self._shadow([job for job in jobs if job.challenger_version == challenger])
+                if self.writer is not None and self.writer.due():
+                    self.writer.flush()
+            except Exception:  # noqa: BLE001 - the shadow path must never take the router down
+                pass
+
+    def _collect(self):
+        """The next queued jobs: the first one, plus what arrives within ``shadow_batch_delay_ms``
+        (up to MAX_SHADOW_ROWS rows), so the challenger gets fewer, larger calls. None = stop."""
+        try:
+            first = self.shadow_queue.get(timeout=1.0)
+        except queue.Empty:
+            return []
+        if first is None:
+            return None
+        jobs, rows = [first], len(first.keys)
+        deadline = time.monotonic() + (self.table.shadow_batch_delay_ms if self.table else 0) / 1000
+        while rows < MAX_SHADOW_ROWS and (remaining := deadline - time.monotonic()) > 0:
+            try:
+                job = self.shadow_queue.get(timeout=remaining)
+            except queue.Empty:
+                break
+            if job is None:  # stop after this batch
+                self.shadow_queue.put(None)
+                break
+            jobs.append(job)
+            rows += len(job.keys)
+        return jobs
+
+    def _shadow(self, jobs):
+        """Score queued rows of one challenger in a single call (None: prediction log, no call) and
+        capture them. ``challenger_latency_ms`` is that call's latency."""
+        challenger = jobs[0].challenger_version
+        n = sum(len(job.keys) for job in jobs)
+        inputs = {name: np.concatenate([job.inputs[name] for job in jobs]) for name in jobs[0].inputs}
+        champion_prediction = np.concatenate([job.champion_prediction for job in jobs])
+        if challenger is None:  # prediction log: the champion's answer alone
+            prob, pred, latency_ms = np.full(n, np.nan, np.float32), np.full(n, -1, np.int32), np.nan
+        else:
+            try:
+                prob, pred, latency_ms = self._infer(self.table.versions_model, challenger, inputs)
+            except Exception:  # noqa: BLE001 - counted; the callers were answered long ago
+                self._count("errors", n, version=challenger, role="shadow")
+                return
+            self._count("rows", n, version=challenger, role="shadow")
+            self._count("disagreements", int((pred != champion_prediction).sum()), version=challenger)
+        if self.writer is None:
+            return
+        self.writer.add({
+            "request_id": [r for job in jobs for r in job.request_ids],
+            "entity_key": [k for job in jobs for k in job.keys],
+            "timestamp": np.concatenate([np.full(len(job.keys), np.datetime64(job.timestamp.replace(tzinfo=None), "us"))
+                                         for job in jobs]),
+            "champion_version": np.concatenate([np.full(len(job.keys), job.champion_version, np.int64) for job in jobs]),
+            "challenger_version": np.full(n, NO_CHALLENGER if challenger is None else challenger, np.int64),
+            "champion_probability": np.concatenate([job.champion_probability for job in jobs]),
+            "challenger_probability": prob,
+            "champion_prediction": champion_prediction,
+            "challenger_prediction": pred,
+            "champion_latency_ms": np.concatenate([np.full(len(job.keys), job.champion_latency_ms) for job in jobs]),
+            "challenger_latency_ms": np.full(n, latency_ms),
+            **{FEATURE_PREFIX + name: _column(values) for name, values in inputs.items()},
+        })
+        self._count("captured", n)
+
+    # ---- metrics --------------------------------------------------------------------------
+    def _count(self, family, value, **labels):
+        if value <= 0:
+            return
+        labels = {"model": self.name, **{k: str(int(v)) if k == "version" else v for k, v in labels.items()}}
+        key = (family, tuple(sorted(labels.items())))
+        if key not in self.metrics:
+            self.metrics[key] = self.families[family].Metric(labels=labels)
+        self.metrics[key].increment(value)
+
+    def finalize(self):
+        self.shadow_queue.put(None)
+        self.shadow_thread.join(timeout=5)
+        if self.writer is not None:
+            self.writer.flush()
+
+
+def _merge(batches, names):
+    if len(batches) == 1:
+        return batches[0]
+    return _Batch(
+        {name: np.concatenate([b.inputs[name] for b in batches]) for name in names},
+        [k for b in batches for k in b.keys], [r for b in batches for r in b.request_ids],
+        [b.sizes[0] for b in batches],
+    )
+
+
+def _take(inputs, rows):
+    return {name: array[rows] for name, array in inputs.items()}
+
+
+def _text(value):
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def _column(values):
+    flat = values.reshape(-1)
+    return [_text(v) for v in flat] if flat.dtype == object else flat
+
+
+def _row_bytes(inputs):
+    arrays = list(inputs.values())
+    return [b"|".join(_text(a[i, 0]).encode() for a in arrays) for i in range(len(arrays[0]))]

@@ -1,0 +1,158 @@
+"""The BLS router in a REAL Triton server with real Ludwig models: champion by default, shadow
+mirroring into the capture store, sticky canary, per-version counters, clear errors."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import requests
+import tritonclient.http as httpclient
+
+from champion_challenger.config import PipelineConfig, load_candidate_configs, model_schema
+from champion_challenger.data.generate import BatchSpec, generate_batch
+from champion_challenger.serving import triton_repository
+from champion_challenger.serving.capture import FEATURE_PREFIX, RECORD_COLUMNS, read_captures
+from champion_challenger.serving.routing import CANARY_SALT, SHADOW_SALT, RoutingTable, bucket
+from champion_challenger.serving.triton_client import TritonModelClient
+from champion_challenger.serving.triton_metrics import parse_counters
+from champion_challenger.training.ludwig_trainer import train_ludwig
+
+pytestmark = pytest.mark.integration
+ROUTER = "router_test"
+VERSIONS = triton_repository.versions_model_name(ROUTER)
+
+
+@pytest.fixture(scope="module")
+def served(stack_settings, triton_server, tmp_path_factory):
+    """Two different Ludwig models as versions 1 and 2 behind a router whose champion is v1."""
+    config = PipelineConfig.from_yaml(stack_settings.pipeline_config)
+    candidates = load_candidate_configs(config)
+    schema = model_schema(config, candidates)
+    fit = pd.concat([generate_batch(BatchSpec(i, 800, 5, False)) for i in range(3)], ignore_index=True)
+    valid = generate_batch(BatchSpec(3, 400, 5, False))
+    repo = stack_settings.triton_repository
+    for version, (candidate, seed) in enumerate([("churn_mlp", 1), ("churn_ft_transformer", 2)], start=1):
+        model = train_ludwig(candidates[candidate], fit, valid, schema, tmp_path_factory.mktemp(f"v{version}"), seed=seed)
+        triton_repository.export_version(repo, VERSIONS, version, model.model_dir)
+    triton_repository.write_model_config(repo, VERSIONS, [1, 2])
+    client = TritonModelClient(triton_server)
+    client.load(VERSIONS)
+    client.wait_ready(VERSIONS, [1, 2])
+    captures = tmp_path_factory.mktemp("captures")
+    route(stack_settings, client, RoutingTable(VERSIONS, champion=1, challenger=None, capture_dir=str(captures)))
+    return client, schema, captures
+
+
+def route(settings, client: TritonModelClient, table: RoutingTable) -> None:
+    inputs = triton_repository.served_inputs(settings.triton_repository, VERSIONS, [1, 2])
+    if triton_repository.write_router(settings.triton_repository, ROUTER, inputs, table):
+        client.load(ROUTER)
+        client.wait_ready(ROUTER, [1])
+
+
+def entities(n: int, seed: int) -> pd.DataFrame:
+    rows = generate_batch(BatchSpec(20 + seed, n, seed, False))
+    rows["customer_id"] = [f"cust-{seed}-{i}" for i in range(n)]
+    return rows
+
+
+def counters(settings) -> dict:
+    text = requests.get(settings.triton_metrics_url, timeout=10).text
+    return parse_counters(text, ROUTER)
+
+
+def test_a_client_naming_no_version_gets_the_champion(stack_settings, served):
+    client, schema, captures = served
+    route(stack_settings, client, RoutingTable(VERSIONS, champion=1, challenger=2, capture_dir=str(captures)))
+    assert client.ready_versions(VERSIONS) == [1, 2] and client.is_ready(ROUTER, 1)
+    rows = entities(300, 1)
+    answered = client.score(ROUTER, rows, schema, rows["customer_id"], batch_size=64)
+    assert answered["version"].tolist() == [1] * 300  # v2 is loaded and higher, yet v1 answers
+    direct = client.predict_proba(VERSIONS, rows, schema, version=1)
+    np.testing.assert_allclose(answered["probability"], direct, atol=1e-6)
+
+    route(stack_settings, client, RoutingTable(VERSIONS, champion=2, challenger=None, capture_dir=str(captures)))
+    assert client.score(ROUTER, rows.head(5), schema)["version"].tolist() == [2] * 5  # switched without reload
+
+
+def test_shadow_mirrors_the_configured_entities_into_the_capture_store(stack_settings, served):
+    client, schema, captures = served
+    table = RoutingTable(VERSIONS, 1, 2, shadow_fraction=0.4, capture_dir=str(captures), capture_flush_seconds=0.5)
+    route(stack_settings, client, table)
+    before = counters(stack_settings)
+    rows = entities(500, 2)
+    started = pd.Timestamp.now(tz="UTC")
+    answered = client.score(ROUTER, rows, schema, rows["customer_id"], batch_size=50)
+    assert answered["version"].tolist() == [1] * 500
+
+    expected = set(rows["customer_id"][bucket(rows["customer_id"].tolist(), SHADOW_SALT) < 0.4])
+    records = _wait_for_captures(captures, started, len(expected))
+    assert set(records["entity_key"]) == expected and len(records) == len(expected)
+    assert set(RECORD_COLUMNS) <= set(records.columns)
+    assert {FEATURE_PREFIX + f for f in schema.feature_names} <= set(records.columns)
+    by_key = records.set_index("entity_key")
+    mirrored = rows[rows["customer_id"].isin(expected)].reset_index(drop=True)
+    client_answer = answered[rows["customer_id"].isin(expected).to_numpy()]["probability"].to_numpy()
+    np.testing.assert_allclose(by_key.loc[mirrored["customer_id"], "champion_probability"], client_answer, atol=1e-6)
+    challenger = client.predict_proba(VERSIONS, mirrored, schema, version=2)
+    np.testing.assert_allclose(by_key.loc[mirrored["customer_id"], "challenger_probability"], challenger, atol=1e-6)
+    assert (records["champion_version"] == 1).all() and (records["challenger_version"] == 2).all()
+    assert (records["champion_latency_ms"] > 0).all() and (records["challenger_latency_ms"] > 0).all()
+
+    after = counters(stack_settings)
+    assert _delta(after, before, "ccp_router_rows_total", version="2", role="shadow") == len(expected)
+    assert _delta(after, before, "ccp_router_rows_total", version="1", role="champion") == 500
+    disagreements = int((records["champion_prediction"] != records["challenger_prediction"]).sum())
+    assert _delta(after, before, "ccp_shadow_disagreements_total", version="2") == disagreements
+
+
+def test_canary_is_sticky_per_entity_and_counted_per_version(stack_settings, served):
+    client, schema, captures = served
+    route(stack_settings, client, RoutingTable(VERSIONS, 1, 2, canary_fraction=0.3, capture_dir=str(captures)))
+    before = counters(stack_settings)
+    rows = entities(400, 3)
+    first = client.score(ROUTER, rows, schema, rows["customer_id"], batch_size=40)
+    for batch_size in (1000, 7):  # other batchings of the same entities: the same answers
+        again = client.score(ROUTER, rows, schema, rows["customer_id"], batch_size=batch_size)
+        assert again["version"].tolist() == first["version"].tolist()
+    canary = bucket(rows["customer_id"].tolist(), CANARY_SALT) < 0.3
+    assert first["version"].to_numpy().tolist() == np.where(canary, 2, 1).tolist()
+    assert 0.2 < canary.mean() < 0.4
+    after = counters(stack_settings)
+    assert _delta(after, before, "ccp_router_rows_total", version="2", role="canary") == 3 * canary.sum()
+    assert _delta(after, before, "ccp_router_rows_total", version="1", role="champion") == 3 * (~canary).sum()
+
+
+def test_router_errors_say_what_is_wrong(stack_settings, served):
+    client, schema, captures = served
+    route(stack_settings, client, RoutingTable(VERSIONS, champion=None, capture_dir=str(captures)))
+    with pytest.raises(Exception, match="no champion is being served"):
+        client.score(ROUTER, entities(2, 4), schema)
+    route(stack_settings, client, RoutingTable(VERSIONS, champion=7, capture_dir=str(captures)))
+    before = counters(stack_settings)
+    with pytest.raises(Exception, match=f"{VERSIONS} v7"):
+        client.score(ROUTER, entities(2, 4), schema)
+    assert _delta(counters(stack_settings), before, "ccp_router_errors_total", version="7", role="champion") == 2
+    raw = httpclient.InferenceServerClient(stack_settings.triton_url)
+    only_one = httpclient.InferInput("tenure_months", [1, 1], "FP32")
+    only_one.set_data_from_numpy(np.array([[3.0]], dtype=np.float32))
+    with pytest.raises(Exception, match="expected .* inputs"):
+        raw.infer(ROUTER, [only_one])
+    route(stack_settings, client, RoutingTable(VERSIONS, champion=1, capture_dir=str(captures)))
+
+
+def _wait_for_captures(captures, since, expected: int, timeout_s: float = 30) -> pd.DataFrame:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        records = read_captures(captures, ROUTER, since=since)
+        if len(records) >= expected or time.monotonic() > deadline:
+            return records
+        time.sleep(0.5)
+
+
+def _delta(after: dict, before: dict, name: str, **labels) -> float:
+    key = (name, tuple(sorted(labels.items())))
+    return after.get(key, 0.0) - before.get(key, 0.0)
