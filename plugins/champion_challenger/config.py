@@ -14,8 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from champion_challenger.errors import ConfigError
 
-MetricName = Literal["accuracy", "roc_auc", "f1", "precision", "recall", "log_loss", "brier"]
-LOWER_IS_BETTER: frozenset[str] = frozenset({"log_loss", "brier"})
+MetricName = Literal["accuracy", "roc_auc", "f1", "precision", "recall", "log_loss", "brier", "ece"]
+#: ``ece`` is the expected calibration error (10 equal-width bins): the calibration guardrail.
+LOWER_IS_BETTER: frozenset[str] = frozenset({"log_loss", "brier", "ece"})
 
 #: Ludwig input feature types the pipeline knows how to validate and serve.
 NUMERIC_TYPES: frozenset[str] = frozenset({"number", "binary"})
@@ -55,6 +56,14 @@ class TrainingConfig(_Strict):
     )
     window_batches: int = Field(default=8, ge=1, description="Newest accepted batches to train on.")
     seed: int = Field(default=42, description="Random seed for Ludwig.")
+    trigger: Literal["always", "drift_or_schedule"] = Field(
+        default="drift_or_schedule",
+        description="'always': every cycle trains; 'drift_or_schedule': train on drift, when the scheduled "
+        "retrain is due, when there is no champion, or when the trigger form forces it; otherwise skip training.",
+    )
+    retrain_every_hours: float = Field(
+        default=168, gt=0, description="Scheduled retrain: train when the newest registered version is older than this."
+    )
 
 
 class EvaluationConfig(_Strict):
@@ -62,6 +71,21 @@ class EvaluationConfig(_Strict):
 
     holdout_fraction: float = Field(default=0.25, gt=0, lt=1)
     batch_size: int = Field(default=1024, ge=1, le=8192)
+
+
+class OnlineEvidenceConfig(_Strict):
+    """Online shadow evidence: capture records of live traffic joined with labels that arrived later."""
+
+    enabled: bool = Field(default=True, description="Judge online evidence when the shadow window is complete.")
+    required: bool = Field(
+        default=False,
+        description="Hold (challenger stays in shadow, training pauses) until the shadow window is complete.",
+    )
+    min_duration_hours: float = Field(default=336, gt=0, description="Shadow window length needed (default 14 days).")
+    min_labelled_rows: int = Field(default=1000, ge=1, description="Labelled mirrored entities needed.")
+    max_latency_p99_ratio: float = Field(
+        default=2.0, gt=0, description="Guardrail: challenger p99 latency / champion p99 latency on mirrored requests."
+    )
 
 
 class DecisionConfig(_Strict):
@@ -84,13 +108,20 @@ class DecisionConfig(_Strict):
     slice_columns: list[str] = Field(default_factory=list, description="Columns whose values are checked one by one.")
     slice_tolerance: float = Field(default=0.03, ge=0, description="Largest tolerated primary-metric drop in any slice.")
     min_slice_samples: int = Field(default=100, ge=1, description="Slices with fewer rows are not judged.")
+    online: OnlineEvidenceConfig = OnlineEvidenceConfig()
 
 
 class DriftConfig(_Strict):
     """Evidently drift report settings."""
 
-    max_rows: int = Field(default=20000, ge=100)
-    drift_share: float = Field(default=0.5, gt=0, le=1)
+    max_rows: int = Field(default=20000, ge=100, description="Each side is sampled down to this many rows (said in the report).")
+    drift_share: float = Field(default=0.5, gt=0, le=1, description="Dataset drift when this share of features drifted.")
+    prediction_drift: bool = Field(default=True, description="Also compare the champion's outputs on both sides.")
+    target_drift: bool = Field(default=True, description="Also compare the label distribution on both sides.")
+    triggers: list[Literal["features", "prediction", "target"]] = Field(
+        default_factory=lambda: ["features", "prediction", "target"],
+        description="Which detected drifts trigger training (training.trigger = drift_or_schedule).",
+    )
 
 
 class WatchConfig(_Strict):
@@ -100,6 +131,44 @@ class WatchConfig(_Strict):
     min_requests: int = Field(default=20, ge=1, description="Requests needed before judging the champion.")
     max_error_rate: float = Field(default=0.05, ge=0, le=1, description="Failed share of requests that triggers a rollback.")
     max_mean_latency_ms: float = Field(default=250, gt=0, description="Mean request latency that triggers a rollback.")
+    label_metric: MetricName = Field(
+        default="roc_auc", description="Label-based metric of the champion's logged live predictions, once labels arrive."
+    )
+    max_label_metric_drop: float = Field(
+        default=0.05, ge=0, description="Largest tolerated drop of label_metric below the champion's offline value."
+    )
+    min_labelled_rows: int = Field(default=200, ge=1, description="Labelled live predictions needed to judge label_metric.")
+
+
+class ServingConfig(_Strict):
+    """How Triton's router answers, mirrors and captures while a challenger is deployed."""
+
+    shadow_fraction: float = Field(
+        default=1.0, ge=0, le=1,
+        description="Share of entities whose requests are mirrored to the challenger (champion still answers).",
+    )
+    canary_fraction: float = Field(
+        default=0.0, ge=0, le=1,
+        description="Share of entities answered by the challenger instead of the champion (sticky per entity).",
+    )
+    capture_dir: Path = Field(
+        default=Path("captures"),
+        description="Where the router writes shadow capture records (Parquet by hour); relative to the runtime folder.",
+    )
+    capture_flush_rows: int = Field(default=1000, ge=1, description="Capture records buffered before a Parquet file is written.")
+    capture_flush_seconds: float = Field(default=10, gt=0, description="Longest a capture record waits in the buffer.")
+    shadow_queue_size: int = Field(
+        default=1000, ge=1, description="Mirrored requests waiting for the challenger; beyond this, mirrors are dropped."
+    )
+    shadow_batch_delay_ms: float = Field(
+        default=10, ge=0, le=1000,
+        description="The router waits this long to gather mirrored rows into one challenger call (less CPU per row).",
+    )
+    prediction_log_fraction: float = Field(
+        default=0.1, ge=0, le=1,
+        description="Share of entities whose champion answers are logged to the capture store even without a "
+        "challenger (the post-promotion watch joins them with labels).",
+    )
 
 
 class PipelineConfig(_Strict):
@@ -113,6 +182,7 @@ class PipelineConfig(_Strict):
     decision: DecisionConfig = DecisionConfig()
     drift: DriftConfig = DriftConfig()
     watch: WatchConfig = WatchConfig()
+    serving: ServingConfig = ServingConfig()
     source_path: Path | None = Field(default=None, exclude=True)
 
     @model_validator(mode="after")
@@ -163,6 +233,10 @@ class PipelineConfig(_Strict):
     def landing_dir(self, home: Path) -> Path:
         """Absolute landing folder; relative paths are resolved against the runtime folder."""
         return _resolve(self.data.landing_dir, home)
+
+    def capture_dir(self, home: Path) -> Path:
+        """Absolute capture folder; relative paths are resolved against the runtime folder."""
+        return _resolve(self.serving.capture_dir, home)
 
     def _config_dir(self) -> Path:
         return self.source_path.parent if self.source_path else Path.cwd()

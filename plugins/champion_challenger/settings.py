@@ -26,6 +26,8 @@ class Settings:
         pipeline_config: path of the pipeline YAML.
         mlflow_tracking_uri: MLflow tracking server URI.
         triton_url: Triton HTTP endpoint as ``host:port``.
+        mlflow_ui_url: MLflow UI address as a person's browser reaches it (links in Airflow, model
+            version descriptions); empty means the tracking URI.
     """
 
     home: Path
@@ -36,6 +38,7 @@ class Settings:
     triton_metrics_port: int
     airflow_port: int
     mlflow_port: int
+    mlflow_ui_url: str = ""
 
     @property
     def triton_repository(self) -> Path:
@@ -66,4 +69,5 @@ def load_settings() -> Settings:
         triton_metrics_port=int(_env("CCP_TRITON_METRICS_PORT", "8002")),
         airflow_port=int(_env("CCP_AIRFLOW_PORT", "8080")),
         mlflow_port=mlflow_port,
+        mlflow_ui_url=_env("CCP_MLFLOW_UI_URL", ""),
     )

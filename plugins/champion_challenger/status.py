@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from champion_challenger import tracking
 from champion_challenger.pipeline import METRIC_TAG_PREFIX, Pipeline
+from champion_challenger.registry import journal
 from champion_challenger.registry import model_registry as registry
+from champion_challenger.serving.routing import ROUTING_FILE, RoutingTable
 
 
 def _version_info(pipeline: Pipeline, alias: str) -> dict[str, Any] | None:
@@ -16,7 +19,7 @@ def _version_info(pipeline: Pipeline, alias: str) -> dict[str, Any] | None:
     number = int(version.version)
     return {
         "version": number,
-        "served_by_triton": pipeline.triton.is_ready(pipeline.model_name, number),
+        "served_by_triton": pipeline.triton.is_ready(pipeline.versions_model, number),
         "metrics": {
             k[len(METRIC_TAG_PREFIX):]: float(v) for k, v in version.tags.items() if k.startswith(METRIC_TAG_PREFIX)
         },
@@ -55,9 +58,26 @@ def collect_status(pipeline: Pipeline) -> dict[str, Any]:
         "champion": _version_info(pipeline, registry.CHAMPION),
         "challenger": _version_info(pipeline, registry.CHALLENGER),
         "previous": _version_info(pipeline, registry.PREVIOUS),
-        "triton_ready_versions": pipeline.triton.ready_versions(pipeline.model_name),
+        "triton_ready_versions": pipeline.triton.ready_versions(pipeline.versions_model),
+        "router": _router(pipeline),
         "last_decision": _last_decision(pipeline),
+        "pending_transition": _pending(pipeline),
     }
+
+
+def _pending(pipeline: Pipeline) -> dict[str, Any] | None:
+    """A champion change a crash left unfinished (``ccp recover`` finishes or undoes it)."""
+    pending = journal.read(pipeline.client, pipeline.model_name)
+    return None if pending is None else asdict(pending)
+
+
+def _router(pipeline: Pipeline) -> dict[str, Any] | None:
+    """The router's readiness and routing table (None before anything was deployed)."""
+    router_dir = pipeline.settings.triton_repository / pipeline.model_name
+    if not (router_dir / ROUTING_FILE).exists():
+        return None
+    table = RoutingTable.read(router_dir)
+    return {"ready": pipeline.triton.is_ready(pipeline.model_name, 1), **asdict(table)}
 
 
 def format_status(status: dict[str, Any]) -> str:
@@ -74,6 +94,17 @@ def format_status(status: dict[str, Any]) -> str:
             f"{role:<11}{info['version']:>8}  {'yes' if info['served_by_triton'] else 'no':<7}"
             f"{m.get('roc_auc', float('nan')):>8.4f}{m.get('accuracy', float('nan')):>10.4f}  {info['decision'] or '-'}"
         )
+    router = status.get("router")
+    if router:
+        lines.append(
+            f"router {status['model_name']}: {'ready' if router['ready'] else 'NOT READY'}, answers with v{router['champion']}"
+            + (f", challenger v{router['challenger']} shadow {router['shadow_fraction']:.0%} canary {router['canary_fraction']:.0%}"
+               if router["challenger"] else "")
+        )
+    pending = status.get("pending_transition")
+    if pending:
+        lines.append(f"UNFINISHED {pending['action']} to v{pending['target']['champion']} (stopped after "
+                     f"{pending['step']!r}, started {pending['started_at']}): run `ccp recover`")
     last = status["last_decision"]
     if last:
         lines.append(f"last decision: {last['action']} at {last['at']}: {last['reason']}")

@@ -158,7 +158,8 @@ def log_candidate(
             mlflow.log_dict(importance, "feature_importance.json")
             mlflow.log_artifact(str(reports.plot_importance(importance, tmp_dir / "feature_importance.png")), "plots")
             ref = tmp_dir / "reference.parquet"
-            features.sample(n=min(len(features), 5000), random_state=0).to_parquet(ref, index=False)
+            labelled = data.fit[[*schema.feature_names, schema.target]]  # features and label: feature + target drift
+            labelled.sample(n=min(len(labelled), 5000), random_state=0).to_parquet(ref, index=False)
             mlflow.log_artifact(str(ref), "reference")
         example = features.head(5)
         info = mlflow.pyfunc.log_model(

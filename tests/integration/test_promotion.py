@@ -4,8 +4,13 @@ MLflow and Triton servers with real Ludwig models."""
 from __future__ import annotations
 
 import dataclasses
+import json
+import signal
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,7 +21,7 @@ import yaml
 from champion_challenger.config import PipelineConfig
 from champion_challenger.data.generate import write_batches
 from champion_challenger.pipeline import Pipeline
-from champion_challenger.registry import ledger
+from champion_challenger.registry import journal, ledger
 from champion_challenger.registry import model_registry as registry
 from tests.conftest import write_test_configs
 
@@ -36,11 +41,7 @@ def pipeline(stack_settings, mlflow_server, triton_server, tmp_path_factory) -> 
     pipe = Pipeline(PipelineConfig.from_yaml(config_path), settings, mlflow_server, triton_server)
     for cycle, start in (("promo-1", 0), ("promo-2", 2)):
         write_batches(pipe.store.landing, 2, start=start, seed=4, rows=400)
-        pipe.validate(cycle, pipe.ingest(cycle))
-        prepared = pipe.prepare(cycle)
-        results = [pipe.train_candidate(cycle, prepared["cycle_run_id"], c) for c in pipe.candidates()]
-        version = pipe.register_challenger(cycle, prepared["cycle_run_id"], results)
-        if version == 1:
+        if pipe.train_challenger(cycle) == 1:
             pipe.promote(1, "test", "first champion")
     pipe.sync_serving()
     assert registry.alias_state(pipe.client, MODEL) == registry.AliasState(champion=1, challenger=2, previous=None)
@@ -48,8 +49,8 @@ def pipeline(stack_settings, mlflow_server, triton_server, tmp_path_factory) -> 
 
 
 def default_version(pipe: Pipeline) -> int:
-    """What a client naming no version is answered by: Triton's highest READY version."""
-    return max(pipe.triton.ready_versions(MODEL))
+    """The version answering a client that names no version (the router's ``version`` output)."""
+    return int(pipe.triton.score(MODEL, rows(pipe, 1), pipe.schema)["version"].iloc[0])
 
 
 def rows(pipe: Pipeline, n: int = 8) -> pd.DataFrame:
@@ -70,7 +71,7 @@ class Clients:
         deadline = time.monotonic() + 300  # bounded even if never stopped
         while not self._stop.is_set() and time.monotonic() < deadline:
             try:
-                client.predict_proba(MODEL, batch, self.pipe.schema)
+                client.score(MODEL, batch, self.pipe.schema)
                 self.ok += 1
             except Exception as exc:  # noqa: BLE001 - every failure is recorded
                 self.failed.append(repr(exc))
@@ -94,10 +95,11 @@ def test_promotion_and_rollback_under_load_with_a_ledger(pipeline):
         entry = pipeline.promote(2, "alice", "better on the holdout", evidence_run_id="run-123")
         state = registry.alias_state(pipeline.client, MODEL)
         assert state == registry.AliasState(champion=2, challenger=None, previous=1)
-        assert pipeline.triton.ready_versions(MODEL) == [1, 2] and default_version(pipeline) == 2
+        assert pipeline.triton.ready_versions(pipeline.versions_model) == [1, 2] and default_version(pipeline) == 2
         pipeline.rollback("bob", "complaints from support")
         assert registry.alias_state(pipeline.client, MODEL) == registry.AliasState(champion=1, challenger=None, previous=2)
         assert default_version(pipeline) == 1
+        assert pipeline.triton.ready_versions(pipeline.versions_model) == [1, 2]  # v2 stays loaded for instant rollback
     assert clients.failed == [] and clients.ok > 20
     assert entry["action"] == "promote" and entry["to_version"] == 2
     events = ledger.history(pipeline.client, pipeline.config.experiment_name, limit=2)
@@ -140,11 +142,11 @@ def test_failure_at_any_step_restores_the_earlier_state(pipeline, monkeypatch, f
         original_sync = pipeline.sync_serving
         calls = []
 
-        def sync(versions=None):
+        def sync(versions=None, state=None):
             calls.append(versions)
             if len(calls) == 2:  # the switch after the aliases moved
                 raise boom
-            return original_sync(versions)
+            return original_sync(versions, state)
 
         monkeypatch.setattr(pipeline, "sync_serving", sync)
     else:
@@ -158,9 +160,42 @@ def test_failure_at_any_step_restores_the_earlier_state(pipeline, monkeypatch, f
     assert default_version(pipeline) == before.champion
 
 
-def _undecodable_request(client) -> list:
+
+@pytest.mark.parametrize("step", journal.STEPS)
+def test_a_promotion_killed_after_any_step_is_recovered(pipeline, step):
+    """SIGKILL the promoting process right after each journaled step: clients never fail, and
+    recovery leaves ``@champion`` equal to the version the router answers with."""
+    before = registry.alias_state(pipeline.client, MODEL)
+    assert before.champion == 1
+    settings = {k: str(v) for k, v in dataclasses.asdict(pipeline.settings).items()}
+    settings.update(triton_grpc_port=pipeline.settings.triton_grpc_port, triton_metrics_port=pipeline.settings.triton_metrics_port,
+                    airflow_port=pipeline.settings.airflow_port, mlflow_port=pipeline.settings.mlflow_port)
+    killer = Path(__file__).with_name("promotion_killer.py")
+    with Clients(pipeline) as clients:
+        proc = subprocess.run([sys.executable, str(killer), json.dumps({"settings": settings, "version": 2, "kill_after": step})],
+                              capture_output=True, text=True, timeout=600)
+        assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+        pending = journal.read(pipeline.client, MODEL)
+        assert pending is not None and pending.step == step and pending.target.champion == 2
+        with pytest.raises(RuntimeError, match="did not finish"):  # nothing else may start meanwhile
+            journal.begin(pipeline.client, MODEL, pending)
+        outcome = pipeline.recover()
+    assert clients.failed == [] and clients.ok > 0
+    finished = step in ("router_switched", "ledgered")
+    assert outcome["outcome"] == ("finished" if finished else "undone")
+    champion = registry.alias_state(pipeline.client, MODEL).champion
+    assert champion == (2 if finished else 1) == default_version(pipeline)
+    assert journal.read(pipeline.client, MODEL) is None
+    if finished:  # the ledger holds the promotion exactly once
+        events = ledger.history(pipeline.client, pipeline.config.experiment_name, limit=2)
+        assert events[0].to_version == 2 and events[0].actor == "killer"
+        assert not (events[1].to_version == 2 and events[1].actor == "killer" and events[1].at >= pending.started_at)
+        pipeline.rollback("test", "reset after the kill test")
+    assert registry.alias_state(pipeline.client, MODEL).champion == 1
+
+def _undecodable_request(client, model: str) -> list:
     inputs = []
-    for tensor in client.get_model_metadata(MODEL)["inputs"]:
+    for tensor in client.get_model_metadata(model)["inputs"]:
         text = tensor["datatype"] == "BYTES"
         value = np.array([[b"\xff\xfe"]], dtype=object) if text else np.array([[1.0]], dtype=np.float32)
         item = httpclient.InferInput(tensor["name"], [1, 1], tensor["datatype"])
@@ -175,7 +210,7 @@ def test_watch_rolls_back_a_failing_champion(pipeline):
     client = httpclient.InferenceServerClient(pipeline.triton_url)
     for _ in range(15):  # text features that are not UTF-8 fail inside version 2
         with pytest.raises(Exception, match="invalid request: UnicodeDecodeError"):
-            client.infer(MODEL, _undecodable_request(client), model_version="2")
+            client.infer(pipeline.versions_model, _undecodable_request(client, pipeline.versions_model), model_version="2")
     outcome = pipeline.watch(actor="watch")
     assert outcome["action"] == "auto_rollback", outcome
     assert "error rate" in outcome["reason"]

@@ -15,7 +15,7 @@ confidence interval, so a lucky holdout does not promote a model that is merely 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -205,7 +205,7 @@ def _slice_checks(scores: PairedScores, rules: DecisionConfig) -> list[Check]:
     metric = rules.primary_metric
     checks = []
     for column in rules.slice_columns:
-        values = scores.slices[column].astype(str).to_numpy()
+        values = scores.slices[column].astype(str).fillna("(missing)").to_numpy()
         for value in sorted(set(values)):
             mask = values == value
             if mask.sum() < rules.min_slice_samples or len(np.unique(scores.y[mask])) < 2:
@@ -217,3 +217,41 @@ def _slice_checks(scores: PairedScores, rules: DecisionConfig) -> list[Check]:
             reason = f"slice {column}={value} ({int(mask.sum())} rows): {metric} challenger {chal:.4f} vs champion {champ:.4f} (drop {drop:+.4f}, tolerance {rules.slice_tolerance:.4f})"
             checks.append(Check(f"slice:{column}={value}", ok, reason, champ, chal))
     return checks
+
+
+def latency_guardrail(p99_ms: dict[str, float], max_ratio: float) -> Check:
+    """Guardrail on serving speed: the challenger's p99 latency on mirrored requests may be at most
+    ``max_ratio`` times the champion's (``p99_ms`` holds ``champion`` and ``challenger``)."""
+    ratio = p99_ms["challenger"] / max(p99_ms["champion"], 1e-9)
+    reason = (f"guardrail p99 latency: challenger {p99_ms['challenger']:.2f} ms vs champion {p99_ms['champion']:.2f} ms "
+              f"(ratio {ratio:.2f}, tolerance {max_ratio:.2f})")
+    return Check("guardrail:p99_latency", ratio <= max_ratio, reason, p99_ms["champion"], p99_ms["challenger"])
+
+
+def with_checks(result: GateResult, extra: list[Check]) -> GateResult:
+    """``result`` with more checks; a failed one turns promote/hold into reject, naming it."""
+    failed = [c for c in extra if not c.passed]
+    if not failed:
+        return replace(result, checks=[*result.checks, *extra])
+    reason = "; ".join(c.reason for c in failed)
+    return replace(result, action="reject", reason=reason if result.action != "reject" else f"{result.reason}; {reason}",
+                   checks=[*result.checks, *extra])
+
+
+def combine_evidence(results: dict[str, GateResult]) -> GateResult:
+    """One verdict from several evidence sources (e.g. ``offline`` replay and ``online`` shadow).
+
+    Any source rejecting rejects; the challenger is promoted only when every source promotes;
+    otherwise it is held. Checks are prefixed with their source; the reason names each source.
+
+    Raises:
+        ValueError: no result given.
+    """
+    if not results:
+        raise ValueError("at least one evidence source is needed")
+    actions = {r.action for r in results.values()}
+    action: Action = "reject" if "reject" in actions else "promote" if actions == {"promote"} else "hold"
+    first = next(iter(results.values()))
+    checks = [replace(c, name=f"{source}/{c.name}") for source, r in results.items() for c in r.checks]
+    reason = "; ".join(f"{source}: {r.action} ({r.reason})" for source, r in results.items())
+    return GateResult(action, reason, first.metric, first.champion_value, first.challenger_value, checks)

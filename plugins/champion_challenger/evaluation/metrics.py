@@ -16,7 +16,7 @@ def binary_metrics(y_true: np.ndarray, probability: np.ndarray, threshold: float
 
     Returns:
         ``accuracy``, ``roc_auc`` (NaN when only one class is present), ``f1``, ``precision``,
-        ``recall``, ``log_loss``, ``brier``, ``positive_rate`` and ``n``.
+        ``recall``, ``log_loss``, ``brier``, ``ece`` (expected calibration error), ``positive_rate`` and ``n``.
 
     Raises:
         ValueError: empty input or lengths differ.
@@ -35,6 +35,7 @@ def binary_metrics(y_true: np.ndarray, probability: np.ndarray, threshold: float
         "recall": float(skm.recall_score(y_true, predicted, zero_division=0)),
         "log_loss": float(skm.log_loss(y_true, probability, labels=[0, 1])),
         "brier": float(skm.brier_score_loss(y_true, probability)),
+        "ece": expected_calibration_error(y_true, probability),
         "positive_rate": float(predicted.mean()),
         "n": float(len(y_true)),
     }
@@ -52,5 +53,18 @@ def metric_value(metric: str, y_true: np.ndarray, probability: np.ndarray, thres
         return float(skm.log_loss(y_true, probability, labels=[0, 1]))
     if metric == "brier":
         return float(np.mean((probability - y_true) ** 2))
+    if metric == "ece":
+        return expected_calibration_error(y_true, probability)
     scorer = {"f1": skm.f1_score, "precision": skm.precision_score, "recall": skm.recall_score}[metric]
     return float(scorer(y_true, predicted, zero_division=0))
+
+
+def expected_calibration_error(y_true: np.ndarray, probability: np.ndarray, bins: int = 10) -> float:
+    """Expected calibration error: the row-weighted mean |observed rate - mean probability| over
+    ``bins`` equal-width probability bins (0 = perfectly calibrated)."""
+    y_true = np.asarray(y_true, dtype=float)
+    probability = np.asarray(probability, dtype=float)
+    which = np.minimum((probability * bins).astype(int), bins - 1)
+    counts = np.bincount(which, minlength=bins)
+    gaps = np.abs(np.bincount(which, weights=y_true, minlength=bins) - np.bincount(which, weights=probability, minlength=bins))
+    return float(gaps.sum() / max(counts.sum(), 1))

@@ -26,6 +26,8 @@ class LedgerEntry:
         reason: why, in words.
         evidence_run_id: the MLflow run holding the evidence (cycle run), if any.
         at: ISO timestamp (UTC).
+        baseline: the new champion's serving counters at the switch (``success``, ``failure``,
+            ``duration_us``), so the post-promotion watch judges only the traffic after it.
     """
 
     action: str
@@ -36,6 +38,7 @@ class LedgerEntry:
     reason: str
     evidence_run_id: str | None = None
     at: str = ""
+    baseline: dict[str, float] | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -51,12 +54,14 @@ def ledger_experiment(client: MlflowClient, experiment_name: str) -> str:
 def append(client: MlflowClient, experiment_name: str, entry: LedgerEntry) -> str:
     """Record an event; returns the ledger run id."""
     entry = LedgerEntry(**{**entry.as_dict(), "at": entry.at or datetime.now(UTC).isoformat(timespec="seconds")})
-    tags = {PREFIX + k: "" if v is None else str(v) for k, v in entry.as_dict().items()}
+    tags = {PREFIX + k: "" if v is None else str(v) for k, v in entry.as_dict().items() if k in FIELDS}
     run = client.create_run(
         ledger_experiment(client, experiment_name),
         run_name=f"{entry.action} {entry.model_name} v{entry.from_version} -> v{entry.to_version}",
         tags=tags,
     )
+    for name, value in (entry.baseline or {}).items():
+        client.log_metric(run.info.run_id, f"baseline_{name}", value)
     client.set_terminated(run.info.run_id, "FINISHED")
     return run.info.run_id
 
@@ -75,6 +80,7 @@ def history(client: MlflowClient, experiment_name: str, limit: int = 50) -> list
                 from_version=int(tags["from_version"]) if tags.get("from_version") else None,
                 to_version=int(tags["to_version"]), actor=tags["actor"], reason=tags["reason"],
                 evidence_run_id=tags.get("evidence_run_id") or None, at=tags["at"],
+                baseline={k[len("baseline_"):]: v for k, v in run.data.metrics.items() if k.startswith("baseline_")} or None,
             )
         )
     return entries

@@ -39,11 +39,10 @@ class AliasState:
 
     def steady_versions(self) -> list[int]:
         """Versions Triton holds between evaluations: the champion and, for instant rollback, the
-        previous champion when its number is lower (a client naming no version gets the highest)."""
+        previous champion (the router answers with the champion whatever the numbers)."""
         if self.champion is None:
             return []
-        keep = {self.champion} | ({self.previous} if self.previous is not None and self.previous < self.champion else set())
-        return sorted(keep)
+        return sorted({self.champion} | ({self.previous} if self.previous is not None else set()))
 
 
 def alias_version(client: MlflowClient, model_name: str, alias: str) -> ModelVersion | None:
