@@ -1,4 +1,4 @@
-"""Champion–challenger cycle: ingest → validate → drift → train → shadow-evaluate → promote or hold.
+"""Champion–challenger cycle: ingest → drift → train → evaluate → promote or hold.
 
 Wiring only: every task calls one method of ``champion_challenger.pipeline.Pipeline``.
 """
@@ -8,8 +8,10 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, TaskGroup, dag, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from champion_challenger.airflow.assets import LANDING_BATCHES
 
 DAG_ID = "champion_challenger"
 GPU_QUEUE = "gpu"  # Celery queue served by the GPU worker; ignored by the Local executor
@@ -17,21 +19,19 @@ GPU_POOL = "gpu"  # slots = GPUs, so concurrent trainings never oversubscribe a 
 
 DOC_MD = """
 ### Champion–challenger cycle
-Every six hours (or on **Trigger**) this DAG:
-1. **ingest** claims new batch files from the landing folder (kept under `raw/<run_id>/`);
-2. **validate** checks columns and values; bad files go to `quarantine/` and the run fails with the
-   file, column and count of bad rows — the champion keeps serving;
-3. **prepare** opens the cycle's MLflow run and splits the newest window into train and holdout by time;
-4. **drift_report** compares the champion's training data with data it has not seen (Evidently, logged to MLflow);
-5. **train_candidate** trains every Ludwig config in `configs/ludwig/` (or the trigger form's subset) in
-   parallel on the `gpu` queue and pool, each a nested MLflow run; **register_challenger** registers the best
-   by validation metric as a new version with alias `@challenger`;
-6. **deploy_challenger** loads it into Triton beside the champion;
-7. **shadow_evaluate** scores the holdout through Triton with both models;
-8. **gate** compares both models on the same rows (paired bootstrap CI, guardrails, slices) and answers
-   promote / hold / reject with a reason per check; **promote** moves `@champion` (old one → `@previous`) and Triton
-   serves it, or **hold** keeps the champion;
-9. **record_decision** writes both models' metrics and the reason into the cycle's MLflow run.
+Runs every six hours **or** as soon as the `landing_watch` DAG announces new batch files (asset
+`ccp_landing_batches`; unpause `landing_watch` to turn data-aware scheduling on), or on **Trigger**.
+
+| group | what happens |
+|---|---|
+| **ingest** | check configs and reach MLflow/Triton (and finish any champion change a crash interrupted); claim new batch files from landing (kept under `raw/<run_id>/`); validate them — bad files go to `quarantine/` and the run fails naming file, column and bad-row count, while the champion keeps serving; open the cycle's MLflow run and split the newest window into train and holdout by time |
+| **drift** | Evidently report (features, the champion's predictions, the label) between the champion's training reference and unseen data, logged to MLflow; **plan_training** decides: *train* (drift, scheduled retrain due, no champion, or **Force train**), *evaluate* the challenger already in its shadow window, or *skip* |
+| **train** | every Ludwig config in `configs/ludwig/` (or the form's subset) trains in parallel on the `gpu` queue and pool, one nested MLflow run each; the best is registered as `@challenger` (not in a dry run) |
+| **evaluate** | the challenger is loaded into Triton beside the champion and the router mirrors live traffic to it; both models score the newest holdout on the same rows, and live captures joined with late labels form the online evidence; the **gate** answers promote / hold / reject with a reason per check (paired bootstrap CI, guardrails, slices) |
+| **promote** | promote moves `@champion` (old one → `@previous`) as one transaction with smoke tests, or hold keeps the champion; the decision, comparison table and plots go to the cycle's MLflow run |
+
+Every task page links to its MLflow run or model version (**Extra links**). Trigger-form knobs are
+described on the form; **Dry run** computes and logs the decision but changes nothing.
 """
 
 
@@ -39,6 +39,13 @@ def _pipeline():
     from champion_challenger.airflow.hooks import pipeline_from_connections
 
     return pipeline_from_connections()
+
+
+def _links(run_id: str | None = None, version: int | None = None) -> None:
+    from champion_challenger.airflow.links import push_links
+
+    pipeline = _pipeline()
+    push_links(pipeline.run_url(run_id) if run_id else None, pipeline.version_url(version) if version else None)
 
 
 def _mark_cycle_failed(context) -> None:
@@ -52,7 +59,7 @@ def _mark_cycle_failed(context) -> None:
 
 @dag(
     dag_id=DAG_ID,
-    schedule="0 */6 * * *",
+    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("0 */6 * * *", timezone="UTC"), assets=[LANDING_BATCHES]),
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
@@ -65,18 +72,30 @@ def _mark_cycle_failed(context) -> None:
         "on_failure_callback": _mark_cycle_failed,
     },
     params={
+        "window_batches": Param(
+            None, type=["null", "integer"], minimum=1, title="Data window (batches)",
+            description="Newest accepted batches to train and evaluate on; empty = training.window_batches of configs/pipeline.yaml.",
+        ),
+        "challenger_configs": Param(
+            [], type="array", items={"type": "string"}, title="Challenger configs",
+            description="Names of Ludwig configs in configs/ludwig/ (file names without .yaml) to train; empty = all.",
+        ),
+        "force_train": Param(
+            False, type="boolean", title="Force train",
+            description="Train challengers even when no drift was found and the scheduled retrain is not due.",
+        ),
+        "shadow_fraction": Param(
+            None, type=["null", "number"], minimum=0, maximum=1, title="Shadow fraction",
+            description="Share of live entities the router mirrors to this cycle's challenger; empty = serving.shadow_fraction.",
+        ),
         "primary_metric": Param(
             None, type=["null", "string"], title="Primary metric",
-            enum=[None, "accuracy", "roc_auc", "f1", "precision", "recall", "log_loss", "brier"],
+            enum=[None, "accuracy", "roc_auc", "f1", "precision", "recall", "log_loss", "brier", "ece"],
             description="Override the decision metric of configs/pipeline.yaml for this run.",
         ),
         "min_improvement": Param(
             None, type=["null", "number"], minimum=0, title="Minimum improvement",
             description="Override how much the challenger must beat the champion by on the primary metric.",
-        ),
-        "challenger_configs": Param(
-            [], type="array", items={"type": "string"}, title="Challenger configs",
-            description="Names of Ludwig configs in configs/ludwig/ (file names without .yaml) to train; empty = all.",
         ),
         "force_promote": Param(
             False, type="boolean", title="Force promote",
@@ -84,112 +103,161 @@ def _mark_cycle_failed(context) -> None:
         ),
         "dry_run": Param(
             False, type="boolean", title="Dry run",
-            description="Compute and log the decision but change nothing (wins over force_promote).",
+            description="Train and compute the decision, log it to MLflow, but register, deploy and promote nothing "
+            "(wins over force_promote).",
         ),
     },
 )
 def champion_challenger():
+    with TaskGroup("ingest", tooltip="configs, services, new batches, validation, train/holdout split"):
+
+        @task
+        def check_config() -> dict:
+            """Validate the pipeline and Ludwig configs, reach MLflow and Triton, recover an interrupted change."""
+            from champion_challenger.errors import ConfigError
+
+            try:
+                return _pipeline().check()
+            except ConfigError as exc:  # a retry cannot fix a broken config; unreachable services may recover
+                raise AirflowFailException(str(exc)) from None
+
+        @task
+        def claim_batches(run_id: str | None = None) -> list[str]:
+            files = _pipeline().ingest(run_id)
+            if not files:
+                raise AirflowSkipException("no new batch files in the landing folder; nothing to do this cycle")
+            return files
+
+        @task
+        def validate(files: list[str], run_id: str | None = None) -> list[str]:
+            from champion_challenger.errors import DataValidationError
+
+            try:
+                return _pipeline().validate(run_id, files)
+            except DataValidationError as exc:
+                raise AirflowFailException(str(exc)) from None
+
+        @task
+        def prepare(accepted: list[str], run_id: str | None = None, params: dict | None = None) -> dict:
+            prepared = _pipeline().prepare(run_id, params.get("window_batches"))
+            _links(run_id=prepared["cycle_run_id"])
+            return prepared
+
+        files = claim_batches()
+        check_config() >> files
+        prepared = prepare(validate(files))
+
+    with TaskGroup("drift", tooltip="Evidently drift report and the decision to train"):
+
+        @task
+        def drift_report(prepared: dict, run_id: str | None = None) -> dict:
+            _links(run_id=prepared["cycle_run_id"])
+            return _pipeline().drift(run_id, prepared["cycle_run_id"])
+
+        @task
+        def plan_training(drift: dict, prepared: dict, params: dict | None = None) -> dict:
+            return _pipeline().plan_training(prepared["cycle_run_id"], drift, force=params.get("force_train", False))
+
+        @task.branch
+        def choose_path(plan: dict) -> str:
+            return {"train": "train.select_candidates", "evaluate": "train.reuse_challenger"}.get(plan["action"], "skip_training")
+
+        plan = plan_training(drift_report(prepared), prepared)
+        path = choose_path(plan)
+
+    with TaskGroup("train", tooltip="Ludwig challengers on the gpu queue, best one registered"):
+
+        @task
+        def select_candidates(params: dict | None = None) -> list[str]:
+            from champion_challenger.errors import ConfigError
+
+            try:
+                return _pipeline().candidates(params.get("challenger_configs") or None)
+            except ConfigError as exc:
+                raise AirflowFailException(str(exc)) from None
+
+        @task(queue=GPU_QUEUE, pool=GPU_POOL)
+        def train_candidate(candidate: str, prepared: dict, run_id: str | None = None) -> dict:
+            result = _pipeline().train_candidate(run_id, prepared["cycle_run_id"], candidate)
+            _links(run_id=result["run_id"])
+            return result
+
+        @task
+        def register_challenger(prepared: dict, results: list[dict], run_id: str | None = None, params: dict | None = None) -> dict:
+            challenger = _pipeline().challenger_for_evaluation(run_id, prepared["cycle_run_id"], list(results), params["dry_run"])
+            _links(run_id=prepared["cycle_run_id"], version=challenger["version"])
+            return challenger
+
+        @task
+        def reuse_challenger(plan: dict) -> dict:
+            """The challenger already in its shadow window is judged again; nothing is trained."""
+            _links(version=plan["version"])
+            return {"version": plan["version"], "model_uri": None, "candidate": None}
+
+        candidates = select_candidates()
+        results = train_candidate.partial(prepared=prepared).expand(candidate=candidates)
+        trained = register_challenger(prepared, results)
+        reused = reuse_challenger(plan)
+        path >> [candidates, reused]
+
     @task
-    def check_config() -> dict:
-        """Validate the pipeline and Ludwig configs and reach MLflow and Triton."""
-        from champion_challenger.errors import ConfigError
+    def skip_training(plan: dict, prepared: dict) -> None:
+        """No drift, no scheduled retrain: the cycle ends here, its MLflow run says why."""
+        _pipeline().record_skip(prepared["cycle_run_id"], plan)
 
-        try:
-            return _pipeline().check()
-        except ConfigError as exc:  # a retry cannot fix a broken config; unreachable services may recover
-            raise AirflowFailException(str(exc)) from None
+    path >> skip_training(plan, prepared)
 
-    @task
-    def ingest(run_id: str | None = None) -> list[str]:
-        files = _pipeline().ingest(run_id)
-        if not files:
-            raise AirflowSkipException("no new batch files in the landing folder; nothing to do this cycle")
-        return files
+    with TaskGroup("evaluate", tooltip="shadow deployment, offline replay and online evidence, the gate"):
 
-    @task
-    def validate(files: list[str], run_id: str | None = None) -> list[str]:
-        from champion_challenger.errors import DataValidationError
+        @task(trigger_rule="none_failed_min_one_success")
+        def deploy_challenger(trained: dict | None = None, reused: dict | None = None, params: dict | None = None) -> dict:
+            challenger = trained or reused
+            _pipeline().deploy_challenger(challenger["version"], params.get("shadow_fraction"))
+            return challenger
 
-        try:
-            return _pipeline().validate(run_id, files)
-        except DataValidationError as exc:
-            raise AirflowFailException(str(exc)) from None
+        @task
+        def shadow_evaluate(challenger: dict, prepared: dict, run_id: str | None = None) -> dict:
+            evaluation = _pipeline().shadow_evaluate(run_id, challenger["version"], challenger["model_uri"])
+            return {**evaluation, "cycle_run_id": prepared["cycle_run_id"]}
 
-    @task
-    def prepare(accepted: list[str], run_id: str | None = None) -> dict:
-        return _pipeline().prepare(run_id)
+        @task
+        def gate(evaluation: dict, params: dict | None = None) -> dict:
+            from champion_challenger.errors import ConfigError
 
-    @task
-    def drift_report(prepared: dict, run_id: str | None = None) -> dict:
-        return _pipeline().drift(run_id, prepared["cycle_run_id"])
+            overrides = {k: params[k] for k in ("primary_metric", "min_improvement") if params.get(k) is not None}
+            try:
+                return _pipeline().gate(evaluation, overrides, params["force_promote"], params["dry_run"])
+            except ConfigError as exc:
+                raise AirflowFailException(str(exc)) from None
 
-    @task
-    def select_candidates(drift: dict, params: dict | None = None) -> list[str]:
-        from champion_challenger.errors import ConfigError
+        challenger = deploy_challenger(trained, reused)
+        evaluation = shadow_evaluate(challenger, prepared)
+        decision = gate(evaluation)
 
-        try:
-            return _pipeline().candidates(params.get("challenger_configs") or None)
-        except ConfigError as exc:
-            raise AirflowFailException(str(exc)) from None
+    with TaskGroup("promote", tooltip="promote or hold, then record the evidence in MLflow"):
 
-    @task(queue=GPU_QUEUE, pool=GPU_POOL)
-    def train_candidate(candidate: str, prepared: dict, run_id: str | None = None) -> dict:
-        return _pipeline().train_candidate(run_id, prepared["cycle_run_id"], candidate)
+        @task.branch
+        def route(decision: dict) -> str:
+            return "promote.promote" if decision["action"] == "promote" else "promote.hold"
 
-    @task
-    def register_challenger(prepared: dict, results: list[dict], run_id: str | None = None) -> int:
-        return _pipeline().register_challenger(run_id, prepared["cycle_run_id"], list(results))
+        @task
+        def promote(challenger: dict, decision: dict, prepared: dict, run_id: str | None = None) -> dict:
+            entry = _pipeline().promote(challenger["version"], f"airflow:{run_id}", decision["reason"], prepared["cycle_run_id"])
+            _links(run_id=prepared["cycle_run_id"], version=challenger["version"])
+            return entry
 
-    @task
-    def deploy_challenger(version: int) -> list[int]:
-        return _pipeline().sync_serving()
+        @task
+        def hold(challenger: dict, decision: dict) -> list[int]:
+            return _pipeline().hold(challenger["version"], decision)
 
-    @task
-    def shadow_evaluate(version: int, served: list[int], run_id: str | None = None) -> dict:
-        return _pipeline().shadow_evaluate(run_id, version)
+        @task(trigger_rule="none_failed_min_one_success")
+        def record_decision(evaluation: dict, decision: dict) -> None:
+            _pipeline().record(evaluation["cycle_run_id"], evaluation, decision)
+            _links(run_id=evaluation["cycle_run_id"], version=evaluation["versions"]["challenger"])
 
-    @task
-    def gate(evaluation: dict, params: dict | None = None) -> dict:
-        from champion_challenger.config import DecisionConfig
-
-        pipeline = _pipeline()
-        overrides = {k: params[k] for k in ("primary_metric", "min_improvement") if params.get(k) is not None}
-        rules = DecisionConfig.model_validate({**pipeline.config.decision.model_dump(), **overrides})
-        decision = pipeline.decide(evaluation, rules).as_dict()
-        if params.get("force_promote") and decision["action"] != "promote":
-            decision.update(action="promote", reason=f"forced by the trigger form (gate said {decision['action']}: {decision['reason']})")
-        if params.get("dry_run") and decision["action"] == "promote":
-            decision.update(action="hold", reason="dry run: would promote; " + decision["reason"])
-        return decision
-
-    @task.branch
-    def route(decision: dict) -> str:
-        return "promote" if decision["action"] == "promote" else "hold"
-
-    @task
-    def promote(version: int, decision: dict, prepared: dict, run_id: str | None = None) -> dict:
-        return _pipeline().promote(version, f"airflow:{run_id}", decision["reason"], prepared["cycle_run_id"])
-
-    @task
-    def hold(version: int) -> list[int]:
-        return _pipeline().hold(version)
-
-    @task(trigger_rule="none_failed_min_one_success")
-    def record_decision(prepared: dict, evaluation: dict, decision: dict) -> None:
-        _pipeline().record(prepared["cycle_run_id"], evaluation, decision)
-
-    checked = check_config()
-    files = ingest()
-    checked >> files
-    prepared = prepare(validate(files))
-    candidates = select_candidates(drift_report(prepared))
-    results = train_candidate.partial(prepared=prepared).expand(candidate=candidates)
-    version = register_challenger(prepared, results)
-    evaluation = shadow_evaluate(version, deploy_challenger(version))
-    decision = gate(evaluation)
-    branches = [promote(version, decision, prepared), hold(version)]
-    route(decision) >> branches
-    branches >> record_decision(prepared, evaluation, decision)
+        branches = [promote(challenger, decision, prepared), hold(challenger, decision)]
+        route(decision) >> branches
+        branches >> record_decision(evaluation, decision)
 
 
 champion_challenger()

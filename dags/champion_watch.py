@@ -11,9 +11,12 @@ from airflow.sdk import dag, task
 
 DOC_MD = """
 ### Champion watch
-Reads Triton's per-version counters for `@champion`. Within `watch.window_hours` of a promotion, if the
-champion's error rate or mean latency crosses the configured limits (after `watch.min_requests`), it rolls back
-to `@previous` (aliases, stages and Triton in one transaction) and appends an `auto_rollback` entry to the ledger
+First finishes or undoes any champion change a crash left unfinished (the transition journal). Then, within
+`watch.window_hours` of a promotion, judges `@champion` on what happened since the switch: Triton's per-version
+error rate and mean latency (after `watch.min_requests`), and, once labels arrived for its logged live
+predictions (the router's prediction log joined with accepted batches), `watch.label_metric` against the value
+it showed offline (after `watch.min_labelled_rows`). Any limit crossed rolls back to `@previous` (aliases,
+stages and the Triton router in one transaction) and appends an `auto_rollback` entry to the ledger
 (`ccp history`, MLflow experiment `<experiment>-ledger`).
 """
 

@@ -44,7 +44,7 @@ def run_demo(settings: Settings, seed: int = 7, rows: int = 2000) -> list[dict]:
         if state != "success":
             failed = [t for t, s in tasks.items() if s == "failed"]
             raise RuntimeError(f"cycle {cycle} ({run_id}) {state}; failed tasks: {failed}; see the Airflow UI logs")
-        branch = "promote" if tasks.get("promote") == "success" else "hold"
+        branch = next((b for b in ("promote", "hold") if tasks.get(f"promote.{b}") == "success"), "skip training")
         _say(f"cycle {cycle} finished: {branch}")
         results.append({"cycle": cycle, "run_id": run_id, "state": state, "decision": branch})
     return results

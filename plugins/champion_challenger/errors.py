@@ -21,3 +21,8 @@ class NoChampionError(PipelineError):
 
 class ServiceUnavailableError(PipelineError):
     """MLflow or Triton cannot be reached."""
+
+
+class ScoringInputError(PipelineError):
+    """Rows given for batch scoring cannot be scored: the file is missing, unreadable, empty or of an
+    unsupported format, lacks feature columns, or asks for a version Triton does not serve."""

@@ -28,35 +28,63 @@ def pipeline(stack_env) -> Pipeline:
     return Pipeline.from_env()
 
 
-def _run(dag):
-    run = dag.test()
+TRAIN = "train.train_candidate"
+COMPARISON = {"comparison/comparison_table.json", "comparison/comparison_table.csv", "comparison/roc_curves.png",
+              "comparison/pr_curves.png", "comparison/confusion_matrices.png", "comparison/calibration.png",
+              "comparison/slice_metrics.png", "comparison/decision.md"}
+
+
+def _run(dag, **conf):
+    """One cycle with ``dag.test()``; a freshly parsed DAG each time, because ``dag.test(run_conf=...)``
+    leaves the conf in the DAG object's params for later runs."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=str(REPO / "dags")).dags[dag.dag_id]
+    run = dag.test(run_conf=conf or None)
     instances = run.get_task_instances()
     states = {ti.task_id: ti.state for ti in instances}
-    states["train_candidate"] = sorted(ti.state for ti in instances if ti.task_id == "train_candidate")
+    states[TRAIN] = sorted(ti.state for ti in instances if ti.task_id == TRAIN)
     return run, states
 
 
+def _cycle(pipeline: Pipeline, run):
+    """The MLflow cycle run of an Airflow DAG run."""
+    from champion_challenger import tracking
+
+    return pipeline.client.get_run(tracking.find_run(pipeline.client, pipeline.experiment_id, run.run_id, "cycle"))
+
+
+def _artifacts(pipeline: Pipeline, run_id: str, folder: str) -> set[str]:
+    return {a.path for a in pipeline.client.list_artifacts(run_id, folder)}
+
+
 def _served_default_version(pipeline: Pipeline) -> int:
-    """The version a client that names no version gets: Triton's highest READY version."""
-    return max(pipeline.triton.ready_versions(pipeline.model_name))
+    """The version answering a client that names no version: the router's ``version`` output."""
+    rows = pd.read_parquet(pipeline.store.accepted_files()[-1]).head(4)
+    versions = pipeline.triton.score(pipeline.model_name, rows, pipeline.schema)["version"]
+    assert versions.nunique() == 1
+    return int(versions.iloc[0])
 
 
 def test_first_cycle_promotes_a_champion_that_triton_serves(dag, pipeline):
     write_batches(pipeline.store.landing, 4, seed=11, rows=ROWS)
     run, states = _run(dag)
     assert run.state == "success", states
-    assert states["promote"] == "success" and states["hold"] == "skipped"
-    assert states["train_candidate"] == ["success"] * len(pipeline.candidates())
+    assert states["promote.promote"] == "success" and states["promote.hold"] == "skipped"
+    assert states[TRAIN] == ["success"] * len(pipeline.candidates())
     state = registry.alias_state(pipeline.client, pipeline.model_name)
     assert state.champion is not None and state.challenger is None
-    assert pipeline.triton.is_ready(pipeline.model_name, state.champion)
+    assert pipeline.triton.is_ready(pipeline.versions_model, state.champion)
     assert _served_default_version(pipeline) == state.champion
     champion = pipeline.client.get_model_version(pipeline.model_name, str(state.champion))
     assert champion.current_stage == "Production"
     assert float(champion.tags["ccp.metric.roc_auc"]) > 0.55
     cycle = pipeline.client.get_run(champion.tags["ccp.evidence_run_id"])
     assert cycle.data.tags["ccp.decision.action"] == "promote"
+    assert cycle.data.tags["ccp.training_plan_reason"] == "no champion yet"
     assert "challenger_roc_auc" in cycle.data.metrics
+    assert COMPARISON <= _artifacts(pipeline, cycle.info.run_id, "comparison")
+    assert "promoted as the first champion" in champion.description and cycle.info.run_id in champion.description
 
 
 def test_bad_batches_are_quarantined_and_the_champion_keeps_serving(dag, pipeline):
@@ -69,8 +97,8 @@ def test_bad_batches_are_quarantined_and_the_champion_keeps_serving(dag, pipelin
 
     run, states = _run(dag)
     assert run.state == "failed"
-    assert states["validate"] == "failed"
-    assert states["register_challenger"] == "upstream_failed" and states["promote"] == "upstream_failed"
+    assert states["ingest.validate"] == "failed"
+    assert states["train.register_challenger"] == "upstream_failed" and states["promote.promote"] == "upstream_failed"
     quarantined = sorted(p.name for p in pipeline.store.quarantine.glob("*.csv"))
     assert quarantined == sorted([missing.name, text.name])
     reason = (pipeline.store.quarantine / f"{text.name}.reason.json").read_text()
@@ -79,18 +107,55 @@ def test_bad_batches_are_quarantined_and_the_champion_keeps_serving(dag, pipelin
     assert _served_default_version(pipeline) == before.champion
 
 
-def test_later_cycle_with_drift_decides_and_serving_matches_the_registry(dag, pipeline):
-    write_batches(pipeline.store.landing, 2, start=6, drift_at=6, seed=11, rows=ROWS)
+def test_a_cycle_without_drift_or_due_retrain_skips_training(dag, pipeline):
+    before = registry.alias_state(pipeline.client, pipeline.model_name)
+    versions_before = len(pipeline.client.search_model_versions(f"name = '{pipeline.model_name}'"))
+    write_batches(pipeline.store.landing, 1, start=6, seed=11, rows=ROWS)
     run, states = _run(dag)
     assert run.state == "success", states
-    assert states["drift_report"] == "success"
-    assert {states["promote"], states["hold"]} == {"success", "skipped"}
+    assert states["drift.drift_report"] == "success" and states["skip_training"] == "success"
+    assert set(states[TRAIN]) <= {"skipped"} and states["train.select_candidates"] == "skipped"
+    assert states["evaluate.deploy_challenger"] == "skipped" and states["promote.promote"] == "skipped"
+    cycle = _cycle(pipeline, run)
+    assert cycle.data.tags["ccp.training_plan"] == "skip" and cycle.data.tags["ccp.decision.action"] == "skip"
+    assert "scheduled retrain is not due" in cycle.data.tags["ccp.decision.reason"]
+    summary = pipeline.client.download_artifacts(cycle.info.run_id, "drift/drift_summary.json")
+    assert '"dataset_drift": false' in open(summary).read()
+    assert registry.alias_state(pipeline.client, pipeline.model_name) == before
+    assert len(pipeline.client.search_model_versions(f"name = '{pipeline.model_name}'")) == versions_before
+
+
+def test_a_dry_run_decides_and_logs_but_changes_nothing(dag, pipeline):
+    before = registry.alias_state(pipeline.client, pipeline.model_name)
+    versions_before = len(pipeline.client.search_model_versions(f"name = '{pipeline.model_name}'"))
+    served_before = pipeline.triton.ready_versions(pipeline.versions_model)
+    write_batches(pipeline.store.landing, 1, start=7, seed=11, rows=ROWS)
+    run, states = _run(dag, dry_run=True, force_train=True, force_promote=True)
+    assert run.state == "success", states
+    assert states[TRAIN] == ["success"] * len(pipeline.candidates()) and states["promote.hold"] == "success"
+    cycle = _cycle(pipeline, run)
+    assert cycle.data.tags["ccp.decision.action"] == "hold"
+    assert cycle.data.tags["ccp.decision.reason"].startswith("dry run, nothing changed: would promote")
+    assert COMPARISON <= _artifacts(pipeline, cycle.info.run_id, "comparison")
+    assert registry.alias_state(pipeline.client, pipeline.model_name) == before
+    assert len(pipeline.client.search_model_versions(f"name = '{pipeline.model_name}'")) == versions_before
+    assert pipeline.triton.ready_versions(pipeline.versions_model) == served_before
+
+
+def test_drift_triggers_training_and_serving_matches_the_registry(dag, pipeline):
+    write_batches(pipeline.store.landing, 2, start=8, drift_at=8, seed=11, rows=ROWS)
+    run, states = _run(dag)
+    assert run.state == "success", states
+    assert states["drift.drift_report"] == "success" and states["skip_training"] == "skipped"
+    assert states[TRAIN] == ["success"] * len(pipeline.candidates())
+    assert {states["promote.promote"], states["promote.hold"]} == {"success", "skipped"}
     state = registry.alias_state(pipeline.client, pipeline.model_name)
     assert _served_default_version(pipeline) == state.champion
-    experiment = pipeline.client.get_experiment_by_name(pipeline.config.experiment_name)
-    runs = pipeline.client.search_runs([experiment.experiment_id], "tags.`ccp.run_kind` = 'cycle'", order_by=["attributes.start_time DESC"])
-    artifacts = {a.path for a in pipeline.client.list_artifacts(runs[0].info.run_id, "drift")}
-    assert {"drift/drift_report.html", "drift/drift_report.json", "drift/drift_summary.json"} <= artifacts
+    cycle = _cycle(pipeline, run)
+    assert cycle.data.tags["ccp.training_plan_reason"].startswith("drift detected")
+    assert {"drift/drift_report.html", "drift/drift_report.json", "drift/drift_summary.json"} <= _artifacts(
+        pipeline, cycle.info.run_id, "drift")
+    assert COMPARISON <= _artifacts(pipeline, cycle.info.run_id, "comparison")
 
 
 def test_status_json_reports_the_served_champion(pipeline):
@@ -100,5 +165,6 @@ def test_status_json_reports_the_served_champion(pipeline):
     champion = registry.alias_version(pipeline.client, pipeline.model_name, registry.CHAMPION)
     assert status["champion"]["version"] == int(champion.version)
     assert status["champion"]["served_by_triton"] is True
+    assert status["router"]["ready"] is True and status["router"]["champion"] == int(champion.version)
     assert status["last_decision"]["action"] in {"promote", "hold"}
     assert status["mlflow_tracking_uri"] == pipeline.tracking_uri

@@ -9,6 +9,7 @@ covariate drift (pricier plans, more month-to-month contracts, more support call
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -96,6 +97,7 @@ def write_batches(
     drift_at: int | None = None,
     seed: int = 7,
     rows: int = 2000,
+    on_written: Callable[[Path], None] | None = None,
 ) -> list[Path]:
     """Write batches ``start .. start+batches-1`` as CSV files into ``out_dir``.
 
@@ -108,6 +110,7 @@ def write_batches(
         drift_at: index of the first drifted batch, or None for no drift.
         seed: random seed shared by all batches.
         rows: rows per batch.
+        on_written: called with each path once written (e.g. to advance a progress bar).
 
     Returns:
         The written paths, in batch order.
@@ -124,4 +127,6 @@ def write_batches(
         frame.to_csv(tmp, index=False, date_format="%Y-%m-%dT%H:%M:%S%z")
         os.replace(tmp, path)
         paths.append(path)
+        if on_written is not None:
+            on_written(path)
     return paths

@@ -69,9 +69,20 @@ class AirflowApi:
     def run_state(self, dag_id: str, run_id: str) -> str:
         return self._call("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["state"]
 
+    def task_instances(self, dag_id: str, run_id: str, page_size: int = 100) -> list[dict[str, Any]]:
+        """Every task instance of a run, mapped ones included (fields ``task_id``, ``map_index``,
+        ``state``, ``queue``, ``pool``, ``hostname``, ...)."""
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances"
+        items: list[dict[str, Any]] = []
+        while True:
+            page = self._call("GET", path, params={"limit": page_size, "offset": len(items)})
+            items.extend(page["task_instances"])
+            if not page["task_instances"] or len(items) >= page["total_entries"]:
+                return items
+
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
-        items = self._call("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
-        return {ti["task_id"]: ti["state"] for ti in items}
+        """Task id → state (for a mapped task, the state of one of its instances)."""
+        return {ti["task_id"]: ti["state"] for ti in self.task_instances(dag_id, run_id)}
 
     def active_runs(self, dag_id: str) -> list[str]:
         runs = self._call("GET", f"/dags/{dag_id}/dagRuns", params={"state": ["queued", "running"]})["dag_runs"]

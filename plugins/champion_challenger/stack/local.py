@@ -12,13 +12,9 @@ from pathlib import Path
 
 from champion_challenger.serving.triton_server import triton_service
 from champion_challenger.settings import REPO_ROOT, Settings
-from champion_challenger.stack.processes import ServiceProcess
+from champion_challenger.stack.processes import ServiceProcess, venv_bin
 
 AIRFLOW_USER = "admin"
-
-
-def _bin(name: str) -> str:
-    return str(Path(sys.executable).parent / name)
 
 
 def mlflow_service(settings: Settings) -> ServiceProcess:
@@ -28,7 +24,7 @@ def mlflow_service(settings: Settings) -> ServiceProcess:
     return ServiceProcess(
         name="mlflow",
         command=[
-            _bin("mlflow"), "server",
+            venv_bin("mlflow"), "server",
             "--backend-store-uri", f"sqlite:///{store / 'mlflow.db'}",
             "--artifacts-destination", str(store / "artifacts"),
             "--host", "127.0.0.1", "--port", str(settings.mlflow_port), "--workers", "2",
@@ -56,6 +52,9 @@ def airflow_environment(settings: Settings) -> dict[str, str]:
         "AIRFLOW_CONN_TRITON_DEFAULT": f"http://{settings.triton_url}",
         "CCP_HOME": str(settings.home),
         "CCP_PIPELINE_CONFIG": str(settings.pipeline_config),
+        "CCP_TRITON_URL": settings.triton_url,
+        "CCP_TRITON_GRPC_PORT": str(settings.triton_grpc_port),
+        "CCP_TRITON_METRICS_PORT": str(settings.triton_metrics_port),
         "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
         "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
     }
@@ -65,7 +64,7 @@ def airflow_service(settings: Settings) -> ServiceProcess:
     """``airflow standalone``: api-server, scheduler, dag-processor and triggerer on SQLite."""
     return ServiceProcess(
         name="airflow",
-        command=[_bin("airflow"), "standalone"],
+        command=[venv_bin("airflow"), "standalone"],
         health_url=f"http://127.0.0.1:{settings.airflow_port}/api/v2/monitor/health",
         ports=[settings.airflow_port],
         state_dir=settings.home / "services",

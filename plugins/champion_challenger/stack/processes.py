@@ -10,6 +10,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +29,8 @@ class ServiceProcess:
     Attributes:
         name: human name used in messages (``mlflow``, ``triton``, ``airflow``).
         command: argv to run.
-        health_url: URL that answers 200 once the server is ready.
+        health_url: URL that answers 200 once the server is ready; None for a process without an
+            HTTP endpoint (a Celery worker), which counts as ready while it runs.
         ports: TCP ports the server binds on 127.0.0.1 (checked free before start).
         state_dir: folder for ``<name>.pid`` and ``<name>.log``.
         env: extra environment variables.
@@ -36,7 +38,7 @@ class ServiceProcess:
 
     name: str
     command: list[str]
-    health_url: str
+    health_url: str | None
     ports: list[int]
     state_dir: Path
     env: dict[str, str] = field(default_factory=dict)
@@ -59,7 +61,14 @@ class ServiceProcess:
             return None
         return pid
 
+    def running(self) -> bool:
+        """True while the process runs (a process that exited is reaped and counts as stopped)."""
+        pid = self.pid()
+        return pid is not None and _alive(pid)
+
     def healthy(self) -> bool:
+        if self.health_url is None:
+            return self.running()
         try:
             return requests.get(self.health_url, timeout=2).status_code == 200
         except requests.RequestException:
@@ -103,13 +112,13 @@ class ServiceProcess:
         """Poll the health URL until it answers 200."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if self.healthy():
-                return
             if proc is not None and proc.poll() is not None:
                 raise ServiceStartError(
                     f"{self.name} exited with code {proc.returncode} while starting; "
                     f"last log lines from {self.log_file}:\n{tail(self.log_file)}"
                 )
+            if self.healthy():
+                return
             time.sleep(1)
         raise ServiceStartError(
             f"{self.name} not healthy at {self.health_url} after {timeout_s:.0f}s; "
@@ -148,6 +157,11 @@ def _alive(pid: int) -> bool:
         return os.waitpid(pid, os.WNOHANG) == (0, 0)
     except ChildProcessError:
         return True
+
+
+def venv_bin(name: str) -> str:
+    """Path of a console script of this Python environment (``airflow``, ``mlflow``)."""
+    return str(Path(sys.executable).parent / name)
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:

@@ -1,0 +1,51 @@
+"""Data-aware scheduling: announce new landing batches as an Airflow Asset event.
+
+Wiring only: the task asks ``Pipeline.pending_batches`` and, when files wait, succeeds with the
+``ccp_landing_batches`` asset as its outlet, which schedules a ``champion_challenger`` run at once
+instead of at the next six-hourly tick.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import dag, task
+from airflow.sdk.exceptions import AirflowSkipException
+
+from champion_challenger.airflow.assets import LANDING_BATCHES
+
+DOC_MD = """
+### Landing watch
+Every five minutes, looks for batch files in the landing folder. When some wait, it emits an event on the
+asset `ccp_landing_batches`, and the `champion_challenger` DAG (scheduled on *six-hourly timer OR that
+asset*) starts a cycle right away. **Paused when created**: unpause it to switch data-aware scheduling on.
+Producers that prefer to push can post the same asset event through Airflow's REST API
+(`POST /api/v2/assets/events`) instead.
+"""
+
+
+@dag(
+    dag_id="landing_watch",
+    schedule=timedelta(minutes=5),
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    is_paused_upon_creation=True,
+    doc_md=DOC_MD,
+    tags=["mlops", "champion-challenger", "data-aware"],
+    default_args={"owner": "mlops", "retries": 2, "retry_delay": timedelta(seconds=30)},
+)
+def landing_watch():
+    @task(outlets=[LANDING_BATCHES])
+    def announce_new_batches() -> list[str]:
+        from champion_challenger.airflow.hooks import pipeline_from_connections
+
+        waiting = pipeline_from_connections().pending_batches()
+        if not waiting:
+            raise AirflowSkipException("no batch files waiting in the landing folder")
+        return waiting
+
+    announce_new_batches()
+
+
+landing_watch()

@@ -1,0 +1,214 @@
+"""The DAG for real under the production topology: CeleryExecutor, Postgres metadata, a Redis broker
+and two Celery workers. Training (queue ``gpu``) must run on the gpu worker, everything else on the
+default worker. Skips when Postgres or Redis is not reachable.
+
+Postgres and Redis default to 127.0.0.1 (``CCP_TEST_POSTGRES_URL`` and ``CCP_TEST_REDIS_URL`` override);
+the test creates its own database and uses its own Redis db number, and removes both afterwards.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from champion_challenger.config import PipelineConfig
+from champion_challenger.data.generate import write_batches
+from champion_challenger.demo import airflow_api
+from champion_challenger.settings import Settings
+from champion_challenger.stack import celery as topology
+from champion_challenger.stack.airflow_api import AirflowApi
+from champion_challenger.stack.processes import ServiceProcess, free_port, tail
+from tests.conftest import write_test_configs
+
+pytestmark = [pytest.mark.integration, pytest.mark.celery, pytest.mark.timeout(2400)]
+
+DAG_ID = "champion_challenger"
+ROWS = 800
+RUN_TIMEOUT_S = 1200
+POSTGRES_CANDIDATES = ["postgresql://root@127.0.0.1:5432/postgres", "postgresql://postgres@127.0.0.1:5432/postgres"]
+REDIS_URL = os.environ.get("CCP_TEST_REDIS_URL", "redis://127.0.0.1:6379/7")  # a db number of its own
+
+
+def _postgres_candidates() -> list[str]:
+    return [os.environ["CCP_TEST_POSTGRES_URL"]] if "CCP_TEST_POSTGRES_URL" in os.environ else POSTGRES_CANDIDATES
+
+
+def _admin_postgres_url() -> str | None:
+    """The first Postgres URL (maintenance database) that accepts a connection within 2 s."""
+    import psycopg2
+
+    for url in _postgres_candidates():
+        try:
+            psycopg2.connect(url, connect_timeout=2).close()
+            return url
+        except psycopg2.OperationalError:
+            continue
+    return None
+
+
+def _admin_sql(admin_url: str, statement: str) -> None:
+    import psycopg2
+
+    conn = psycopg2.connect(admin_url, connect_timeout=5)
+    conn.autocommit = True  # CREATE/DROP DATABASE cannot run in a transaction
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute(statement)
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    """A fresh Postgres database for Airflow's metadata and Celery's results; dropped afterwards."""
+    pytest.importorskip("asyncpg", reason="Airflow 3 on Postgres also needs the async driver asyncpg")
+    admin_url = _admin_postgres_url()
+    if admin_url is None:
+        pytest.skip(f"Postgres is not reachable (tried {', '.join(_postgres_candidates())}; set "
+                    "CCP_TEST_POSTGRES_URL); the Celery topology test needs it")
+    name = f"ccp_celery_{secrets.token_hex(5)}"
+    _admin_sql(admin_url, f'CREATE DATABASE "{name}"')
+    try:
+        yield urlsplit(admin_url)._replace(path=f"/{name}").geturl()
+    finally:
+        _admin_sql(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def broker_url() -> Iterator[str]:
+    """The Redis broker URL; only its own db is flushed, before and after."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=5)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.skip(f"Redis is not reachable at {REDIS_URL} ({exc}); the Celery topology test needs it")
+    client.flushdb()  # messages left by an earlier, killed run would reach this run's workers
+    try:
+        yield REDIS_URL
+    finally:
+        client.flushdb()
+        client.close()
+
+
+@pytest.fixture(scope="module")
+def celery_settings(stack_env: Settings, tmp_path_factory) -> Settings:
+    """Its own runtime folder, config and registered model, on the session's MLflow and Triton.
+
+    Triton's model repository lives in the runtime folder; the session's Triton serves the one in
+    ``stack_env.home``, so this runtime folder links to it (distinct model names keep them apart).
+    """
+    root = tmp_path_factory.mktemp("celery")
+    pipeline_config = write_test_configs(root / "configs")
+    pipeline = yaml.safe_load(pipeline_config.read_text())
+    pipeline.update(model_name="churn_celery", experiment_name="champion_challenger_celery")
+    pipeline_config.write_text(yaml.safe_dump(pipeline))
+    home = root / "home"
+    (home / "triton").mkdir(parents=True)
+    stack_env.triton_repository.mkdir(parents=True, exist_ok=True)
+    (home / "triton" / "models").symlink_to(stack_env.triton_repository, target_is_directory=True)
+    return dataclasses.replace(stack_env, home=home, pipeline_config=pipeline_config, airflow_port=free_port())
+
+
+@dataclasses.dataclass
+class Topology:
+    services: list[ServiceProcess]
+    workers: dict[str, topology.CeleryWorker]  # by name: "default", "gpu"
+    queues: dict[str, list[str]]  # Celery node → queues, as the broker reports them
+    logs: Path
+
+
+def _print_diagnostics(services: list[ServiceProcess], task_logs: Path) -> None:
+    """Tails of the component logs and of task logs that mention an error (shown by pytest on failure)."""
+    for service in services:
+        print(f"\n===== {service.name} ({service.log_file}) =====\n{tail(service.log_file, 60)}")
+    failed = [p for p in sorted(task_logs.rglob("attempt=*.log")) if "error" in p.read_text(errors="replace").lower()]
+    for path in failed[:8]:
+        print(f"\n===== task log {path.relative_to(task_logs)} =====\n{tail(path, 40)}")
+
+
+@contextmanager
+def _diagnostics_on_failure(services: list[ServiceProcess], task_logs: Path) -> Iterator[None]:
+    try:
+        yield
+    except BaseException:
+        _print_diagnostics(services, task_logs)
+        raise
+
+
+@pytest.fixture(scope="module")
+def celery_topology(postgres_url: str, broker_url: str, celery_settings: Settings) -> Iterator[Topology]:
+    """api-server, scheduler, dag-processor and two Celery workers (``default``, ``gpu``)."""
+    env = {
+        **topology.celery_environment(celery_settings, postgres_url, broker_url, secrets.token_urlsafe(32)),
+        "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",  # only the run this test triggers
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",  # conftest sets it for in-process Airflow
+    }
+    workers = topology.default_workers()
+    services = topology.celery_services(celery_settings, env, free_port(), workers)
+    logs = Path(env["AIRFLOW_HOME"]) / "logs"
+    try:
+        with _diagnostics_on_failure(services, logs):
+            topology.initialize_metadata(env)
+            for service in services:
+                service.start(timeout_s=240)
+            queues = topology.wait_for_workers(broker_url, workers, services)
+        yield Topology(services, {w.name: w for w in workers}, queues, logs)
+    finally:
+        for service in reversed(services):
+            service.stop()
+
+
+def _wait_run(api: AirflowApi, run_id: str, services: list[ServiceProcess]) -> str:
+    """Wait for the run to finish, failing early if a component exits."""
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    while time.monotonic() < deadline:
+        stopped = [s.name for s in services if not s.running()]
+        assert not stopped, f"component(s) exited during the run: {stopped}"
+        state = api.run_state(DAG_ID, run_id)
+        if state in {"success", "failed"}:
+            return state
+        time.sleep(5)
+    raise TimeoutError(f"run {run_id} not finished after {RUN_TIMEOUT_S}s: {api.task_states(DAG_ID, run_id)}")
+
+
+def test_each_worker_consumes_only_its_queue(celery_topology: Topology):
+    workers = celery_topology.workers
+    assert celery_topology.queues == {
+        workers["default"].node: [topology.DEFAULT_QUEUE],
+        workers["gpu"].node: [topology.GPU_QUEUE],
+    }
+
+
+def test_dag_succeeds_with_training_on_the_gpu_worker(celery_topology: Topology, celery_settings: Settings):
+    landing = PipelineConfig.from_yaml(celery_settings.pipeline_config).landing_dir(celery_settings.home)
+    write_batches(landing, 4, seed=11, rows=ROWS)
+    with _diagnostics_on_failure(celery_topology.services, celery_topology.logs):
+        api = airflow_api(celery_settings)
+        api.wait_for_dag(DAG_ID, timeout_s=300)
+        api.unpause(DAG_ID)
+        run_id = api.trigger(DAG_ID)
+        state = _wait_run(api, run_id, celery_topology.services)
+        instances = api.task_instances(DAG_ID, run_id)
+        summary = [(ti["task_id"], ti["map_index"], ti["state"], ti["queue"], ti["hostname"]) for ti in instances]
+        print("task instances (task, map index, state, queue, hostname):", *summary, sep="\n  ")
+        assert state == "success", summary
+
+        gpu = [ti for ti in instances if ti["queue"] == topology.GPU_QUEUE]
+        assert gpu, f"no task instance on queue {topology.GPU_QUEUE!r}: {summary}"
+        assert all(ti["state"] == "success" for ti in gpu), summary
+        ran_elsewhere = [ti for ti in instances if ti["queue"] != topology.GPU_QUEUE and ti["state"] == "success"]
+        assert ran_elsewhere, summary
+        assert {ti["queue"] for ti in ran_elsewhere} == {topology.DEFAULT_QUEUE}, summary
+        assert {ti["hostname"] for ti in gpu} == {celery_topology.workers["gpu"].node}, summary
+        assert {ti["hostname"] for ti in ran_elsewhere} == {celery_topology.workers["default"].node}, summary
