@@ -78,6 +78,7 @@ def main() -> int:
 
 
 def run(home: Path, args) -> dict:
+    reference_before = cpu_reference_ms()
     settings = bench_settings(home, args.epochs)
     services = [mlflow_service(settings), triton(settings)]
     for service in services:
@@ -93,7 +94,7 @@ def run(home: Path, args) -> dict:
             service.stop()
     return {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine(),
+        "machine": {**machine(), "cpu_reference_ms": {"before": reference_before, "after": cpu_reference_ms()}},
         "model": f"{CANDIDATE} ({args.epochs} epochs), registered v1 champion, v2 challenger",
         "single_row_requests": args.single,
         "throughput_rows": args.rows,
@@ -375,6 +376,15 @@ def _throughput(triton: dict, other: dict, factor: float) -> dict:
 def machine() -> dict:
     return {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
             "processor": platform.processor() or platform.machine()}
+
+
+def cpu_reference_ms() -> float:
+    """Time of a fixed pure-Python loop: how fast this (shared, virtual) machine ran at the moment."""
+    start = time.perf_counter()
+    total = 0
+    for i in range(2_000_000):
+        total += i
+    return round((time.perf_counter() - start) * 1000, 1)
 
 
 def table(results: dict) -> str:

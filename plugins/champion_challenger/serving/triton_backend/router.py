@@ -102,9 +102,13 @@ class TritonPythonModel:
     def execute(self, requests):
         try:
             table = self._routing()
-            parsed = [self._parse(r) for r in requests]
+            parsed = [self._parse(r, features=len(requests) > 1) for r in requests]
         except Exception as exc:  # noqa: BLE001 - no routing table: every request gets the reason
             return [self._error(f"router not ready: {exc}") for _ in requests]
+        if len(requests) == 1:
+            if (answer := self._pass_through(requests[0], parsed[0], table)) is not None:
+                return [answer]
+            parsed = [self._parse(requests[0])]  # the general path needs the decoded features
         good = [p for p in parsed if isinstance(p, _Batch)]
         answers = self._answer(_merge(good, self.feature_names), table) if good else None
         responses, start = [], 0
@@ -117,14 +121,17 @@ class TritonPythonModel:
             responses.append(self._response(answers, rows))
         return responses
 
-    def _parse(self, request):
+    def _parse(self, request, features=True):
+        """The request's rows (``features=False``: keys only, features decoded later if needed),
+        or the reason it is invalid."""
         try:
             inputs = {}
             for name in self.feature_names:
                 tensor = pb_utils.get_input_tensor_by_name(request, name)
                 if tensor is None:
                     raise ValueError(f"missing input {name!r}")
-                inputs[name] = tensor.as_numpy().reshape(-1, 1)
+                if features or not inputs:  # one input tells the row count
+                    inputs[name] = tensor.as_numpy().reshape(-1, 1)
             n = len(next(iter(inputs.values())))
             if any(len(v) != n for v in inputs.values()):
                 raise ValueError("inputs have different row counts")
@@ -133,10 +140,42 @@ class TritonPythonModel:
             if entity_keys is not None and len(entity_keys) != n:
                 raise ValueError(f"{ENTITY_KEY} has {len(entity_keys)} rows, features have {n}")
             request_id = request.request_id()
+            if entity_keys is None and not request_id and len(inputs) < len(self.feature_names):
+                inputs = self._features(request)  # keys come from the rows' values
             keys = row_keys(entity_keys, request_id, None if entity_keys or request_id else _row_bytes(inputs), n)
             return _Batch(inputs, keys, [request_id or uuid.uuid4().hex] * n, [n])
         except Exception as exc:  # noqa: BLE001 - reported to that request alone
             return f"{type(exc).__name__}: {exc}"
+
+    def _features(self, request):
+        return {name: pb_utils.get_input_tensor_by_name(request, name).as_numpy().reshape(-1, 1) for name in self.feature_names}
+
+    def _pass_through(self, request, batch, table):
+        """Answer a lone request whose rows all go to the champion by forwarding its input tensors
+        unchanged (no decode and re-encode of text features). Rows to mirror or log are decoded
+        for the shadow thread. None when the general path is needed (invalid request, canary rows)."""
+        if not isinstance(batch, _Batch) or table.champion is None:
+            return None
+        plan = plan_rows(batch.keys, table)
+        if (plan.answer_version != table.champion).any():
+            return None
+        tensors = [pb_utils.get_input_tensor_by_name(request, name) for name in self.feature_names]
+        n = len(batch.keys)
+        try:
+            prob, pred, latency_ms = self._call(table.versions_model, table.champion, tensors)
+        except Exception as exc:  # noqa: BLE001 - the caller gets the reason
+            self._count("errors", n, version=table.champion, role="champion")
+            return self._error(str(exc))
+        self._count("rows", n, version=table.champion, role="champion")
+        if plan.mirror.any() or plan.log.any():
+            batch = _Batch(self._features(request), batch.keys, batch.request_ids, batch.sizes)
+            stamp, rows = datetime.now(UTC), np.arange(n)
+            for mask, challenger in ((plan.mirror, table.challenger), (plan.log, None)):
+                self._mirror(batch, rows[mask], prob[mask], pred[mask], latency_ms, challenger, table, stamp)
+        return pb_utils.InferenceResponse(output_tensors=[
+            pb_utils.Tensor("probability", prob.reshape(-1, 1)), pb_utils.Tensor("prediction", pred.reshape(-1, 1)),
+            pb_utils.Tensor("version", np.full((n, 1), table.champion, np.int32)),
+        ])
 
     def _answer(self, batch, table):
         """Probability, prediction, version and error message per row."""
@@ -163,9 +202,12 @@ class TritonPythonModel:
         return out
 
     def _infer(self, model, version, inputs):
+        return self._call(model, version, [pb_utils.Tensor(name, array) for name, array in inputs.items()])
+
+    def _call(self, model, version, tensors):
+        """Probabilities, predictions and latency (ms) of ``model`` ``version`` on ``tensors`` (BLS)."""
         request = pb_utils.InferenceRequest(
-            model_name=model, model_version=version, requested_output_names=OUTPUTS,
-            inputs=[pb_utils.Tensor(name, array) for name, array in inputs.items()],
+            model_name=model, model_version=int(version), requested_output_names=OUTPUTS, inputs=tensors,
         )
         start = time.perf_counter()
         response = request.exec()
