@@ -4,9 +4,11 @@ In the spirit of MLflow's ``MetricThreshold`` / ``validate_evaluation_results``:
 reason a person can read, and the result is one of
 
 * ``promote`` — the challenger is better with confidence and breaks no guardrail or slice;
-* ``hold``    — the evidence is not enough (too few rows, gain inside the noise, too small);
+* ``hold``    — the evidence is not enough (too few rows, gain inside the noise, too small), or the
+  challenger is better overall but drops more than the tolerance on a slice: it is not promoted, keeps
+  its ``@challenger`` alias, and a person who has looked at the slice can force it;
 * ``reject``  — the challenger is below the quality floor, worse with confidence, or breaks a
-  guardrail or a slice.
+  guardrail.
 
 The difference challenger − champion is computed on the SAME rows with a paired bootstrap
 confidence interval, so a lucky holdout does not promote a model that is merely as good.
@@ -166,12 +168,15 @@ def evaluate_gate(scores: PairedScores, rules: DecisionConfig) -> GateResult:
 
     primary = _primary_check(scores, rules, value, champ)
     checks.append(primary)
-    failed = [c for c in (*_guardrail_checks(challenger_metrics, champion_metrics, rules), *_slice_checks(scores, rules)) if not c.passed]
-    checks.extend(failed)
+    broken_guardrails = [c for c in _guardrail_checks(challenger_metrics, champion_metrics, rules) if not c.passed]
+    broken_slices = [c for c in _slice_checks(scores, rules) if not c.passed]
+    checks.extend([*broken_guardrails, *broken_slices])
     if primary.ci_high is not None and primary.ci_high < 0:
         return verdict("reject", f"challenger is worse with confidence: {primary.reason}")
-    if failed:
-        return verdict("reject", "; ".join(c.reason for c in failed))
+    if broken_guardrails:
+        return verdict("reject", "; ".join(c.reason for c in (*broken_guardrails, *broken_slices)))
+    if broken_slices:
+        return verdict("hold", "; ".join(c.reason for c in broken_slices) + f" (overall: {primary.reason})")
     return verdict("promote" if primary.passed else "hold", primary.reason)
 
 
