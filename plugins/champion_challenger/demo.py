@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import time
 
+from mlflow import MlflowClient
+
+from champion_challenger import tracking
 from champion_challenger.config import PipelineConfig
 from champion_challenger.data.generate import write_batches
 from champion_challenger.settings import Settings
@@ -30,11 +33,12 @@ def run_demo(settings: Settings, seed: int = 7, rows: int = 2000) -> list[dict]:
     config = PipelineConfig.from_yaml(settings.pipeline_config)
     landing = config.landing_dir(settings.home)
     api = airflow_api(settings)
+    client = MlflowClient(settings.mlflow_tracking_uri)
     api.wait_for_dag(DAG_ID)
     api.unpause(DAG_ID)
-    _wait_idle(api)
     results = []
     for cycle, (start, count) in enumerate(DEMO_PLAN, 1):
+        _wait_idle(api)  # a timer run (every six hours of wall clock) would otherwise claim this cycle's batches
         files = write_batches(landing, count, start=start, drift_at=DRIFT_AT, seed=seed, rows=rows)
         drift = "after drift onset" if start + count - 1 >= DRIFT_AT else "before drift"
         _say(f"cycle {cycle}/{len(DEMO_PLAN)}: landed {', '.join(f.name for f in files)} ({drift}); triggering")
@@ -44,10 +48,21 @@ def run_demo(settings: Settings, seed: int = 7, rows: int = 2000) -> list[dict]:
         if state != "success":
             failed = [t for t, s in tasks.items() if s == "failed"]
             raise RuntimeError(f"cycle {cycle} ({run_id}) {state}; failed tasks: {failed}; see the Airflow UI logs")
-        branch = next((b for b in ("promote", "hold") if tasks.get(f"promote.{b}") == "success"), "skip training")
-        _say(f"cycle {cycle} finished: {branch}")
-        results.append({"cycle": cycle, "run_id": run_id, "state": state, "decision": branch})
+        branch = next((b for b in ("promote", "hold") if tasks.get(f"promote.{b}") == "success"), "skip_training")
+        action, reason = _cycle_decision(client, config.experiment_name, run_id)
+        _say(f"cycle {cycle} finished: {action} — {reason}")
+        results.append({"cycle": cycle, "run_id": run_id, "state": state, "branch": branch, "decision": action, "reason": reason})
     return results
+
+
+def _cycle_decision(client: MlflowClient, experiment_name: str, run_id: str) -> tuple[str, str]:
+    """The gate's action (promote / hold / reject / skip) and reason as the cycle's MLflow run records them."""
+    experiment = client.get_experiment_by_name(experiment_name)
+    cycle_run = tracking.find_run(client, experiment.experiment_id, run_id, "cycle") if experiment else None
+    if cycle_run is None:
+        return "unknown", f"no cycle run for {run_id} in MLflow experiment {experiment_name!r}"
+    tags = client.get_run(cycle_run).data.tags
+    return tags.get("ccp.decision.action", "unknown"), tags.get("ccp.decision.reason", "")
 
 
 def airflow_api(settings: Settings) -> AirflowApi:
@@ -58,10 +73,15 @@ def airflow_api(settings: Settings) -> AirflowApi:
 
 
 def _wait_idle(api: AirflowApi, timeout_s: float = 900) -> None:
-    """Let a run the scheduler started on unpause finish before the demo lands data."""
+    """Let runs the scheduler started by itself (on unpause, or the six-hourly timer firing while the
+    demo runs) finish before the demo lands data, so each cycle's batches go to the cycle it triggers."""
     deadline = time.monotonic() + timeout_s
-    while api.active_runs(DAG_ID) and time.monotonic() < deadline:
+    active = api.active_runs(DAG_ID)
+    if active:
+        _say(f"waiting for the scheduler's own run(s) to finish first: {', '.join(active)}")
+    while active and time.monotonic() < deadline:
         time.sleep(3)
+        active = api.active_runs(DAG_ID)
 
 
 def urls(settings: Settings) -> dict[str, str]:
