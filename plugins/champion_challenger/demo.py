@@ -57,12 +57,10 @@ def run_demo(settings: Settings, seed: int = 7, rows: int = 2000) -> list[dict]:
 
 def _cycle_decision(client: MlflowClient, experiment_name: str, run_id: str) -> tuple[str, str]:
     """The gate's action (promote / hold / reject / skip) and reason as the cycle's MLflow run records them."""
-    experiment = client.get_experiment_by_name(experiment_name)
-    cycle_run = tracking.find_run(client, experiment.experiment_id, run_id, "cycle") if experiment else None
-    if cycle_run is None:
+    decision = tracking.cycle_decision(client, experiment_name, run_id)
+    if decision is None:
         return "unknown", f"no cycle run for {run_id} in MLflow experiment {experiment_name!r}"
-    tags = client.get_run(cycle_run).data.tags
-    return tags.get("ccp.decision.action", "unknown"), tags.get("ccp.decision.reason", "")
+    return decision["action"] or "unknown", decision["reason"] or ""
 
 
 def airflow_api(settings: Settings) -> AirflowApi:

@@ -28,27 +28,6 @@ def _version_info(pipeline: Pipeline, alias: str) -> dict[str, Any] | None:
     }
 
 
-def _last_decision(pipeline: Pipeline) -> dict[str, Any] | None:
-    experiment = pipeline.client.get_experiment_by_name(pipeline.config.experiment_name)
-    if experiment is None:
-        return None
-    runs = pipeline.client.search_runs(
-        [experiment.experiment_id],
-        filter_string=f"tags.`{tracking.KIND_TAG}` = 'cycle' and tags.`ccp.decision.action` != ''",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
-    if not runs:
-        return None
-    tags = runs[0].data.tags
-    return {
-        "action": tags.get("ccp.decision.action"),
-        "reason": tags.get("ccp.decision.reason"),
-        "at": tags.get("ccp.decision.at"),
-        "cycle_run_id": runs[0].info.run_id,
-    }
-
-
 def collect_status(pipeline: Pipeline) -> dict[str, Any]:
     """Status of the registered model, its serving and the latest decision (``ccp status --json``)."""
     return {
@@ -60,7 +39,7 @@ def collect_status(pipeline: Pipeline) -> dict[str, Any]:
         "previous": _version_info(pipeline, registry.PREVIOUS),
         "triton_ready_versions": pipeline.triton.ready_versions(pipeline.versions_model),
         "router": _router(pipeline),
-        "last_decision": _last_decision(pipeline),
+        "last_decision": tracking.cycle_decision(pipeline.client, pipeline.config.experiment_name),
         "pending_transition": _pending(pipeline),
     }
 

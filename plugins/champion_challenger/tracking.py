@@ -61,6 +61,23 @@ def find_run(
     return runs[0].info.run_id if runs else None
 
 
+def cycle_decision(client: MlflowClient, experiment_name: str, cycle_id: str | None = None) -> dict[str, Any] | None:
+    """The gate's decision as a cycle's MLflow run records it: ``action`` (promote / hold / reject / skip),
+    ``reason``, ``at`` and ``cycle_run_id``; of cycle ``cycle_id``, or of the newest decided cycle.
+    None when there is no such run."""
+    experiment = client.get_experiment_by_name(experiment_name)
+    if experiment is None:
+        return None
+    which = f"tags.`{CYCLE_TAG}` = '{cycle_id}'" if cycle_id else "tags.`ccp.decision.action` != ''"
+    runs = client.search_runs([experiment.experiment_id], filter_string=f"tags.`{KIND_TAG}` = 'cycle' and {which}",
+                              order_by=["attributes.start_time DESC"], max_results=1)
+    if not runs:
+        return None
+    tags = runs[0].data.tags
+    return {"action": tags.get("ccp.decision.action"), "reason": tags.get("ccp.decision.reason"),
+            "at": tags.get("ccp.decision.at"), "cycle_run_id": runs[0].info.run_id}
+
+
 def cycle_run(client: MlflowClient, exp_id: str, cycle_id: str) -> str:
     """The cycle's MLflow run, created once: a retried task finds the same run."""
     existing = find_run(client, exp_id, cycle_id, "cycle")
