@@ -130,7 +130,9 @@ class Pipeline:
 
     @cached_property
     def triton(self) -> TritonModelClient:
-        return TritonModelClient(self.triton_url)
+        """Triton client; models load over gRPC so a load never holds back HTTP clients."""
+        host = self.triton_url.rsplit(":", 1)[0]
+        return TritonModelClient(self.triton_url, control_url=f"{host}:{self.settings.triton_grpc_port}")
 
     @property
     def model_name(self) -> str:
@@ -500,8 +502,11 @@ class Pipeline:
         return versions
 
     def _load_versions(self, versions: list[int]) -> None:
-        triton_repository.write_model_config(self.settings.triton_repository, self.versions_model, versions)
-        self.triton.load(self.versions_model)
+        """Serve exactly ``versions``; a load only when the config changed or one is not ready
+        (an unneeded load would reload the champion)."""
+        changed = triton_repository.write_model_config(self.settings.triton_repository, self.versions_model, versions)
+        if changed or set(versions) - set(self.triton.ready_versions(self.versions_model)):
+            self.triton.load(self.versions_model)
         self.triton.wait_ready(self.versions_model, versions)
 
     def routing_table(self, state: registry.AliasState, served: list[int]) -> RoutingTable:

@@ -58,13 +58,15 @@ def rows(pipe: Pipeline, n: int = 8) -> pd.DataFrame:
 
 
 class Clients:
-    """Threads sending requests that name no version until stopped; counts failures."""
+    """Threads sending requests that name no version until stopped, each over its own HTTP
+    connection; counts failures and records when each thread's requests were answered."""
 
     def __init__(self, pipe: Pipeline, threads: int = 3) -> None:
         self.pipe, self.ok, self.failed, self._stop = pipe, 0, [], threading.Event()
-        self._threads = [threading.Thread(target=self._loop, daemon=True) for _ in range(threads)]
+        self.answered: list[list[float]] = [[] for _ in range(threads)]  # monotonic times, per thread
+        self._threads = [threading.Thread(target=self._loop, args=(i,), daemon=True) for i in range(threads)]
 
-    def _loop(self) -> None:
+    def _loop(self, index: int) -> None:
         from champion_challenger.serving.triton_client import TritonModelClient
 
         client, batch = TritonModelClient(self.pipe.triton_url, timeout_s=30), rows(self.pipe)
@@ -73,6 +75,7 @@ class Clients:
             try:
                 client.score(MODEL, batch, self.pipe.schema)
                 self.ok += 1
+                self.answered[index].append(time.monotonic())
             except Exception as exc:  # noqa: BLE001 - every failure is recorded
                 self.failed.append(repr(exc))
             time.sleep(0.02)
@@ -108,6 +111,29 @@ def test_promotion_and_rollback_under_load_with_a_ledger(pipeline):
     ]
     assert events[1].evidence_run_id == "run-123"
     assert pipeline.client.get_model_version(MODEL, "1").current_stage == "Production"
+
+
+def test_loading_a_version_holds_back_no_client(pipeline, monkeypatch):
+    """While Triton loads a version (seconds for a Ludwig model), every client connection keeps
+    being answered. Triton's HTTP workers are few (8) and a load over HTTP holds one of them for
+    the whole load, so the pipeline loads over gRPC; eight HTTP connections cover every worker."""
+    pipeline.sync_serving([1])
+    assert pipeline.triton.ready_versions(pipeline.versions_model) == [1]
+    loads, load = [], pipeline.triton.load
+
+    def timed_load(model_name):
+        began = time.monotonic()
+        load(model_name)
+        loads.append((model_name, began, time.monotonic()))
+
+    monkeypatch.setattr(pipeline.triton, "load", timed_load)
+    with Clients(pipeline, threads=8) as clients:
+        pipeline.sync_serving([1, 2])
+    assert pipeline.triton.ready_versions(pipeline.versions_model) == [1, 2]
+    assert clients.failed == []
+    [(_, began, ended)] = [entry for entry in loads if entry[0] == pipeline.versions_model]
+    waiting = [i for i, times in enumerate(clients.answered) if not any(began < t < ended for t in times)]
+    assert waiting == [], f"connections {waiting} got no answer during the {ended - began:.1f}s load"
 
 
 @pytest.mark.parametrize(

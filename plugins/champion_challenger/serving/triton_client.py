@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 import pandas as pd
+import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 
@@ -23,13 +24,20 @@ class TritonModelClient:
     Args:
         url: HTTP endpoint as ``host:port``.
         timeout_s: network and inference timeout.
+        control_url: gRPC endpoint (``host:port``) for loading and unloading models. Set it
+            wherever models load while clients are served: Triton answers an HTTP load only when
+            the load is done and meanwhile holds the HTTP worker thread it runs on, so HTTP
+            clients whose connections share that thread wait for the whole load (15–17 s for a
+            Ludwig version on the CPU build machine; requests timed out in CI). A gRPC load leaves
+            every HTTP worker free. Without it, loads go over HTTP.
     """
 
-    def __init__(self, url: str, timeout_s: float = 120.0) -> None:
-        self.url = url
+    def __init__(self, url: str, timeout_s: float = 120.0, control_url: str | None = None) -> None:
+        self.url, self.control_url, self.timeout_s = url, control_url, timeout_s
         self._client = httpclient.InferenceServerClient(
             url=url, connection_timeout=timeout_s, network_timeout=timeout_s
         )
+        self._control = grpcclient.InferenceServerClient(url=control_url) if control_url else None
 
     def check_live(self) -> None:
         """Raise :class:`ServiceUnavailableError` with what to do if Triton cannot be reached."""
@@ -43,24 +51,32 @@ class TritonModelClient:
         raise ServiceUnavailableError(f"Triton at {self.url} is not live; check its log (`make logs`)")
 
     def load(self, model_name: str) -> None:
-        """(Re)load a model from its ``config.pbtxt``.
+        """(Re)load a model from its ``config.pbtxt`` (over gRPC when ``control_url`` is set).
 
         Triton loads new versions before unloading removed ones; unchanged versions keep serving.
 
         Raises:
-            ServiceUnavailableError: Triton refused the load; the message carries Triton's reason.
+            ServiceUnavailableError: Triton refused the load or could not be reached; the message
+                carries Triton's reason.
         """
-        try:
-            self._client.load_model(model_name)
-        except InferenceServerException as exc:
-            raise ServiceUnavailableError(f"Triton could not load {model_name!r}: {exc.message()}") from None
+        self._model_control("load", model_name)
 
     def unload(self, model_name: str) -> None:
         """Unload every version of a model (used only when no champion exists)."""
+        self._model_control("unload", model_name)
+
+    def _model_control(self, action: str, model_name: str) -> None:
+        if self._control is not None:
+            call, where = getattr(self._control, f"{action}_model"), f"gRPC {self.control_url}"
+            kwargs = {"client_timeout": self.timeout_s}
+        else:
+            call, where, kwargs = getattr(self._client, f"{action}_model"), f"HTTP {self.url}", {}
         try:
-            self._client.unload_model(model_name)
+            call(model_name, **kwargs)
         except InferenceServerException as exc:
-            raise ServiceUnavailableError(f"Triton could not unload {model_name!r}: {exc.message()}") from None
+            raise ServiceUnavailableError(
+                f"Triton ({where}) could not {action} {model_name!r}: {exc.message()}"
+            ) from None
 
     def is_ready(self, model_name: str, version: int) -> bool:
         """True when Triton reports this version READY."""

@@ -98,10 +98,19 @@ def served_inputs(repository: Path, model_name: str, versions: list[int]) -> dic
     return inputs
 
 
-def write_model_config(repository: Path, model_name: str, versions: list[int]) -> Path:
-    """Write ``config.pbtxt`` serving exactly ``versions`` (see :func:`served_inputs` for errors)."""
+def write_model_config(repository: Path, model_name: str, versions: list[int]) -> bool:
+    """Write ``config.pbtxt`` serving exactly ``versions`` (see :func:`served_inputs` for errors).
+
+    Returns:
+        True when the config changed. An unchanged config is not rewritten: Triton reloads every
+        version of a model whose config file is newer than its last load.
+    """
     config = render_config(model_name, served_inputs(repository, model_name, versions), sorted(set(versions)))
-    return _replace(repository / model_name / "config.pbtxt", config)
+    path = repository / model_name / "config.pbtxt"
+    if path.exists() and path.read_text(encoding="utf-8") == config:
+        return False
+    _replace(path, config)
+    return True
 
 
 def write_router(repository: Path, router_name: str, inputs: dict[str, bool], table: RoutingTable) -> bool:
