@@ -16,7 +16,7 @@ from champion_challenger.data.generate import BatchSpec, generate_batch
 from champion_challenger.serving import triton_repository
 from champion_challenger.serving.capture import FEATURE_PREFIX, RECORD_COLUMNS, read_captures
 from champion_challenger.serving.routing import CANARY_SALT, SHADOW_SALT, RoutingTable, bucket
-from champion_challenger.serving.triton_client import TritonModelClient
+from champion_challenger.serving.triton_client import TritonModelClient, _inputs
 from champion_challenger.serving.triton_metrics import parse_counters
 from champion_challenger.training.ludwig_trainer import train_ludwig
 
@@ -142,6 +142,14 @@ def test_router_errors_say_what_is_wrong(stack_settings, served):
     with pytest.raises(Exception, match="expected .* inputs"):
         raw.infer(ROUTER, [only_one])
     route(stack_settings, client, RoutingTable(VERSIONS, champion=1, capture_dir=str(captures)))
+    before = counters(stack_settings)
+    rows, features = entities(3, 5), [f for f in schema.features if f.name in client.input_names(ROUTER)]
+    uneven = _inputs(rows, features[:-1]) + _inputs(rows.head(2), features[-1:])  # 3 rows, and 2 in the last
+    with pytest.raises(Exception, match="batch size does not match other inputs"):
+        raw.infer(ROUTER, uneven)
+    after = counters(stack_settings)  # refused before the router: no version is blamed for it
+    assert _delta(after, before, "ccp_router_errors_total", version="1", role="champion") == 0
+    assert _delta(after, before, "ccp_router_rows_total", version="1", role="champion") == 0
 
 
 def _wait_for_captures(captures, since, expected: int, timeout_s: float = 30) -> pd.DataFrame:
