@@ -108,7 +108,7 @@ class TritonPythonModel:
         if len(requests) == 1:
             if (answer := self._pass_through(requests[0], parsed[0], table)) is not None:
                 return [answer]
-            parsed = [self._parse(requests[0])]  # the general path needs the decoded features
+            parsed = [self._with_features(requests[0], parsed[0])]  # the general path needs them all
         good = [p for p in parsed if isinstance(p, _Batch)]
         answers = self._answer(_merge(good, self.feature_names), table) if good else None
         responses, start = [], 0
@@ -122,33 +122,45 @@ class TritonPythonModel:
         return responses
 
     def _parse(self, request, features=True):
-        """The request's rows (``features=False``: keys only, features decoded later if needed),
-        or the reason it is invalid."""
+        """The request's rows (``features=False``: one feature decoded, the rest left to
+        :meth:`_with_features`), or the reason it is invalid. Triton has already refused requests
+        whose inputs are missing or differ in row count."""
         try:
-            inputs = {}
-            for name in self.feature_names:
-                tensor = pb_utils.get_input_tensor_by_name(request, name)
-                if tensor is None:
-                    raise ValueError(f"missing input {name!r}")
-                if features or not inputs:  # one input tells the row count
-                    inputs[name] = tensor.as_numpy().reshape(-1, 1)
-            n = len(next(iter(inputs.values())))
-            if any(len(v) != n for v in inputs.values()):
-                raise ValueError("inputs have different row counts")
+            first = self.feature_names[0]
+            inputs = self._features(request) if features else {first: self._read(request, first)}
+            n = len(inputs[first])
             key_tensor = pb_utils.get_input_tensor_by_name(request, ENTITY_KEY)
             entity_keys = None if key_tensor is None else [_text(v) for v in key_tensor.as_numpy().reshape(-1)]
             if entity_keys is not None and len(entity_keys) != n:
                 raise ValueError(f"{ENTITY_KEY} has {len(entity_keys)} rows, features have {n}")
             request_id = request.request_id()
-            if entity_keys is None and not request_id and len(inputs) < len(self.feature_names):
-                inputs = self._features(request)  # keys come from the rows' values
+            if entity_keys is None and not request_id:
+                inputs = self._features(request, inputs)  # keys come from the rows' values
             keys = row_keys(entity_keys, request_id, None if entity_keys or request_id else _row_bytes(inputs), n)
             return _Batch(inputs, keys, [request_id or uuid.uuid4().hex] * n, [n])
         except Exception as exc:  # noqa: BLE001 - reported to that request alone
             return f"{type(exc).__name__}: {exc}"
 
-    def _features(self, request):
-        return {name: pb_utils.get_input_tensor_by_name(request, name).as_numpy().reshape(-1, 1) for name in self.feature_names}
+    def _with_features(self, request, parsed):
+        """``parsed`` with every feature decoded (an invalid request's reason unchanged)."""
+        if not isinstance(parsed, _Batch):
+            return parsed
+        try:
+            return _Batch(self._features(request, parsed.inputs), parsed.keys, parsed.request_ids, parsed.sizes)
+        except Exception as exc:  # noqa: BLE001 - reported to that request alone
+            return f"{type(exc).__name__}: {exc}"
+
+    def _features(self, request, decoded=None):
+        """Every feature as an array [rows, 1], reusing those in ``decoded``."""
+        decoded = decoded or {}
+        return {name: decoded[name] if name in decoded else self._read(request, name) for name in self.feature_names}
+
+    @staticmethod
+    def _read(request, name):
+        tensor = pb_utils.get_input_tensor_by_name(request, name)
+        if tensor is None:
+            raise ValueError(f"missing input {name!r}")
+        return tensor.as_numpy().reshape(-1, 1)
 
     def _pass_through(self, request, batch, table):
         """Answer a lone request whose rows all go to the champion by forwarding its input tensors
@@ -167,8 +179,7 @@ class TritonPythonModel:
             self._count("errors", n, version=table.champion, role="champion")
             return self._error(str(exc))
         self._count("rows", n, version=table.champion, role="champion")
-        if plan.mirror.any() or plan.log.any():
-            batch = _Batch(self._features(request), batch.keys, batch.request_ids, batch.sizes)
+        if (plan.mirror.any() or plan.log.any()) and isinstance(batch := self._with_features(request, batch), _Batch):
             stamp, rows = datetime.now(UTC), np.arange(n)
             for mask, challenger in ((plan.mirror, table.challenger), (plan.log, None)):
                 self._mirror(batch, rows[mask], prob[mask], pred[mask], latency_ms, challenger, table, stamp)
