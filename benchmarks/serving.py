@@ -45,7 +45,7 @@ from champion_challenger.data.generate import BatchSpec, generate_batch, write_b
 from champion_challenger.pipeline import Pipeline
 from champion_challenger.serving.triton_client import TritonModelClient
 from champion_challenger.serving.triton_metrics import parse_counters
-from champion_challenger.settings import REPO_ROOT, Settings
+from champion_challenger.settings import REPO_ROOT, Settings, triton_endpoint
 from champion_challenger.stack.local import mlflow_service, triton
 from champion_challenger.stack.processes import ServiceProcess, free_port
 from champion_challenger.training.pyfunc import positive_probability
@@ -214,7 +214,7 @@ class RawTriton:
         import tritonclient.http as httpclient
 
         self.module = httpclient if protocol == "http" else grpcclient
-        url = pipe.triton_url if protocol == "http" else f"{pipe.triton_url.split(':')[0]}:{pipe.settings.triton_grpc_port}"
+        url = pipe.triton_url if protocol == "http" else triton_endpoint(pipe.triton_url, pipe.settings.triton_grpc_port)
         self.client = self.module.InferenceServerClient(url)
         self.schema = pipe.schema
 

@@ -55,7 +55,7 @@ from champion_challenger.serving.capture import read_captures
 from champion_challenger.serving.routing import RoutingTable
 from champion_challenger.serving.triton_client import TritonModelClient
 from champion_challenger.serving.triton_metrics import VersionTraffic, fetch_traffic
-from champion_challenger.settings import Settings, load_settings, triton_metrics_url
+from champion_challenger.settings import Settings, load_settings, triton_endpoint, triton_metrics_url
 from champion_challenger.training.ludwig_trainer import split_validation, train_ludwig
 from champion_challenger.training.pyfunc import ludwig_dir_in
 
@@ -131,8 +131,7 @@ class Pipeline:
     @cached_property
     def triton(self) -> TritonModelClient:
         """Triton client; models load over gRPC so a load never holds back HTTP clients."""
-        host = self.triton_url.rsplit(":", 1)[0]
-        return TritonModelClient(self.triton_url, control_url=f"{host}:{self.settings.triton_grpc_port}")
+        return TritonModelClient(self.triton_url, control_url=triton_endpoint(self.triton_url, self.settings.triton_grpc_port))
 
     @property
     def model_name(self) -> str:

@@ -50,9 +50,14 @@ class Settings:
         return triton_metrics_url(self.triton_url, self.triton_metrics_port)
 
 
+def triton_endpoint(triton_url: str, port: int) -> str:
+    """``host:port`` of another Triton port (gRPC, metrics) on the host of its HTTP endpoint ``triton_url``."""
+    return f"{triton_url.split(':')[0]}:{port}"
+
+
 def triton_metrics_url(triton_url: str, metrics_port: int) -> str:
     """Triton's Prometheus endpoint on the host of its HTTP endpoint (``host:port``)."""
-    return f"http://{triton_url.split(':')[0]}:{metrics_port}/metrics"
+    return f"http://{triton_endpoint(triton_url, metrics_port)}/metrics"
 
 
 def load_settings() -> Settings:

@@ -106,11 +106,7 @@ def write_model_config(repository: Path, model_name: str, versions: list[int]) -
         version of a model whose config file is newer than its last load.
     """
     config = render_config(model_name, served_inputs(repository, model_name, versions), sorted(set(versions)))
-    path = repository / model_name / "config.pbtxt"
-    if path.exists() and path.read_text(encoding="utf-8") == config:
-        return False
-    _replace(path, config)
-    return True
+    return _write_if_changed(repository / model_name / "config.pbtxt", config)
 
 
 def write_router(repository: Path, router_name: str, inputs: dict[str, bool], table: RoutingTable) -> bool:
@@ -125,23 +121,22 @@ def write_router(repository: Path, router_name: str, inputs: dict[str, bool], ta
     for stale in router_dir.iterdir():  # version folders of an older layout
         if stale.is_dir() and stale.name.isdigit() and stale.name != ROUTER_VERSION:
             shutil.rmtree(stale)
-    config_path, code_path = router_dir / "config.pbtxt", router_dir / ROUTER_VERSION / "model.py"
-    config, code = render_router_config(router_name, inputs), _backend_source("router.py")
-    changed = not config_path.exists() or config_path.read_text() != config
-    changed |= not code_path.exists() or code_path.read_text(encoding="utf-8") != code
-    if changed:
-        code_path.parent.mkdir(exist_ok=True)
-        _replace(code_path, code)
-        _replace(config_path, config)
+    (router_dir / ROUTER_VERSION).mkdir(exist_ok=True)
+    changed = _write_if_changed(router_dir / ROUTER_VERSION / "model.py", _backend_source("router.py"))
+    changed |= _write_if_changed(router_dir / "config.pbtxt", render_router_config(router_name, inputs))
     table.write(router_dir)
     return changed
 
 
-def _replace(path: Path, text: str) -> Path:
+def _write_if_changed(path: Path, text: str) -> bool:
+    """Replace ``path`` atomically with ``text`` unless it already holds it; True when written
+    (Triton reloads a model whose files are newer than its last load)."""
+    if path.exists() and path.read_text(encoding="utf-8") == text:
+        return False
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
-    return path
+    return True
 
 
 def _backend_source(name: str) -> str:
