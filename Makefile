@@ -7,7 +7,7 @@ PYTHON ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.1
 	$$p -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null && { echo $$p; break; }; done)
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup up down wipe demo test test-fast bench bench-serving status logs lock clean
+.PHONY: help setup up down wipe demo test test-fast lint format bench bench-serving status logs lock clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -44,6 +44,14 @@ test: setup  ## run all tests (starts its own MLflow and Triton servers)
 
 test-fast: setup  ## unit and DAG-integrity tests only
 	$(BIN)/python -m pytest -m "not integration and not e2e"
+
+lint: setup  ## ruff: lint rules and formatting check (what CI runs before the tests)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup  ## ruff: fix what can be fixed and format the code
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 bench: bench-serving  ## run every benchmark (figures go to benchmarks/results/ and BENCHMARKS.md)
 

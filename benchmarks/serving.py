@@ -27,7 +27,6 @@ import logging
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,8 +40,11 @@ import requests
 import yaml
 
 from champion_challenger.config import PipelineConfig
+from champion_challenger.cycle import transitions
+from champion_challenger.cycle.context import CycleContext
+from champion_challenger.cycle.serving_deployment import sync_serving
+from champion_challenger.cycle.training import train_challenger_in_process
 from champion_challenger.data.generate import BatchSpec, generate_batch, write_batches
-from champion_challenger.pipeline import Pipeline
 from champion_challenger.serving.triton_client import TritonModelClient
 from champion_challenger.serving.triton_metrics import parse_counters
 from champion_challenger.settings import REPO_ROOT, Settings, triton_endpoint
@@ -84,7 +86,9 @@ def run(home: Path, args) -> dict:
     for service in services:
         service.start(timeout_s=180)
     try:
-        pipe = Pipeline(PipelineConfig.from_yaml(settings.pipeline_config), settings, settings.mlflow_tracking_uri, settings.triton_url)
+        pipe = CycleContext(
+            PipelineConfig.from_yaml(settings.pipeline_config), settings, settings.mlflow_tracking_uri, settings.triton_url
+        )
         two_cycles(pipe)
         rows = generate_batch(BatchSpec(50, args.rows, 99, False))
         rows["customer_id"] = [f"bench-{i}" for i in range(len(rows))]
@@ -116,21 +120,26 @@ def bench_settings(home: Path, epochs: int) -> Settings:
     (configs / "pipeline.yaml").write_text(yaml.safe_dump(pipeline))
     mlflow_port = free_port()
     return Settings(
-        home=home / "home", pipeline_config=configs / "pipeline.yaml",
-        mlflow_tracking_uri=f"http://127.0.0.1:{mlflow_port}", triton_url=f"127.0.0.1:{free_port()}",
-        triton_grpc_port=free_port(), triton_metrics_port=free_port(), airflow_port=free_port(), mlflow_port=mlflow_port,
+        home=home / "home",
+        pipeline_config=configs / "pipeline.yaml",
+        mlflow_tracking_uri=f"http://127.0.0.1:{mlflow_port}",
+        triton_url=f"127.0.0.1:{free_port()}",
+        triton_grpc_port=free_port(),
+        triton_metrics_port=free_port(),
+        airflow_port=free_port(),
+        mlflow_port=mlflow_port,
     )
 
 
-def two_cycles(pipe: Pipeline) -> None:
+def two_cycles(pipe: CycleContext) -> None:
     """v1 trained, registered and promoted; v2 trained and registered as the challenger."""
     for cycle, start in (("bench-1", 0), ("bench-2", 4)):
         write_batches(pipe.store.landing, 4, start=start, seed=7, rows=1500)
-        if pipe.train_challenger(cycle) == 1:
-            pipe.promote(1, "bench", "benchmark champion")
+        if train_challenger_in_process(pipe, cycle) == 1:
+            transitions.promote(pipe, 1, "bench", "benchmark champion")
 
 
-def measure_all(pipe: Pipeline, rows: pd.DataFrame, args) -> dict:
+def measure_all(pipe: CycleContext, rows: pd.DataFrame, args) -> dict:
     from ludwig.api import LudwigModel
 
     features = pipe.schema.feature_names
@@ -161,7 +170,7 @@ def measure_all(pipe: Pipeline, rows: pd.DataFrame, args) -> dict:
     # b and c side by side on one warm server: two routers over the same versions model, one
     # answering with the champion alone, one also mirroring every row to the challenger; their
     # single-row requests alternate in blocks, so the machine's slow latency drift hits both alike.
-    pipe.sync_serving([1, 2])  # challenger deployed: the pipeline's router mirrors every row to it
+    sync_serving(pipe, [1, 2])  # challenger deployed: the pipeline's router mirrors every row to it
     shadow_router, alone = pipe.model_name, champion_only_router(pipe)
     before = shadow_counters(pipe)
     if wanted is None or {"b", "c"} & wanted:
@@ -169,34 +178,56 @@ def measure_all(pipe: Pipeline, rows: pd.DataFrame, args) -> dict:
             suffix = "" if protocol == "http" else "_grpc"
             interleaved = alternate(client_, {"b": alone, "c": shadow_router}, rows, keys, args)
             for letter, name, description in (
-                ("b", "b_triton_router_champion_only", f"Triton router over {protocol.upper()} (no version named), champion only"),
-                ("c", "c_triton_router_shadow_100pct", f"Triton router over {protocol.upper()}, 100 % of rows mirrored to the challenger"),
+                (
+                    "b",
+                    "b_triton_router_champion_only",
+                    f"Triton router over {protocol.upper()} (no version named), champion only",
+                ),
+                (
+                    "c",
+                    "c_triton_router_shadow_100pct",
+                    f"Triton router over {protocol.upper()}, 100 % of rows mirrored to the challenger",
+                ),
             ):
                 router = alone if letter == "b" else shadow_router
                 out[name + suffix] = {
-                    "description": description, **percentiles(interleaved[letter]),
-                    "rows_per_s": throughput(lambda f, r=router: client_.prepare(r, f, keys.loc[f.index]), client_.send, rows, args),
+                    "description": description,
+                    **percentiles(interleaved[letter]),
+                    "rows_per_s": throughput(
+                        lambda f, r=router, c=client_: c.prepare(r, f, keys.loc[f.index]), client_.send, rows, args
+                    ),
                 }
-    run("direct_versions_model", "Triton versions model with version=1 over HTTP (no router hop), for reference",
-        lambda f: http.prepare(pipe.versions_model, f, version=1), http.send)
+    run(
+        "direct_versions_model",
+        "Triton versions model with version=1 over HTTP (no router hop), for reference",
+        lambda f: http.prepare(pipe.versions_model, f, version=1),
+        http.send,
+    )
     time.sleep(3)
     if "c_triton_router_shadow_100pct" in out:
         after = shadow_counters(pipe)
         out["c_triton_router_shadow_100pct"]["shadow"] = {k: after.get(k, 0) - before.get(k, 0) for k in after}
 
     if wanted is None or "d" in wanted:
-        with mlflow_serve(pipe, model_uri) as url:
-            run("d_mlflow_models_serve", "mlflow models serve (--env-manager local), JSON dataframe_split over HTTP",
-                lambda f: mlflow_payload(f[features]), lambda payload: mlflow_post(url, payload))
+        with MlflowServe(pipe, model_uri) as url:
+            run(
+                "d_mlflow_models_serve",
+                "mlflow models serve (--env-manager local), JSON dataframe_split over HTTP",
+                lambda f: mlflow_payload(f[features]),
+                lambda payload: mlflow_post(url, payload),
+            )
 
     if wanted is None or "e" in wanted:
         naive_rows = rows.head(args.naive_rows)
-        latencies = timed([naive_rows.iloc[[i]] for i in range(len(naive_rows))],
-                          lambda f: client.score(pipe.model_name, f, pipe.schema, keys.loc[f.index]))
+        latencies = timed(
+            [naive_rows.iloc[[i]] for i in range(len(naive_rows))],
+            lambda f: client.score(pipe.model_name, f, pipe.schema, keys.loc[f.index]),
+        )
         out["e_naive_one_request_per_row"] = {
             "description": f"naive client: one HTTP request per row through TritonModelClient.score (DataFrame "
-                           f"conversion and a metadata call each time), {len(naive_rows)} rows in sequence",
-            **percentiles(latencies), "rows_per_s": round(len(latencies) / (sum(latencies) / 1000), 1),
+            f"conversion and a metadata call each time), {len(naive_rows)} rows in sequence",
+            **percentiles(latencies),
+            "rows_per_s": round(len(latencies) / (sum(latencies) / 1000), 1),
         }
     return out
 
@@ -209,7 +240,7 @@ class RawTriton:
     """Pre-built Triton requests, as a production client sends them: single-row latency then measures
     the server round trip, not the client's DataFrame conversion."""
 
-    def __init__(self, pipe: Pipeline, protocol: str) -> None:
+    def __init__(self, pipe: CycleContext, protocol: str) -> None:
         import tritonclient.grpc as grpcclient
         import tritonclient.http as httpclient
 
@@ -221,8 +252,13 @@ class RawTriton:
     def prepare(self, model: str, frame: pd.DataFrame, keys: pd.Series | None = None, version: int | None = None):
         """The request for ``frame``: (model, inputs, outputs, version)."""
         inputs = []
-        columns = [(f.name, frame[f.name].to_numpy(dtype=np.float32) if f.is_numeric
-                    else frame[f.name].astype(str).to_numpy(dtype=object)) for f in self.schema.features]
+        columns = [
+            (
+                f.name,
+                frame[f.name].to_numpy(dtype=np.float32) if f.is_numeric else frame[f.name].astype(str).to_numpy(dtype=object),
+            )
+            for f in self.schema.features
+        ]
         if keys is not None:
             columns.append(("entity_key", keys.astype(str).to_numpy(dtype=object)))
         for name, values in columns:
@@ -267,15 +303,16 @@ def alternate(client: RawTriton, routers: dict[str, str], rows: pd.DataFrame, ke
     order = list(routers)
     for block in range(blocks + 1):  # block 0 warms up
         for name in order if block % 2 else reversed(order):
-            requests_ = [client.prepare(routers[name], rows.iloc[[i]], keys.iloc[[i]])
-                         for i in range(block * BLOCK, (block + 1) * BLOCK)]
+            requests_ = [
+                client.prepare(routers[name], rows.iloc[[i]], keys.iloc[[i]]) for i in range(block * BLOCK, (block + 1) * BLOCK)
+            ]
             measured = timed(requests_, client.send)[SETTLE:]
             if block:
                 latencies[name] += measured
     return latencies
 
 
-def champion_only_router(pipe: Pipeline) -> str:
+def champion_only_router(pipe: CycleContext) -> str:
     """A second router over the same versions model that routes to the champion alone (benchmark only)."""
     from champion_challenger.serving import triton_repository
     from champion_challenger.serving.routing import RoutingTable
@@ -299,14 +336,20 @@ def timed(requests_: list, send: Callable) -> list[float]:
 
 
 def percentiles(latencies_ms: list[float]) -> dict:
-    return {"p50_ms": round(float(np.percentile(latencies_ms, 50)), 3), "p99_ms": round(float(np.percentile(latencies_ms, 99)), 3)}
+    return {
+        "p50_ms": round(float(np.percentile(latencies_ms, 50)), 3),
+        "p99_ms": round(float(np.percentile(latencies_ms, 99)), 3),
+    }
 
 
-def shadow_counters(pipe: Pipeline) -> dict:
+def shadow_counters(pipe: CycleContext) -> dict:
     text = requests.get(pipe.settings.triton_metrics_url, timeout=10).text
     counters = parse_counters(text, pipe.model_name)
-    names = {"ccp_router_rows_total": "mirrored_rows", "ccp_shadow_dropped_total": "dropped_rows",
-             "ccp_capture_records_total": "capture_records"}
+    names = {
+        "ccp_router_rows_total": "mirrored_rows",
+        "ccp_shadow_dropped_total": "dropped_rows",
+        "ccp_capture_records_total": "capture_records",
+    }
     summed: dict[str, float] = {}
     for (name, labels), value in counters.items():
         if name in names and (name != "ccp_router_rows_total" or ("role", "shadow") in labels):
@@ -314,17 +357,30 @@ def shadow_counters(pipe: Pipeline) -> dict:
     return summed
 
 
-class mlflow_serve:  # noqa: N801 - used as a context manager
+class MlflowServe:
     """``mlflow models serve`` of a registered model on a free port."""
 
-    def __init__(self, pipe: Pipeline, model_uri: str) -> None:
+    def __init__(self, pipe: CycleContext, model_uri: str) -> None:
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.service = ServiceProcess(
             name="mlflow-serve",
-            command=[str(Path(sys.executable).parent / "mlflow"), "models", "serve", "-m", model_uri,
-                     "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
-            health_url=f"{self.url}/ping", ports=[port], state_dir=pipe.settings.home / "services",
+            command=[
+                str(Path(sys.executable).parent / "mlflow"),
+                "models",
+                "serve",
+                "-m",
+                model_uri,
+                "--env-manager",
+                "local",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+            ],
+            health_url=f"{self.url}/ping",
+            ports=[port],
+            state_dir=pipe.settings.home / "services",
             # the server execs ``uvicorn`` from PATH: put this environment's scripts first
             env={"MLFLOW_TRACKING_URI": pipe.tracking_uri, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"},
         )
@@ -350,17 +406,27 @@ def mlflow_post(url: str, payload: str) -> list:
 def targets(s: dict) -> dict:
     """The issue's targets, each with the measured figures it compares (those whose scenarios ran)."""
     checks = {
-        "triton_single_row_p50_le_3ms": (["b_triton_router_champion_only"],
-                                         lambda b: {"measured_ms": b["p50_ms"], "met": b["p50_ms"] <= 3.0}),
-        "triton_single_row_p50_le_3ms_grpc": (["b_triton_router_champion_only_grpc"],
-                                              lambda b: {"measured_ms": b["p50_ms"], "met": b["p50_ms"] <= 3.0}),
+        "triton_single_row_p50_le_3ms": (
+            ["b_triton_router_champion_only"],
+            lambda b: {"measured_ms": b["p50_ms"], "met": b["p50_ms"] <= 3.0},
+        ),
+        "triton_single_row_p50_le_3ms_grpc": (
+            ["b_triton_router_champion_only_grpc"],
+            lambda b: {"measured_ms": b["p50_ms"], "met": b["p50_ms"] <= 3.0},
+        ),
         "shadow_p50_le_1.2x_champion_only": (["c_triton_router_shadow_100pct", "b_triton_router_champion_only"], _ratio_le_1_2),
         "shadow_p50_le_1.2x_champion_only_grpc": (
-            ["c_triton_router_shadow_100pct_grpc", "b_triton_router_champion_only_grpc"], _ratio_le_1_2),
-        "triton_rows_per_s_ge_inprocess": (["b_triton_router_champion_only", "a_inprocess_ludwig_predict"],
-                                           lambda b, a: _throughput(b, a, 1)),
-        "triton_rows_per_s_ge_3x_mlflow_serve": (["b_triton_router_champion_only", "d_mlflow_models_serve"],
-                                                 lambda b, d: _throughput(b, d, 3)),
+            ["c_triton_router_shadow_100pct_grpc", "b_triton_router_champion_only_grpc"],
+            _ratio_le_1_2,
+        ),
+        "triton_rows_per_s_ge_inprocess": (
+            ["b_triton_router_champion_only", "a_inprocess_ludwig_predict"],
+            lambda b, a: _throughput(b, a, 1),
+        ),
+        "triton_rows_per_s_ge_3x_mlflow_serve": (
+            ["b_triton_router_champion_only", "d_mlflow_models_serve"],
+            lambda b, d: _throughput(b, d, 3),
+        ),
     }
     return {name: check(*(s[k] for k in keys)) for name, (keys, check) in checks.items() if all(k in s for k in keys)}
 
@@ -370,12 +436,19 @@ def _ratio_le_1_2(c: dict, b: dict) -> dict:
 
 
 def _throughput(triton: dict, other: dict, factor: float) -> dict:
-    return {"ratio": round(triton["rows_per_s"] / other["rows_per_s"], 2), "met": triton["rows_per_s"] >= factor * other["rows_per_s"]}
+    return {
+        "ratio": round(triton["rows_per_s"] / other["rows_per_s"], 2),
+        "met": triton["rows_per_s"] >= factor * other["rows_per_s"],
+    }
 
 
 def machine() -> dict:
-    return {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
-            "processor": platform.processor() or platform.machine()}
+    return {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "processor": platform.processor() or platform.machine(),
+    }
 
 
 def cpu_reference_ms() -> float:

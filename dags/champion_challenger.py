@@ -1,6 +1,8 @@
 """Champion–challenger cycle: ingest → drift → train → evaluate → promote or hold.
 
-Wiring only: every task calls one method of ``champion_challenger.pipeline.Pipeline``.
+Wiring only: one ``@task_group`` per stage; every task calls one step function of
+``champion_challenger.cycle`` with a ``CycleContext`` built from the Airflow connections, and the
+steps hand each other the frozen dataclasses of ``champion_challenger.payloads``.
 """
 
 from __future__ import annotations
@@ -8,10 +10,20 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, TaskGroup, dag, task
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task, task_group
+from airflow.sdk.exceptions import AirflowSkipException
 
 from champion_challenger.airflow.assets import LANDING_BATCHES
+from champion_challenger.airflow.failures import fail_fast_on_user_errors
+from champion_challenger.payloads import (
+    CandidateResult,
+    Challenger,
+    Decision,
+    DriftOutcome,
+    Evidence,
+    PreparedWindow,
+    TrainingPlan,
+)
 
 DAG_ID = "champion_challenger"
 GPU_QUEUE = "gpu"  # Celery queue served by the GPU worker; ignored by the Local executor
@@ -24,37 +36,222 @@ Runs every six hours **or** as soon as the `landing_watch` DAG announces new bat
 
 | group | what happens |
 |---|---|
-| **ingest** | check configs and reach MLflow/Triton (and finish any champion change a crash interrupted); claim new batch files from landing (kept under `raw/<run_id>/`); validate them — bad files go to `quarantine/` and the run fails naming file, column and bad-row count, while the champion keeps serving; open the cycle's MLflow run and split the newest window into train and holdout by time |
+| **ingest** | check configs and reach MLflow/Triton, then finish or undo any champion change a crash interrupted; claim new batch files from landing (kept under `raw/<run_id>/`); validate them — bad files go to `quarantine/` and the run fails naming file, column and bad-row count, while the champion keeps serving; open the cycle's MLflow run and split the newest window into train and holdout by time |
 | **drift** | Evidently report (features, the champion's predictions, the label) between the champion's training reference and unseen data, logged to MLflow; **plan_training** decides: *train* (drift, scheduled retrain due, no champion, or **Force train**), *evaluate* the challenger already in its shadow window, or *skip* |
-| **train** | every Ludwig config in `configs/ludwig/` (or the form's subset) trains in parallel on the `gpu` queue and pool, one nested MLflow run each; the best is registered as `@challenger` (not in a dry run) |
+| **train** | every Ludwig config in `configs/ludwig/` (or the form's subset) trains in parallel on the `gpu` queue and pool, one nested MLflow run each; the best is chosen and registered as `@challenger` (not in a dry run) |
 | **evaluate** | the challenger is loaded into Triton beside the champion and the router mirrors live traffic to it; both models score the newest holdout on the same rows, and live captures joined with late labels form the online evidence; the **gate** answers promote / hold / reject with a reason per check (paired bootstrap CI, guardrails, slices) |
-| **promote** | promote moves `@champion` (old one → `@previous`) as one transaction with smoke tests, or hold keeps the champion; the decision, comparison table and plots go to the cycle's MLflow run |
+| **promote** | promote moves `@champion` (old one → `@previous`) as one transaction with smoke tests, or keep_champion keeps it (a rejected challenger leaves); the decision, comparison table and plots go to the cycle's MLflow run |
 
 Every task page links to its MLflow run or model version (**Extra links**). Trigger-form knobs are
 described on the form; **Dry run** computes and logs the decision but changes nothing.
 """
 
 
-def _pipeline():
-    from champion_challenger.airflow.hooks import pipeline_from_connections
+def _ctx():
+    from champion_challenger.airflow.hooks import context_from_connections
 
-    return pipeline_from_connections()
+    return context_from_connections()
 
 
-def _links(run_id: str | None = None, version: int | None = None) -> None:
-    from champion_challenger.airflow.links import push_links
+def _link(ctx, run_id: str | None = None, version: int | None = None) -> None:
+    from champion_challenger.airflow.links import link_mlflow
 
-    pipeline = _pipeline()
-    push_links(pipeline.run_url(run_id) if run_id else None, pipeline.version_url(version) if version else None)
+    link_mlflow(ctx, run_id, version)
 
 
 def _mark_cycle_failed(context) -> None:
     """Task failure callback: the cycle's MLflow run shows FAILED and why (never raises)."""
+    from champion_challenger.cycle.recording import fail_cycle
+
     try:
-        reason = f"{context['task_instance'].task_id}: {context.get('exception')}"
-        _pipeline().fail_cycle(context["run_id"], reason)
-    except Exception:  # noqa: BLE001 - a callback must not mask the task's own error
+        fail_cycle(_ctx(), context["run_id"], f"{context['task_instance'].task_id}: {context.get('exception')}")
+    except Exception:
         logging.getLogger(__name__).exception("could not mark the cycle's MLflow run as failed")
+
+
+@task_group(tooltip="configs, services, new batches, validation, train/holdout split")
+def ingest() -> PreparedWindow:
+    @task
+    @fail_fast_on_user_errors
+    def check_and_recover() -> dict:
+        """Validate the configs, reach MLflow and Triton, then finish or undo an interrupted champion change."""
+        from champion_challenger.cycle import ingest as step
+        from champion_challenger.cycle.transitions import recover
+
+        ctx = _ctx()
+        return {**step.check_configs_and_services(ctx), "recovered": recover(ctx)}
+
+    @task
+    def claim_batches(run_id: str | None = None) -> list[str]:
+        from champion_challenger.cycle.ingest import claim_batches as claim
+
+        files = claim(_ctx(), run_id)
+        if not files:
+            raise AirflowSkipException("no new batch files in the landing folder; nothing to do this cycle")
+        return files
+
+    @task
+    @fail_fast_on_user_errors
+    def validate(files: list[str], run_id: str | None = None) -> list[str]:
+        from champion_challenger.cycle.ingest import accept_batches
+
+        return accept_batches(_ctx(), run_id, files)
+
+    @task
+    @fail_fast_on_user_errors
+    def prepare_window(accepted: list[str], run_id: str | None = None, params: dict | None = None) -> PreparedWindow:
+        from champion_challenger.cycle.ingest import prepare_window as prepare
+
+        ctx = _ctx()
+        prepared = prepare(ctx, run_id, params.get("window_batches"))
+        _link(ctx, run_id=prepared.cycle_run_id)
+        return prepared
+
+    files = claim_batches()
+    check_and_recover() >> files
+    return prepare_window(validate(files))
+
+
+@task_group(tooltip="Evidently drift report and the decision to train")
+def drift(prepared: PreparedWindow):
+    @task
+    def drift_report(prepared: PreparedWindow) -> DriftOutcome:
+        from champion_challenger.cycle.drift import detect_drift
+
+        ctx = _ctx()
+        _link(ctx, run_id=prepared.cycle_run_id)
+        return detect_drift(ctx, prepared)
+
+    @task
+    def plan_training(drift: DriftOutcome, prepared: PreparedWindow, params: dict | None = None) -> TrainingPlan:
+        from champion_challenger.cycle.training import decide_training
+
+        return decide_training(_ctx(), prepared, drift, force=params.get("force_train", False))
+
+    @task.branch
+    def choose_path(plan: TrainingPlan) -> str:
+        return {"train": "train.select_candidates", "evaluate": "train.reuse_challenger"}.get(plan.action, "skip_training")
+
+    plan = plan_training(drift_report(prepared), prepared)
+    return plan, choose_path(plan)
+
+
+@task_group(tooltip="Ludwig challengers on the gpu queue, the best one chosen and registered")
+def train(prepared: PreparedWindow, plan: TrainingPlan, path):
+    @task
+    @fail_fast_on_user_errors
+    def select_candidates(params: dict | None = None) -> list[str]:
+        from champion_challenger.cycle.training import select_candidates as select
+
+        return select(_ctx(), params.get("challenger_configs") or None)
+
+    @task(queue=GPU_QUEUE, pool=GPU_POOL)
+    @fail_fast_on_user_errors
+    def train_candidate(candidate: str, prepared: PreparedWindow) -> CandidateResult:
+        from champion_challenger.cycle.training import train_candidate as train_one
+
+        ctx = _ctx()
+        result = train_one(ctx, prepared, candidate)
+        _link(ctx, run_id=result.run_id)
+        return result
+
+    @task
+    def choose_challenger(prepared: PreparedWindow, results: list[CandidateResult], params: dict | None = None) -> Challenger:
+        """The best candidate, registered as @challenger (only chosen in a dry run)."""
+        from champion_challenger.cycle.training import choose_challenger as choose
+
+        ctx = _ctx()
+        challenger = choose(ctx, prepared, list(results), params["dry_run"])
+        _link(ctx, run_id=prepared.cycle_run_id, version=challenger.version)
+        return challenger
+
+    @task
+    def reuse_challenger(plan: TrainingPlan) -> Challenger:
+        """The challenger already in its shadow window is judged again; nothing is trained."""
+        _link(_ctx(), version=plan.version)
+        return Challenger(version=plan.version)
+
+    candidates = select_candidates()
+    results = train_candidate.partial(prepared=prepared).expand(candidate=candidates)
+    reused = reuse_challenger(plan)
+    path >> [candidates, reused]
+    return choose_challenger(prepared, results), reused
+
+
+@task_group(tooltip="shadow deployment, offline replay and online evidence, the gate")
+def evaluate(prepared: PreparedWindow, trained: Challenger, reused: Challenger):
+    @task(trigger_rule="none_failed_min_one_success")
+    def deploy_challenger(
+        trained: Challenger | None = None, reused: Challenger | None = None, params: dict | None = None
+    ) -> Challenger:
+        """Load a registered challenger beside the champion; the router mirrors traffic to it."""
+        from champion_challenger.cycle.serving_deployment import deploy_challenger as deploy
+
+        challenger = trained or reused
+        if challenger.registered:
+            deploy(_ctx(), challenger.version, params.get("shadow_fraction"))
+        return challenger
+
+    @task
+    def gather_evidence(challenger: Challenger, prepared: PreparedWindow) -> Evidence:
+        from champion_challenger.cycle.evidence import gather_evidence as gather
+
+        return gather(_ctx(), prepared, challenger)
+
+    @task
+    @fail_fast_on_user_errors
+    def gate(evidence: Evidence, params: dict | None = None) -> Decision:
+        from champion_challenger.cycle.evidence import decide
+        from champion_challenger.policy.decision import form_overrides
+
+        return decide(_ctx(), evidence, form_overrides(params), params["force_promote"], params["dry_run"])
+
+    challenger = deploy_challenger(trained, reused)
+    evidence = gather_evidence(challenger, prepared)
+    return challenger, evidence, gate(evidence)
+
+
+@task_group(tooltip="promote or keep the champion, then record the evidence in MLflow")
+def promote(prepared: PreparedWindow, challenger: Challenger, evidence: Evidence, decision: Decision):
+    @task.branch
+    def route(decision: Decision) -> str:
+        return "promote.promote" if decision.action == "promote" else "promote.keep_champion"
+
+    @task
+    def promote(challenger: Challenger, decision: Decision, prepared: PreparedWindow, run_id: str | None = None) -> dict:
+        from champion_challenger.cycle.transitions import promote as promote_version
+
+        ctx = _ctx()
+        entry = promote_version(ctx, challenger.version, f"airflow:{run_id}", decision.reason, prepared.cycle_run_id)
+        _link(ctx, run_id=prepared.cycle_run_id, version=challenger.version)
+        return entry
+
+    @task
+    def keep_champion(challenger: Challenger, decision: Decision) -> list[int]:
+        """Hold or reject: the champion keeps serving; a rejected challenger leaves Triton and @challenger."""
+        from champion_challenger.cycle.transitions import keep_champion as keep
+
+        return keep(_ctx(), challenger.version, decision)
+
+    @task(trigger_rule="none_failed_min_one_success")
+    def record_decision(evidence: Evidence, decision: Decision) -> None:
+        from champion_challenger.cycle.recording import record_decision as record
+
+        ctx = _ctx()
+        record(ctx, evidence, decision)
+        _link(ctx, run_id=evidence.cycle_run_id, version=evidence.challenger_version)
+
+    branches = [promote(challenger, decision, prepared), keep_champion(challenger, decision)]
+    route(decision) >> branches
+    branches >> record_decision(evidence, decision)
+
+
+@task
+def skip_training(plan: TrainingPlan, prepared: PreparedWindow) -> None:
+    """No drift, no scheduled retrain: the cycle ends here, its MLflow run says why."""
+    from champion_challenger.cycle.recording import record_skip
+
+    record_skip(_ctx(), prepared, plan)
 
 
 @dag(
@@ -73,191 +270,69 @@ def _mark_cycle_failed(context) -> None:
     },
     params={
         "window_batches": Param(
-            None, type=["null", "integer"], minimum=1, title="Data window (batches)",
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            title="Data window (batches)",
             description="Newest accepted batches to train and evaluate on; empty = training.window_batches of configs/pipeline.yaml.",
         ),
         "challenger_configs": Param(
-            [], type="array", items={"type": "string"}, title="Challenger configs",
+            [],
+            type="array",
+            items={"type": "string"},
+            title="Challenger configs",
             description="Names of Ludwig configs in configs/ludwig/ (file names without .yaml) to train; empty = all.",
         ),
         "force_train": Param(
-            False, type="boolean", title="Force train",
+            False,
+            type="boolean",
+            title="Force train",
             description="Train challengers even when no drift was found and the scheduled retrain is not due.",
         ),
         "shadow_fraction": Param(
-            None, type=["null", "number"], minimum=0, maximum=1, title="Shadow fraction",
+            None,
+            type=["null", "number"],
+            minimum=0,
+            maximum=1,
+            title="Shadow fraction",
             description="Share of live entities the router mirrors to this cycle's challenger; empty = serving.shadow_fraction.",
         ),
         "primary_metric": Param(
-            None, type=["null", "string"], title="Primary metric",
+            None,
+            type=["null", "string"],
+            title="Primary metric",
             enum=[None, "accuracy", "roc_auc", "f1", "precision", "recall", "log_loss", "brier", "ece"],
             description="Override the decision metric of configs/pipeline.yaml for this run.",
         ),
         "min_improvement": Param(
-            None, type=["null", "number"], minimum=0, title="Minimum improvement",
+            None,
+            type=["null", "number"],
+            minimum=0,
+            title="Minimum improvement",
             description="Override how much the challenger must beat the champion by on the primary metric.",
         ),
         "force_promote": Param(
-            False, type="boolean", title="Force promote",
+            False,
+            type="boolean",
+            title="Force promote",
             description="Promote the challenger whatever the gate says (the reason records that it was forced).",
         ),
         "dry_run": Param(
-            False, type="boolean", title="Dry run",
+            False,
+            type="boolean",
+            title="Dry run",
             description="Train and compute the decision, log it to MLflow, but register, deploy and promote nothing "
             "(wins over force_promote).",
         ),
     },
 )
 def champion_challenger():
-    with TaskGroup("ingest", tooltip="configs, services, new batches, validation, train/holdout split"):
-
-        @task
-        def check_config() -> dict:
-            """Validate the pipeline and Ludwig configs, reach MLflow and Triton, recover an interrupted change."""
-            from champion_challenger.errors import ConfigError
-
-            try:
-                return _pipeline().check()
-            except ConfigError as exc:  # a retry cannot fix a broken config; unreachable services may recover
-                raise AirflowFailException(str(exc)) from None
-
-        @task
-        def claim_batches(run_id: str | None = None) -> list[str]:
-            files = _pipeline().ingest(run_id)
-            if not files:
-                raise AirflowSkipException("no new batch files in the landing folder; nothing to do this cycle")
-            return files
-
-        @task
-        def validate(files: list[str], run_id: str | None = None) -> list[str]:
-            from champion_challenger.errors import DataValidationError
-
-            try:
-                return _pipeline().validate(run_id, files)
-            except DataValidationError as exc:
-                raise AirflowFailException(str(exc)) from None
-
-        @task
-        def prepare(accepted: list[str], run_id: str | None = None, params: dict | None = None) -> dict:
-            prepared = _pipeline().prepare(run_id, params.get("window_batches"))
-            _links(run_id=prepared["cycle_run_id"])
-            return prepared
-
-        files = claim_batches()
-        check_config() >> files
-        prepared = prepare(validate(files))
-
-    with TaskGroup("drift", tooltip="Evidently drift report and the decision to train"):
-
-        @task
-        def drift_report(prepared: dict, run_id: str | None = None) -> dict:
-            _links(run_id=prepared["cycle_run_id"])
-            return _pipeline().drift(run_id, prepared["cycle_run_id"])
-
-        @task
-        def plan_training(drift: dict, prepared: dict, params: dict | None = None) -> dict:
-            return _pipeline().plan_training(prepared["cycle_run_id"], drift, force=params.get("force_train", False))
-
-        @task.branch
-        def choose_path(plan: dict) -> str:
-            return {"train": "train.select_candidates", "evaluate": "train.reuse_challenger"}.get(plan["action"], "skip_training")
-
-        plan = plan_training(drift_report(prepared), prepared)
-        path = choose_path(plan)
-
-    with TaskGroup("train", tooltip="Ludwig challengers on the gpu queue, best one registered"):
-
-        @task
-        def select_candidates(params: dict | None = None) -> list[str]:
-            from champion_challenger.errors import ConfigError
-
-            try:
-                return _pipeline().candidates(params.get("challenger_configs") or None)
-            except ConfigError as exc:
-                raise AirflowFailException(str(exc)) from None
-
-        @task(queue=GPU_QUEUE, pool=GPU_POOL)
-        def train_candidate(candidate: str, prepared: dict, run_id: str | None = None) -> dict:
-            result = _pipeline().train_candidate(run_id, prepared["cycle_run_id"], candidate)
-            _links(run_id=result["run_id"])
-            return result
-
-        @task
-        def register_challenger(prepared: dict, results: list[dict], run_id: str | None = None, params: dict | None = None) -> dict:
-            challenger = _pipeline().challenger_for_evaluation(run_id, prepared["cycle_run_id"], list(results), params["dry_run"])
-            _links(run_id=prepared["cycle_run_id"], version=challenger["version"])
-            return challenger
-
-        @task
-        def reuse_challenger(plan: dict) -> dict:
-            """The challenger already in its shadow window is judged again; nothing is trained."""
-            _links(version=plan["version"])
-            return {"version": plan["version"], "model_uri": None, "candidate": None}
-
-        candidates = select_candidates()
-        results = train_candidate.partial(prepared=prepared).expand(candidate=candidates)
-        trained = register_challenger(prepared, results)
-        reused = reuse_challenger(plan)
-        path >> [candidates, reused]
-
-    @task
-    def skip_training(plan: dict, prepared: dict) -> None:
-        """No drift, no scheduled retrain: the cycle ends here, its MLflow run says why."""
-        _pipeline().record_skip(prepared["cycle_run_id"], plan)
-
+    prepared = ingest()
+    plan, path = drift(prepared)
+    trained, reused = train(prepared, plan, path)
     path >> skip_training(plan, prepared)
-
-    with TaskGroup("evaluate", tooltip="shadow deployment, offline replay and online evidence, the gate"):
-
-        @task(trigger_rule="none_failed_min_one_success")
-        def deploy_challenger(trained: dict | None = None, reused: dict | None = None, params: dict | None = None) -> dict:
-            challenger = trained or reused
-            _pipeline().deploy_challenger(challenger["version"], params.get("shadow_fraction"))
-            return challenger
-
-        @task
-        def shadow_evaluate(challenger: dict, prepared: dict, run_id: str | None = None) -> dict:
-            evaluation = _pipeline().shadow_evaluate(run_id, challenger["version"], challenger["model_uri"])
-            return {**evaluation, "cycle_run_id": prepared["cycle_run_id"]}
-
-        @task
-        def gate(evaluation: dict, params: dict | None = None) -> dict:
-            from champion_challenger.errors import ConfigError
-
-            overrides = {k: params[k] for k in ("primary_metric", "min_improvement") if params.get(k) is not None}
-            try:
-                return _pipeline().gate(evaluation, overrides, params["force_promote"], params["dry_run"])
-            except ConfigError as exc:
-                raise AirflowFailException(str(exc)) from None
-
-        challenger = deploy_challenger(trained, reused)
-        evaluation = shadow_evaluate(challenger, prepared)
-        decision = gate(evaluation)
-
-    with TaskGroup("promote", tooltip="promote or hold, then record the evidence in MLflow"):
-
-        @task.branch
-        def route(decision: dict) -> str:
-            return "promote.promote" if decision["action"] == "promote" else "promote.hold"
-
-        @task
-        def promote(challenger: dict, decision: dict, prepared: dict, run_id: str | None = None) -> dict:
-            entry = _pipeline().promote(challenger["version"], f"airflow:{run_id}", decision["reason"], prepared["cycle_run_id"])
-            _links(run_id=prepared["cycle_run_id"], version=challenger["version"])
-            return entry
-
-        @task
-        def hold(challenger: dict, decision: dict) -> list[int]:
-            return _pipeline().hold(challenger["version"], decision)
-
-        @task(trigger_rule="none_failed_min_one_success")
-        def record_decision(evaluation: dict, decision: dict) -> None:
-            _pipeline().record(evaluation["cycle_run_id"], evaluation, decision)
-            _links(run_id=evaluation["cycle_run_id"], version=evaluation["versions"]["challenger"])
-
-        branches = [promote(challenger, decision, prepared), hold(challenger, decision)]
-        route(decision) >> branches
-        branches >> record_decision(evaluation, decision)
+    challenger, evidence, decision = evaluate(prepared, trained, reused)
+    promote(prepared, challenger, evidence, decision)
 
 
 champion_challenger()

@@ -1,6 +1,6 @@
 """Post-promotion watch: every 15 minutes, roll back a new champion whose live traffic misbehaves.
 
-Wiring only: the task calls ``Pipeline.watch``; limits live under ``watch:`` in the pipeline YAML.
+Wiring only: the task calls ``champion_challenger.cycle.watch.watch_champion``; limits live under ``watch:`` in the pipeline YAML.
 """
 
 from __future__ import annotations
@@ -34,9 +34,10 @@ stages and the Triton router in one transaction) and appends an `auto_rollback` 
 def champion_watch():
     @task
     def watch_champion(run_id: str | None = None) -> dict:
-        from champion_challenger.airflow.hooks import pipeline_from_connections
+        from champion_challenger.airflow.hooks import context_from_connections
+        from champion_challenger.cycle.watch import watch_champion as watch
 
-        return pipeline_from_connections().watch(actor=f"airflow:{run_id}")
+        return watch(context_from_connections(), actor=f"airflow:{run_id}")
 
     watch_champion()
 

@@ -1,6 +1,6 @@
 """Data-aware scheduling: announce new landing batches as an Airflow Asset event.
 
-Wiring only: the task asks ``Pipeline.pending_batches`` and, when files wait, succeeds with the
+Wiring only: the task asks ``champion_challenger.cycle.ingest.pending_batches`` and, when files wait, succeeds with the
 ``ccp_landing_batches`` asset as its outlet, which schedules a ``champion_challenger`` run at once
 instead of at the next six-hourly tick.
 """
@@ -38,9 +38,10 @@ Producers that prefer to push can post the same asset event through Airflow's RE
 def landing_watch():
     @task(outlets=[LANDING_BATCHES])
     def announce_new_batches() -> list[str]:
-        from champion_challenger.airflow.hooks import pipeline_from_connections
+        from champion_challenger.airflow.hooks import context_from_connections
+        from champion_challenger.cycle.ingest import pending_batches
 
-        waiting = pipeline_from_connections().pending_batches()
+        waiting = pending_batches(context_from_connections())
         if not waiting:
             raise AirflowSkipException("no batch files waiting in the landing folder")
         return waiting

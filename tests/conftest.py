@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from champion_challenger.payloads import XCOM_DESERIALIZATION_CLASSES
+
 REPO = Path(__file__).resolve().parents[1]
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="ccp-tests-"))
 
@@ -24,6 +26,7 @@ os.environ.update(
     {
         "AIRFLOW_HOME": str(_SESSION_DIR / "airflow"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES": XCOM_DESERIALIZATION_CLASSES,
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_SESSION_DIR / 'airflow' / 'airflow.db'}",
@@ -124,5 +127,6 @@ def stack_env(stack_settings, mlflow_server, triton_server):
 @pytest.fixture(scope="session")
 def airflow_db():
     """Migrate the isolated Airflow metadata database once per session."""
-    subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], check=True,
-                   capture_output=True, env=os.environ.copy())
+    subprocess.run(
+        [str(Path(sys.executable).parent / "airflow"), "db", "migrate"], check=True, capture_output=True, env=os.environ.copy()
+    )

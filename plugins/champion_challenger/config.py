@@ -14,9 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from champion_challenger.errors import ConfigError
 
+#: ``ece`` is the expected calibration error (10 equal-width bins): the calibration guardrail. Which way
+#: is better for each metric is :mod:`champion_challenger.policy.direction`'s to say.
 MetricName = Literal["accuracy", "roc_auc", "f1", "precision", "recall", "log_loss", "brier", "ece"]
-#: ``ece`` is the expected calibration error (10 equal-width bins): the calibration guardrail.
-LOWER_IS_BETTER: frozenset[str] = frozenset({"log_loss", "brier", "ece"})
 
 #: Ludwig input feature types the pipeline knows how to validate and serve.
 NUMERIC_TYPES: frozenset[str] = frozenset({"number", "binary"})
@@ -45,7 +45,8 @@ class TrainingConfig(_Strict):
     """What the challengers are trained from and how the best one is chosen."""
 
     ludwig_configs: list[str] = Field(
-        default=["ludwig/*.yaml"], min_length=1,
+        default=["ludwig/*.yaml"],
+        min_length=1,
         description="Candidate Ludwig YAMLs (globs allowed), relative to the pipeline YAML; one challenger each.",
     )
     selection_metric: MetricName = Field(
@@ -144,11 +145,15 @@ class ServingConfig(_Strict):
     """How Triton's router answers, mirrors and captures while a challenger is deployed."""
 
     shadow_fraction: float = Field(
-        default=1.0, ge=0, le=1,
+        default=1.0,
+        ge=0,
+        le=1,
         description="Share of entities whose requests are mirrored to the challenger (champion still answers).",
     )
     canary_fraction: float = Field(
-        default=0.0, ge=0, le=1,
+        default=0.0,
+        ge=0,
+        le=1,
         description="Share of entities answered by the challenger instead of the champion (sticky per entity).",
     )
     capture_dir: Path = Field(
@@ -161,11 +166,15 @@ class ServingConfig(_Strict):
         default=1000, ge=1, description="Mirrored requests waiting for the challenger; beyond this, mirrors are dropped."
     )
     shadow_batch_delay_ms: float = Field(
-        default=10, ge=0, le=1000,
+        default=10,
+        ge=0,
+        le=1000,
         description="The router waits this long to gather mirrored rows into one challenger call (less CPU per row).",
     )
     prediction_log_fraction: float = Field(
-        default=0.1, ge=0, le=1,
+        default=0.1,
+        ge=0,
+        le=1,
         description="Share of entities whose champion answers are logged to the capture store even without a "
         "challenger (the post-promotion watch joins them with labels).",
     )
@@ -348,7 +357,9 @@ def model_schema(config: PipelineConfig, ludwig_configs: dict[str, dict[str, Any
         for feature in _candidate_features(config, ludwig_config, path):
             known = features.setdefault(feature.name, feature)
             if known.is_numeric != feature.is_numeric:
-                raise ConfigError(f"{path}: feature {feature.name!r} is {feature.type!r} here but {known.type!r} in another candidate")
+                raise ConfigError(
+                    f"{path}: feature {feature.name!r} is {feature.type!r} here but {known.type!r} in another candidate"
+                )
     return ModelSchema(
         features=tuple(features.values()),
         target=config.data.target,

@@ -48,7 +48,7 @@ def run_demo(settings: Settings, seed: int = 7, rows: int = 2000) -> list[dict]:
         if state != "success":
             failed = [t for t, s in tasks.items() if s == "failed"]
             raise RuntimeError(f"cycle {cycle} ({run_id}) {state}; failed tasks: {failed}; see the Airflow UI logs")
-        branch = next((b for b in ("promote", "hold") if tasks.get(f"promote.{b}") == "success"), "skip_training")
+        branch = next((b for b in ("promote", "keep_champion") if tasks.get(f"promote.{b}") == "success"), "skip_training")
         action, reason = _cycle_decision(client, config.experiment_name, run_id)
         _say(f"cycle {cycle} finished: {action} — {reason}")
         results.append({"cycle": cycle, "run_id": run_id, "state": state, "branch": branch, "decision": action, "reason": reason})

@@ -23,6 +23,16 @@ class ServiceUnavailableError(PipelineError):
     """MLflow or Triton cannot be reached."""
 
 
+class ServiceStartError(ServiceUnavailableError):
+    """A local service (MLflow, Triton, Airflow) did not start: its port is taken, the process
+    exited, or it was not healthy in time. The message names the service and its log file."""
+
+
+class PendingTransitionError(PipelineError):
+    """Another champion change of the same model is pending in the journal; recover it first
+    (``ccp recover``) or let the running change finish."""
+
+
 class ScoringInputError(PipelineError):
     """Rows given for batch scoring cannot be scored: the file is missing, unreadable, empty or of an
     unsupported format, lacks feature columns, or asks for a version Triton does not serve."""

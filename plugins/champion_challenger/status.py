@@ -5,58 +5,58 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from champion_challenger import tracking
-from champion_challenger.pipeline import METRIC_TAG_PREFIX, Pipeline
+from champion_challenger import tags, tracking
+from champion_challenger.cycle.context import CycleContext
 from champion_challenger.registry import journal
 from champion_challenger.registry import model_registry as registry
 from champion_challenger.serving.routing import ROUTING_FILE, RoutingTable
 
 
-def _version_info(pipeline: Pipeline, alias: str) -> dict[str, Any] | None:
-    version = registry.alias_version(pipeline.client, pipeline.model_name, alias)
+def _version_info(ctx: CycleContext, alias: str) -> dict[str, Any] | None:
+    version = registry.alias_version(ctx.client, ctx.model_name, alias)
     if version is None:
         return None
     number = int(version.version)
     return {
         "version": number,
-        "served_by_triton": pipeline.triton.is_ready(pipeline.versions_model, number),
+        "served_by_triton": ctx.triton.is_ready(ctx.versions_model, number),
         "metrics": {
-            k[len(METRIC_TAG_PREFIX):]: float(v) for k, v in version.tags.items() if k.startswith(METRIC_TAG_PREFIX)
+            k.removeprefix(tags.METRIC_PREFIX): float(v) for k, v in version.tags.items() if k.startswith(tags.METRIC_PREFIX)
         },
-        "decision": version.tags.get("ccp.decision"),
+        "decision": version.tags.get(tags.DECISION_ACTION),
         "run_id": version.run_id,
     }
 
 
-def collect_status(pipeline: Pipeline) -> dict[str, Any]:
+def collect_status(ctx: CycleContext) -> dict[str, Any]:
     """Status of the registered model, its serving and the latest decision (``ccp status --json``)."""
     return {
-        "model_name": pipeline.model_name,
-        "mlflow_tracking_uri": pipeline.tracking_uri,
-        "triton_url": pipeline.triton_url,
-        "champion": _version_info(pipeline, registry.CHAMPION),
-        "challenger": _version_info(pipeline, registry.CHALLENGER),
-        "previous": _version_info(pipeline, registry.PREVIOUS),
-        "triton_ready_versions": pipeline.triton.ready_versions(pipeline.versions_model),
-        "router": _router(pipeline),
-        "last_decision": tracking.cycle_decision(pipeline.client, pipeline.config.experiment_name),
-        "pending_transition": _pending(pipeline),
+        "model_name": ctx.model_name,
+        "mlflow_tracking_uri": ctx.tracking_uri,
+        "triton_url": ctx.triton_url,
+        "champion": _version_info(ctx, registry.CHAMPION),
+        "challenger": _version_info(ctx, registry.CHALLENGER),
+        "previous": _version_info(ctx, registry.PREVIOUS),
+        "triton_ready_versions": ctx.triton.ready_versions(ctx.versions_model),
+        "router": _router(ctx),
+        "last_decision": tracking.cycle_decision(ctx.client, ctx.config.experiment_name),
+        "pending_transition": _pending(ctx),
     }
 
 
-def _pending(pipeline: Pipeline) -> dict[str, Any] | None:
+def _pending(ctx: CycleContext) -> dict[str, Any] | None:
     """A champion change a crash left unfinished (``ccp recover`` finishes or undoes it)."""
-    pending = journal.read(pipeline.client, pipeline.model_name)
+    pending = journal.read(ctx.client, ctx.model_name)
     return None if pending is None else asdict(pending)
 
 
-def _router(pipeline: Pipeline) -> dict[str, Any] | None:
+def _router(ctx: CycleContext) -> dict[str, Any] | None:
     """The router's readiness and routing table (None before anything was deployed)."""
-    router_dir = pipeline.settings.triton_repository / pipeline.model_name
+    router_dir = ctx.settings.triton_repository / ctx.model_name
     if not (router_dir / ROUTING_FILE).exists():
         return None
     table = RoutingTable.read(router_dir)
-    return {"ready": pipeline.triton.is_ready(pipeline.model_name, 1), **asdict(table)}
+    return {"ready": ctx.triton.is_ready(ctx.model_name, 1), **asdict(table)}
 
 
 def format_status(status: dict[str, Any]) -> str:
@@ -77,13 +77,19 @@ def format_status(status: dict[str, Any]) -> str:
     if router:
         lines.append(
             f"router {status['model_name']}: {'ready' if router['ready'] else 'NOT READY'}, answers with v{router['champion']}"
-            + (f", challenger v{router['challenger']} shadow {router['shadow_fraction']:.0%} canary {router['canary_fraction']:.0%}"
-               if router["challenger"] else "")
+            + (
+                f", challenger v{router['challenger']} shadow {router['shadow_fraction']:.0%} "
+                f"canary {router['canary_fraction']:.0%}"
+                if router["challenger"]
+                else ""
+            )
         )
     pending = status.get("pending_transition")
     if pending:
-        lines.append(f"UNFINISHED {pending['action']} to v{pending['target']['champion']} (stopped after "
-                     f"{pending['step']!r}, started {pending['started_at']}): run `ccp recover`")
+        lines.append(
+            f"UNFINISHED {pending['action']} to v{pending['target']['champion']} (stopped after "
+            f"{pending['step']!r}, started {pending['started_at']}): run `ccp recover`"
+        )
     last = status["last_decision"]
     if last:
         lines.append(f"last decision: {last['action']} at {last['at']}: {last['reason']}")

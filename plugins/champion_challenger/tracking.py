@@ -14,15 +14,12 @@ from mlflow import MlflowClient
 from mlflow.models import ModelSignature, infer_signature
 from mlflow.types import ColSpec, Schema
 
+from champion_challenger import tags
 from champion_challenger.config import ModelSchema
 from champion_challenger.training import reports
 from champion_challenger.training.ludwig_trainer import TrainedModel, config_hash
 from champion_challenger.training.pyfunc import LUDWIG_ARTIFACT, LudwigPyfuncModel
 
-CYCLE_TAG = "ccp.cycle_id"
-KIND_TAG = "ccp.run_kind"
-CANDIDATE_TAG = "ccp.candidate"
-MODEL_URI_TAG = "ccp.model_uri"
 REFERENCE_ARTIFACT = "reference/reference.parquet"
 
 
@@ -52,9 +49,9 @@ def find_run(
         candidate: for training runs, the candidate's name.
         finished: only runs that completed (a crashed attempt's run does not count).
     """
-    query = f"tags.`{CYCLE_TAG}` = '{cycle_id}' and tags.`{KIND_TAG}` = '{kind}'"
+    query = f"tags.`{tags.CYCLE_ID}` = '{cycle_id}' and tags.`{tags.RUN_KIND}` = '{kind}'"
     if candidate is not None:
-        query += f" and tags.`{CANDIDATE_TAG}` = '{candidate}'"
+        query += f" and tags.`{tags.CANDIDATE}` = '{candidate}'"
     if finished:
         query += " and attributes.status = 'FINISHED'"
     runs = client.search_runs([exp_id], filter_string=query, max_results=1, order_by=["attributes.start_time DESC"])
@@ -68,14 +65,22 @@ def cycle_decision(client: MlflowClient, experiment_name: str, cycle_id: str | N
     experiment = client.get_experiment_by_name(experiment_name)
     if experiment is None:
         return None
-    which = f"tags.`{CYCLE_TAG}` = '{cycle_id}'" if cycle_id else "tags.`ccp.decision.action` != ''"
-    runs = client.search_runs([experiment.experiment_id], filter_string=f"tags.`{KIND_TAG}` = 'cycle' and {which}",
-                              order_by=["attributes.start_time DESC"], max_results=1)
+    which = f"tags.`{tags.CYCLE_ID}` = '{cycle_id}'" if cycle_id else f"tags.`{tags.DECISION_ACTION}` != ''"
+    runs = client.search_runs(
+        [experiment.experiment_id],
+        filter_string=f"tags.`{tags.RUN_KIND}` = 'cycle' and {which}",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
     if not runs:
         return None
-    tags = runs[0].data.tags
-    return {"action": tags.get("ccp.decision.action"), "reason": tags.get("ccp.decision.reason"),
-            "at": tags.get("ccp.decision.at"), "cycle_run_id": runs[0].info.run_id}
+    found = runs[0].data.tags
+    return {
+        "action": found.get(tags.DECISION_ACTION),
+        "reason": found.get(tags.DECISION_REASON),
+        "at": found.get(tags.DECISION_AT),
+        "cycle_run_id": runs[0].info.run_id,
+    }
 
 
 def cycle_run(client: MlflowClient, exp_id: str, cycle_id: str) -> str:
@@ -83,7 +88,7 @@ def cycle_run(client: MlflowClient, exp_id: str, cycle_id: str) -> str:
     existing = find_run(client, exp_id, cycle_id, "cycle")
     if existing:
         return existing
-    run = client.create_run(exp_id, run_name=f"cycle {cycle_id}", tags={CYCLE_TAG: cycle_id, KIND_TAG: "cycle"})
+    run = client.create_run(exp_id, run_name=f"cycle {cycle_id}", tags={tags.CYCLE_ID: cycle_id, tags.RUN_KIND: "cycle"})
     return run.info.run_id
 
 
@@ -148,13 +153,18 @@ def log_candidate(
         ``(run_id, model_uri)`` of the training run and the logged model.
     """
     mlflow.set_tracking_uri(tracking_uri)
-    tags = {
-        CYCLE_TAG: cycle_id, KIND_TAG: "training", CANDIDATE_TAG: candidate, "mlflow.parentRunId": parent_run_id,
-        "ccp.config_hash": config_hash(ludwig_config), "ccp.code_version": code_version(),
-        "ccp.data_window": f"{data.window_start} .. {data.window_end}", "ccp.device": trained.device,
+    run_tags = {
+        tags.CYCLE_ID: cycle_id,
+        tags.RUN_KIND: "training",
+        tags.CANDIDATE: candidate,
+        "mlflow.parentRunId": parent_run_id,
+        tags.CONFIG_HASH: config_hash(ludwig_config),
+        tags.CODE_VERSION: code_version(),
+        tags.DATA_WINDOW: f"{data.window_start} .. {data.window_end}",
+        tags.DEVICE: trained.device,
     }
     features = data.fit[schema.feature_names]
-    with mlflow.start_run(experiment_id=exp_id, run_name=f"{candidate} · {cycle_id}", tags=tags) as run:
+    with mlflow.start_run(experiment_id=exp_id, run_name=f"{candidate} · {cycle_id}", tags=run_tags) as run:
         params = list(flatten(ludwig_config).items())
         for start in range(0, len(params), 100):  # MLflow accepts at most 100 params per batch
             mlflow.log_params(dict(params[start : start + 100]))
@@ -168,16 +178,7 @@ def log_candidate(
         for frame, context, name in ((data.fit, "training", "fit"), (data.validation, "validation", "validation")):
             dataset = mlflow.data.from_pandas(frame, source=data.source, name=f"{name}_window", targets=schema.target)
             mlflow.log_input(dataset, context=context, tags={"rows": str(len(frame))})
-        with tempfile.TemporaryDirectory() as tmp:
-            tmp_dir = Path(tmp)
-            mlflow.log_artifact(str(reports.plot_learning_curves(trained.epoch_metrics, tmp_dir / "learning_curves.png")), "plots")
-            importance = reports.permutation_importance(trained.predict_proba, data.validation, schema)
-            mlflow.log_dict(importance, "feature_importance.json")
-            mlflow.log_artifact(str(reports.plot_importance(importance, tmp_dir / "feature_importance.png")), "plots")
-            ref = tmp_dir / "reference.parquet"
-            labelled = data.fit[[*schema.feature_names, schema.target]]  # features and label: feature + target drift
-            labelled.sample(n=min(len(labelled), 5000), random_state=0).to_parquet(ref, index=False)
-            mlflow.log_artifact(str(ref), "reference")
+        _log_reports(trained, data, schema)
         example = features.head(5)
         info = mlflow.pyfunc.log_model(
             name="model",
@@ -189,5 +190,19 @@ def log_candidate(
             ),
             input_example=example,
         )
-        mlflow.set_tag(MODEL_URI_TAG, info.model_uri)
+        mlflow.set_tag(tags.MODEL_URI, info.model_uri)
     return run.info.run_id, info.model_uri
+
+
+def _log_reports(trained: TrainedModel, data: CandidateData, schema: ModelSchema) -> None:
+    """Learning curves, permutation importance and the drift reference sample, into the active run."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_dir = Path(tmp)
+        mlflow.log_artifact(str(reports.plot_learning_curves(trained.epoch_metrics, tmp_dir / "learning_curves.png")), "plots")
+        importance = reports.permutation_importance(trained.predict_proba, data.validation, schema)
+        mlflow.log_dict(importance, "feature_importance.json")
+        mlflow.log_artifact(str(reports.plot_importance(importance, tmp_dir / "feature_importance.png")), "plots")
+        ref = tmp_dir / "reference.parquet"
+        labelled = data.fit[[*schema.feature_names, schema.target]]  # features and label: feature + target drift
+        labelled.sample(n=min(len(labelled), 5000), random_state=0).to_parquet(ref, index=False)
+        mlflow.log_artifact(str(ref), "reference")

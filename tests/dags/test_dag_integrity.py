@@ -45,8 +45,16 @@ def test_landing_watch_announces_the_asset_and_starts_paused(dagbag):
     assert [o.name for o in announce.outlets] == ["ccp_landing_batches"]
 
 
-PARAMS = ["window_batches", "challenger_configs", "force_train", "shadow_fraction", "primary_metric",
-          "min_improvement", "force_promote", "dry_run"]
+PARAMS = [
+    "window_batches",
+    "challenger_configs",
+    "force_train",
+    "shadow_fraction",
+    "primary_metric",
+    "min_improvement",
+    "force_promote",
+    "dry_run",
+]
 
 
 @pytest.mark.parametrize("name", PARAMS)
@@ -68,14 +76,18 @@ def test_task_groups(dagbag):
 def test_task_order(dagbag):
     dag = dagbag.dags["champion_challenger"]
     assert dag.get_task("ingest.claim_batches").downstream_task_ids == {"ingest.validate"}
-    assert dag.get_task("drift.choose_path").downstream_task_ids == {"train.select_candidates", "train.reuse_challenger", "skip_training"}
-    assert dag.get_task("promote.route").downstream_task_ids == {"promote.promote", "promote.hold"}
+    assert dag.get_task("drift.choose_path").downstream_task_ids == {
+        "train.select_candidates",
+        "train.reuse_challenger",
+        "skip_training",
+    }
+    assert dag.get_task("promote.route").downstream_task_ids == {"promote.promote", "promote.keep_champion"}
     record = dag.get_task("promote.record_decision")
     assert record.trigger_rule == "none_failed_min_one_success"
     # only the evaluate/promote path feeds it, so a cycle that skipped training does not record a decision
-    assert record.upstream_task_ids == {"evaluate.shadow_evaluate", "evaluate.gate", "promote.promote", "promote.hold"}
+    assert record.upstream_task_ids == {"evaluate.gather_evidence", "evaluate.gate", "promote.promote", "promote.keep_champion"}
     assert dag.get_task("evaluate.deploy_challenger").trigger_rule == "none_failed_min_one_success"
-    assert dag.get_task("train.train_candidate").downstream_task_ids == {"train.register_challenger"}
+    assert dag.get_task("train.train_candidate").downstream_task_ids == {"train.choose_challenger"}
 
 
 def test_training_runs_on_the_gpu_queue_and_pool_and_nothing_else_does(dagbag):

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from champion_challenger.cycle.context import CycleContext
+from champion_challenger.cycle.training import select_candidates
 from champion_challenger.data.generate import write_batches
-from champion_challenger.pipeline import Pipeline
 from champion_challenger.registry import model_registry as registry
 from tests.conftest import REPO
 
@@ -24,14 +25,21 @@ def dag(stack_env, airflow_db):
 
 
 @pytest.fixture(scope="module")
-def pipeline(stack_env) -> Pipeline:
-    return Pipeline.from_env()
+def pipeline(stack_env) -> CycleContext:
+    return CycleContext.from_env()
 
 
 TRAIN = "train.train_candidate"
-COMPARISON = {"comparison/comparison_table.json", "comparison/comparison_table.csv", "comparison/roc_curves.png",
-              "comparison/pr_curves.png", "comparison/confusion_matrices.png", "comparison/calibration.png",
-              "comparison/slice_metrics.png", "comparison/decision.md"}
+COMPARISON = {
+    "comparison/comparison_table.json",
+    "comparison/comparison_table.csv",
+    "comparison/roc_curves.png",
+    "comparison/pr_curves.png",
+    "comparison/confusion_matrices.png",
+    "comparison/calibration.png",
+    "comparison/slice_metrics.png",
+    "comparison/decision.md",
+}
 
 
 def _run(dag, **conf):
@@ -47,18 +55,18 @@ def _run(dag, **conf):
     return run, states
 
 
-def _cycle(pipeline: Pipeline, run):
+def _cycle(pipeline: CycleContext, run):
     """The MLflow cycle run of an Airflow DAG run."""
     from champion_challenger import tracking
 
     return pipeline.client.get_run(tracking.find_run(pipeline.client, pipeline.experiment_id, run.run_id, "cycle"))
 
 
-def _artifacts(pipeline: Pipeline, run_id: str, folder: str) -> set[str]:
+def _artifacts(pipeline: CycleContext, run_id: str, folder: str) -> set[str]:
     return {a.path for a in pipeline.client.list_artifacts(run_id, folder)}
 
 
-def _served_default_version(pipeline: Pipeline) -> int:
+def _served_default_version(pipeline: CycleContext) -> int:
     """The version answering a client that names no version: the router's ``version`` output."""
     rows = pd.read_parquet(pipeline.store.accepted_files()[-1]).head(4)
     versions = pipeline.triton.score(pipeline.model_name, rows, pipeline.schema)["version"]
@@ -70,8 +78,8 @@ def test_first_cycle_promotes_a_champion_that_triton_serves(dag, pipeline):
     write_batches(pipeline.store.landing, 4, seed=11, rows=ROWS)
     run, states = _run(dag)
     assert run.state == "success", states
-    assert states["promote.promote"] == "success" and states["promote.hold"] == "skipped"
-    assert states[TRAIN] == ["success"] * len(pipeline.candidates())
+    assert states["promote.promote"] == "success" and states["promote.keep_champion"] == "skipped"
+    assert states[TRAIN] == ["success"] * len(select_candidates(pipeline))
     state = registry.alias_state(pipeline.client, pipeline.model_name)
     assert state.champion is not None and state.challenger is None
     assert pipeline.triton.is_ready(pipeline.versions_model, state.champion)
@@ -98,7 +106,7 @@ def test_bad_batches_are_quarantined_and_the_champion_keeps_serving(dag, pipelin
     run, states = _run(dag)
     assert run.state == "failed"
     assert states["ingest.validate"] == "failed"
-    assert states["train.register_challenger"] == "upstream_failed" and states["promote.promote"] == "upstream_failed"
+    assert states["train.choose_challenger"] == "upstream_failed" and states["promote.promote"] == "upstream_failed"
     quarantined = sorted(p.name for p in pipeline.store.quarantine.glob("*.csv"))
     assert quarantined == sorted([missing.name, text.name])
     reason = (pipeline.store.quarantine / f"{text.name}.reason.json").read_text()
@@ -119,6 +127,10 @@ def test_a_cycle_without_drift_or_due_retrain_skips_training(dag, pipeline):
     cycle = _cycle(pipeline, run)
     assert cycle.data.tags["ccp.training_plan"] == "skip" and cycle.data.tags["ccp.decision.action"] == "skip"
     assert "scheduled retrain is not due" in cycle.data.tags["ccp.decision.reason"]
+    from champion_challenger.status import collect_status, format_status
+
+    at = cycle.data.tags["ccp.decision.at"]
+    assert at.startswith("20") and f"last decision: skip at {at}: " in format_status(collect_status(pipeline))
     summary = pipeline.client.download_artifacts(cycle.info.run_id, "drift/drift_summary.json")
     assert '"dataset_drift": false' in open(summary).read()
     assert registry.alias_state(pipeline.client, pipeline.model_name) == before
@@ -132,7 +144,7 @@ def test_a_dry_run_decides_and_logs_but_changes_nothing(dag, pipeline):
     write_batches(pipeline.store.landing, 1, start=7, seed=11, rows=ROWS)
     run, states = _run(dag, dry_run=True, force_train=True, force_promote=True)
     assert run.state == "success", states
-    assert states[TRAIN] == ["success"] * len(pipeline.candidates()) and states["promote.hold"] == "success"
+    assert states[TRAIN] == ["success"] * len(select_candidates(pipeline)) and states["promote.keep_champion"] == "success"
     cycle = _cycle(pipeline, run)
     assert cycle.data.tags["ccp.decision.action"] == "hold"
     assert cycle.data.tags["ccp.decision.reason"].startswith("dry run, nothing changed: would promote")
@@ -147,14 +159,15 @@ def test_drift_triggers_training_and_serving_matches_the_registry(dag, pipeline)
     run, states = _run(dag)
     assert run.state == "success", states
     assert states["drift.drift_report"] == "success" and states["skip_training"] == "skipped"
-    assert states[TRAIN] == ["success"] * len(pipeline.candidates())
-    assert {states["promote.promote"], states["promote.hold"]} == {"success", "skipped"}
+    assert states[TRAIN] == ["success"] * len(select_candidates(pipeline))
+    assert {states["promote.promote"], states["promote.keep_champion"]} == {"success", "skipped"}
     state = registry.alias_state(pipeline.client, pipeline.model_name)
     assert _served_default_version(pipeline) == state.champion
     cycle = _cycle(pipeline, run)
     assert cycle.data.tags["ccp.training_plan_reason"].startswith("drift detected")
     assert {"drift/drift_report.html", "drift/drift_report.json", "drift/drift_summary.json"} <= _artifacts(
-        pipeline, cycle.info.run_id, "drift")
+        pipeline, cycle.info.run_id, "drift"
+    )
     assert COMPARISON <= _artifacts(pipeline, cycle.info.run_id, "comparison")
 
 

@@ -14,17 +14,24 @@ import sys
 from pathlib import Path
 
 from champion_challenger.config import PipelineConfig
-from champion_challenger.pipeline import Pipeline
+from champion_challenger.cycle.context import CycleContext
+from champion_challenger.cycle.transitions import promote
 from champion_challenger.registry import journal
 from champion_challenger.settings import Settings
 
 
 def main(raw: str) -> int:
     args = json.loads(raw)
-    settings = Settings(**{**args["settings"], "home": Path(args["settings"]["home"]),
-                           "pipeline_config": Path(args["settings"]["pipeline_config"])})
-    pipe = Pipeline(PipelineConfig.from_yaml(settings.pipeline_config), settings,
-                    settings.mlflow_tracking_uri, settings.triton_url)
+    settings = Settings(
+        **{
+            **args["settings"],
+            "home": Path(args["settings"]["home"]),
+            "pipeline_config": Path(args["settings"]["pipeline_config"]),
+        }
+    )
+    ctx = CycleContext(
+        PipelineConfig.from_yaml(settings.pipeline_config), settings, settings.mlflow_tracking_uri, settings.triton_url
+    )
     kill_after = args["kill_after"]
     begin, mark = journal.begin, journal.mark
 
@@ -35,7 +42,7 @@ def main(raw: str) -> int:
 
     journal.begin = lambda *a, **k: killing("begun", begin(*a, **k))
     journal.mark = lambda client, model, pending, step: killing(step, mark(client, model, pending, step))
-    pipe.promote(args["version"], "killer", f"process kill after {kill_after}")
+    promote(ctx, args["version"], "killer", f"process kill after {kill_after}")
     return 0
 
 

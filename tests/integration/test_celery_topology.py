@@ -73,8 +73,10 @@ def postgres_url() -> Iterator[str]:
     pytest.importorskip("asyncpg", reason="Airflow 3 on Postgres also needs the async driver asyncpg")
     admin_url = _admin_postgres_url()
     if admin_url is None:
-        pytest.skip(f"Postgres is not reachable (tried {', '.join(_postgres_candidates())}; set "
-                    "CCP_TEST_POSTGRES_URL); the Celery topology test needs it")
+        pytest.skip(
+            f"Postgres is not reachable (tried {', '.join(_postgres_candidates())}; set "
+            "CCP_TEST_POSTGRES_URL); the Celery topology test needs it"
+        )
     name = f"ccp_celery_{secrets.token_hex(5)}"
     _admin_sql(admin_url, f'CREATE DATABASE "{name}"')
     try:

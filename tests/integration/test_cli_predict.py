@@ -141,10 +141,14 @@ def test_a_model_without_a_router_is_a_service_error(served, batch_file, tmp_pat
 def test_the_installed_command_prints_only_json_on_stdout(served, cli_env, batch_file, tmp_path):
     out = tmp_path / "scores.csv"
     ccp = Path(sys.executable).parent / "ccp"
-    done = subprocess.run([str(ccp), "predict", str(batch_file), "--out", str(out), "--json"],
-                          capture_output=True, text=True, env={**os.environ, **cli_env}, timeout=300)
+    done = subprocess.run(
+        [str(ccp), "predict", str(batch_file), "--out", str(out), "--json"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **cli_env},
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["rows"] == ROWS
     assert "scoring" not in done.stderr  # stderr is a pipe: no progress bar
     assert len(pd.read_csv(out)) == ROWS
-

@@ -43,19 +43,33 @@ def paired_frame(n: int = 600, seed: int = 3) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     y = rng.integers(0, 2, n)
     signal = y + rng.normal(0, 1, n)
-    return pd.DataFrame({
-        "churned": y,
-        "contract_type": rng.choice(["month-to-month", "one_year", "two_year"], n),
-        "challenger": 1 / (1 + np.exp(-1.5 * (signal - 0.5))),
-        "champion": 1 / (1 + np.exp(-1.0 * (signal - 0.5))),
-    })
+    return pd.DataFrame(
+        {
+            "churned": y,
+            "contract_type": rng.choice(["month-to-month", "one_year", "two_year"], n),
+            "challenger": 1 / (1 + np.exp(-1.5 * (signal - 0.5))),
+            "champion": 1 / (1 + np.exp(-1.0 * (signal - 0.5))),
+        }
+    )
 
 
 DECISION = {
-    "action": "promote", "reason": "roc_auc gain with confidence", "metric": "roc_auc",
-    "champion_value": 0.74, "challenger_value": 0.77,
-    "checks": [{"name": "primary:roc_auc", "passed": True, "reason": "gain +0.03", "champion": 0.74,
-                "challenger": 0.77, "ci_low": 0.01, "ci_high": 0.05}],
+    "action": "promote",
+    "reason": "roc_auc gain with confidence",
+    "metric": "roc_auc",
+    "champion_value": 0.74,
+    "challenger_value": 0.77,
+    "checks": [
+        {
+            "name": "primary:roc_auc",
+            "passed": True,
+            "reason": "gain +0.03",
+            "champion": 0.74,
+            "challenger": 0.77,
+            "ci_low": 0.01,
+            "ci_high": 0.05,
+        }
+    ],
 }
 
 

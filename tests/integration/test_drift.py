@@ -32,8 +32,9 @@ def champion_like(frame: pd.DataFrame) -> np.ndarray:
 
 
 def test_drifted_data_marks_the_drifted_columns_in_the_report_json(schema, tmp_path):
-    summary = drift_report(batches(range(4), False), batches(range(10, 12), True), schema, tmp_path, 20_000, 0.3,
-                           score=champion_like)
+    summary = drift_report(
+        batches(range(4), False), batches(range(10, 12), True), schema, tmp_path, 20_000, 0.3, score=champion_like
+    )
     assert summary.dataset_drift
     assert {"monthly_charges", "support_calls", "contract_type"} <= set(summary.drifted_columns)
     assert summary.prediction_drift is True
@@ -56,8 +57,9 @@ def test_target_drift_is_judged_when_both_sides_have_labels(schema, tmp_path):
 
 
 def test_same_distribution_is_not_drift(schema, tmp_path):
-    summary = drift_report(batches(range(4), False), batches(range(4, 6), False), schema, tmp_path, 20_000, 0.5,
-                           score=champion_like)
+    summary = drift_report(
+        batches(range(4), False), batches(range(4, 6), False), schema, tmp_path, 20_000, 0.5, score=champion_like
+    )
     assert not summary.dataset_drift and summary.prediction_drift is False and summary.target_drift is False
     assert summary.triggered(["features", "prediction", "target"]) == []
 

@@ -27,12 +27,21 @@ TARGET = "churned"
 VARIANTS_CONFIG = {
     "model_type": "ecd",
     "input_features": [
-        {"name": "tenure_months", "type": "number",
-         "preprocessing": {"normalization": "minmax", "missing_value_strategy": "fill_with_mean"}},
-        {"name": "monthly_charges", "type": "number",
-         "preprocessing": {"normalization": "log1p", "missing_value_strategy": "fill_with_mean"}},
-        {"name": "support_calls", "type": "number",
-         "preprocessing": {"normalization": "iq", "outlier_strategy": "fill_with_mean", "outlier_threshold": 2.0}},
+        {
+            "name": "tenure_months",
+            "type": "number",
+            "preprocessing": {"normalization": "minmax", "missing_value_strategy": "fill_with_mean"},
+        },
+        {
+            "name": "monthly_charges",
+            "type": "number",
+            "preprocessing": {"normalization": "log1p", "missing_value_strategy": "fill_with_mean"},
+        },
+        {
+            "name": "support_calls",
+            "type": "number",
+            "preprocessing": {"normalization": "iq", "outlier_strategy": "fill_with_mean", "outlier_threshold": 2.0},
+        },
         {"name": "late_payments", "type": "number", "preprocessing": {"normalization": None}},
         {"name": "contract_type", "type": "category", "preprocessing": {"most_common": 2}},
         {"name": "fiber", "type": "binary"},
@@ -96,8 +105,15 @@ def _train_variants(fit: pd.DataFrame, valid: pd.DataFrame, work: Path) -> tuple
     fit.loc[::10, "contract_type"] = None
     columns = [f["name"] for f in VARIANTS_CONFIG["input_features"]] + [TARGET]
     model = LudwigModel(copy.deepcopy(VARIANTS_CONFIG), logging_level=logging.WARNING)
-    model.train(training_set=fit[columns], validation_set=valid[columns], output_directory=str(work / "runs"),
-                skip_save_processed_input=True, skip_save_progress=True, skip_save_log=True, random_seed=1)
+    model.train(
+        training_set=fit[columns],
+        validation_set=valid[columns],
+        output_directory=str(work / "runs"),
+        skip_save_processed_input=True,
+        skip_save_progress=True,
+        skip_save_log=True,
+        random_seed=1,
+    )
     model.save(str(work / "model"))
     return model, work / "model"
 
@@ -175,8 +191,10 @@ def test_latency_report(fast, request, capsys):
         torch.set_num_threads(threads)
     p50, p99 = np.percentile(np.array(timings) * 1000, [50, 99])
     with capsys.disabled():
-        print(f"\n[{request.node.callspec.id}] 1 torch thread: single row p50 {p50:.3f} ms, "
-              f"p99 {p99:.3f} ms; 2,000-row batch {rows_per_s:,.0f} rows/s")
+        print(
+            f"\n[{request.node.callspec.id}] 1 torch thread: single row p50 {p50:.3f} ms, "
+            f"p99 {p99:.3f} ms; 2,000-row batch {rows_per_s:,.0f} rows/s"
+        )
 
 
 BASE = {
@@ -195,17 +213,26 @@ def _config(**changes) -> dict:
 @pytest.mark.parametrize(
     ("config", "metadata", "match"),
     [
-        pytest.param(_config(input_features=[{"name": "review", "type": "text"}]), {},
-                     r"'review' has type 'text'", id="text-input"),
-        pytest.param(_config(output_features=[{"name": TARGET, "type": "category"}]), {},
-                     r"one binary output", id="category-output"),
+        pytest.param(
+            _config(input_features=[{"name": "review", "type": "text"}]), {}, r"'review' has type 'text'", id="text-input"
+        ),
+        pytest.param(
+            _config(output_features=[{"name": TARGET, "type": "category"}]), {}, r"one binary output", id="category-output"
+        ),
         pytest.param(_config(output_features=[]), {}, r"one binary output", id="no-output"),
         pytest.param(_config(model_type="llm"), {}, r"model_type 'llm'", id="llm"),
-        pytest.param(BASE, {"tenure_months": {"preprocessing": {"missing_value_strategy": "bfill"}}},
-                     r"'tenure_months' \(number\) uses missing_value_strategy 'bfill'", id="bfill"),
-        pytest.param(_config(input_features=[{"name": "plan", "type": "category",
-                                              "preprocessing": {"cache_encoder_embeddings": True}}]), {},
-                     r"'plan' \(category\) uses cache_encoder_embeddings", id="cached-embeddings"),
+        pytest.param(
+            BASE,
+            {"tenure_months": {"preprocessing": {"missing_value_strategy": "bfill"}}},
+            r"'tenure_months' \(number\) uses missing_value_strategy 'bfill'",
+            id="bfill",
+        ),
+        pytest.param(
+            _config(input_features=[{"name": "plan", "type": "category", "preprocessing": {"cache_encoder_embeddings": True}}]),
+            {},
+            r"'plan' \(category\) uses cache_encoder_embeddings",
+            id="cached-embeddings",
+        ),
     ],
 )
 def test_unsupported_models_are_refused_by_name(config, metadata, match):
@@ -214,5 +241,8 @@ def test_unsupported_models_are_refused_by_name(config, metadata, match):
 
 
 def test_supported_config_passes():
-    check_supported(_config(input_features=[{"name": "a", "type": "number"}, {"name": "b", "type": "category"},
-                                            {"name": "c", "type": "binary"}]))
+    check_supported(
+        _config(
+            input_features=[{"name": "a", "type": "number"}, {"name": "b", "type": "category"}, {"name": "c", "type": "binary"}]
+        )
+    )

@@ -12,8 +12,16 @@ import pytest
 import yaml
 
 from champion_challenger.config import PipelineConfig
+from champion_challenger.cycle import transitions
+from champion_challenger.cycle.context import CycleContext
+from champion_challenger.cycle.evidence import decide, gather_evidence, online_evidence
+from champion_challenger.cycle.ingest import accept_batches, claim_batches, prepare_window
+from champion_challenger.cycle.recording import fail_cycle, record_decision
+from champion_challenger.cycle.serving_deployment import deploy_challenger
+from champion_challenger.cycle.training import train_challenger_in_process
+from champion_challenger.cycle.watch import watch_champion
 from champion_challenger.data.generate import BatchSpec, generate_batch, write_batches
-from champion_challenger.pipeline import Pipeline
+from champion_challenger.payloads import Challenger
 from champion_challenger.registry import ledger
 from champion_challenger.registry import model_registry as registry
 from champion_challenger.serving.capture import NO_CHALLENGER, read_captures
@@ -26,53 +34,58 @@ ROWS = 600
 
 
 @pytest.fixture(scope="module")
-def pipe(stack_settings, mlflow_server, triton_server, tmp_path_factory) -> Pipeline:
+def pipe(stack_settings, mlflow_server, triton_server, tmp_path_factory) -> CycleContext:
     """v1 champion, v2 challenger deployed in shadow with every entity mirrored and logged."""
-    config_path = write_test_configs(tmp_path_factory.mktemp("online-configs"), epochs=1, ludwig_configs=["ludwig/churn_mlp.yaml"])
+    config_path = write_test_configs(
+        tmp_path_factory.mktemp("online-configs"), epochs=1, ludwig_configs=["ludwig/churn_mlp.yaml"]
+    )
     data = yaml.safe_load(config_path.read_text())
     data.update(model_name=MODEL, experiment_name=f"{MODEL}-experiment")
     data["data"]["landing_dir"] = str(tmp_path_factory.mktemp("online-data") / "landing")  # its own batches
     data["serving"].update(shadow_fraction=1.0, prediction_log_fraction=1.0, capture_flush_seconds=0.5)
-    data["decision"].update(min_samples=100, min_slice_samples=100,
-                            online={"min_duration_hours": 0.0001, "min_labelled_rows": 200, "max_latency_p99_ratio": 5.0})
+    data["decision"].update(
+        min_samples=100,
+        min_slice_samples=100,
+        online={"min_duration_hours": 0.0001, "min_labelled_rows": 200, "max_latency_p99_ratio": 5.0},
+    )
     data["watch"] = {"min_requests": 1_000_000, "min_labelled_rows": 200, "max_label_metric_drop": 0.05, "window_hours": 1}
     config_path.write_text(yaml.safe_dump(data))
     settings = dataclasses.replace(stack_settings, pipeline_config=config_path)
-    pipe = Pipeline(PipelineConfig.from_yaml(config_path), settings, mlflow_server, triton_server)
+    pipe = CycleContext(PipelineConfig.from_yaml(config_path), settings, mlflow_server, triton_server)
     for cycle, start in (("online-1", 0), ("online-2", 2)):
         write_batches(pipe.store.landing, 2, start=start, seed=SEED, rows=800)
-        if pipe.train_challenger(cycle) == 1:
-            pipe.promote(1, "test", "first champion")
-    pipe.deploy_challenger(2)
+        if train_challenger_in_process(pipe, cycle) == 1:
+            transitions.promote(pipe, 1, "test", "first champion")
+    deploy_challenger(pipe, 2)
     assert registry.alias_state(pipe.client, MODEL) == registry.AliasState(champion=1, challenger=2, previous=None)
     return pipe
 
 
-def live_traffic(pipe: Pipeline, batch_index: int) -> pd.DataFrame:
+def live_traffic(pipe: CycleContext, batch_index: int) -> pd.DataFrame:
     """Score the rows of a future batch through the router, as clients would before labels exist."""
     rows = generate_batch(BatchSpec(batch_index, ROWS, SEED, False))
     answered = pipe.triton.score(MODEL, rows, pipe.schema, rows["customer_id"], batch_size=50)
     return rows.assign(answered_probability=answered["probability"].to_numpy(), answered_by=answered["version"].to_numpy())
 
 
-def wait_for_captures(pipe: Pipeline, keys: set[str], timeout_s: float = 30) -> pd.DataFrame:
+def wait_for_captures(pipe: CycleContext, keys: set[str], timeout_s: float = 30) -> pd.DataFrame:
     deadline = time.monotonic() + timeout_s
     while True:
-        records = read_captures(pipe.config.capture_dir(pipe.settings.home), MODEL)
+        records = read_captures(pipe.capture_dir, MODEL)
         records = records[records["entity_key"].isin(keys)]
         if records["entity_key"].nunique() >= len(keys) or time.monotonic() > deadline:
             return records
         time.sleep(0.5)
 
 
-def land_labels(pipe: Pipeline, batch_index: int, cycle: str, flip: bool = False) -> None:
+def land_labels(pipe: CycleContext, batch_index: int, cycle: str, flip: bool = False) -> None:
     """The labels of the scored rows arrive in an ordinary batch file (optionally all wrong)."""
     (path,) = write_batches(pipe.store.landing, 1, start=batch_index, seed=SEED, rows=ROWS)
     if flip:
         frame = pd.read_csv(path)
         frame["churned"] = 1 - frame["churned"]
         frame.to_csv(path, index=False)
-    pipe.validate(cycle, pipe.ingest(cycle))
+    accept_batches(pipe, cycle, claim_batches(pipe, cycle))
 
 
 def test_mirrored_traffic_joined_with_late_labels_is_judged_as_online_evidence(pipe):
@@ -81,38 +94,40 @@ def test_mirrored_traffic_joined_with_late_labels_is_judged_as_online_evidence(p
     captured = wait_for_captures(pipe, set(traffic["customer_id"]))
     assert set(captured["challenger_version"]) == {2} and len(captured) == ROWS
 
-    early = pipe.online_evidence("online-3", 1, 2)
-    assert early["window"]["labelled_rows"] == 0 and not early["window"]["complete"]
+    early = online_evidence(pipe, "online-3", 1, 2)
+    assert early.window.labelled_rows == 0 and not early.window.complete
 
     land_labels(pipe, 10, "online-3")
-    prepared = pipe.prepare("online-3")
-    evaluation = pipe.shadow_evaluate("online-3", 2)
-    window = evaluation["online"]["window"]
-    assert window["complete"] and window["labelled_rows"] == ROWS == window["captured_entities"]
-    paired = pd.read_parquet(evaluation["online"]["paired_scores"]).set_index("entity_key")
+    prepared = prepare_window(pipe, "online-3")
+    evidence = gather_evidence(pipe, prepared, Challenger(version=2))
+    window = evidence.online.window
+    assert window.complete and window.labelled_rows == ROWS == window.captured_entities
+    paired = pd.read_parquet(evidence.online.paired_scores).set_index("entity_key")
     expected = traffic.set_index("customer_id").loc[paired.index]
-    pd.testing.assert_series_equal(paired["champion"], expected["answered_probability"].astype(float), check_names=False, atol=1e-6)
+    pd.testing.assert_series_equal(
+        paired["champion"], expected["answered_probability"].astype(float), check_names=False, atol=1e-6
+    )
     assert (paired["churned"] == expected["churned"]).all()
 
-    decision = pipe.gate(evaluation)
-    names = {c["name"] for c in decision["checks"]}
+    decision = decide(pipe, evidence)
+    names = {c.name for c in decision.checks}
     assert {"offline/primary:roc_auc", "online/primary:roc_auc", "online/guardrail:p99_latency"} <= names
-    assert decision["reason"].startswith("offline: ") and "; online: " in decision["reason"]
-    pipe.record(prepared["cycle_run_id"], evaluation, decision)
-    run = pipe.client.get_run(prepared["cycle_run_id"])
+    assert decision.reason.startswith("offline: ") and "; online: " in decision.reason
+    record_decision(pipe, evidence, decision)
+    run = pipe.client.get_run(prepared.cycle_run_id)
     assert run.data.metrics["online_labelled_rows"] == ROWS and "online_challenger_roc_auc" in run.data.metrics
 
 
 def test_watch_rolls_back_a_champion_whose_live_predictions_turn_out_wrong(pipe):
-    pipe.promote(2, "test", "online evidence test")
-    assert pipe.watch()["action"] == "none"  # no labels yet
+    transitions.promote(pipe, 2, "test", "online evidence test")
+    assert watch_champion(pipe)["action"] == "none"  # no labels yet
     traffic = live_traffic(pipe, 11)
     assert (traffic["answered_by"] == 2).all()
     logged = wait_for_captures(pipe, set(traffic["customer_id"]))
     assert set(logged["challenger_version"]) == {NO_CHALLENGER} and set(logged["champion_version"]) == {2}
 
     land_labels(pipe, 11, "online-4", flip=True)
-    outcome = pipe.watch(actor="watch")
+    outcome = watch_champion(pipe, actor="watch")
     assert outcome["action"] == "auto_rollback", outcome
     assert "live roc_auc" in outcome["reason"] and outcome["labelled_predictions"] == ROWS
     assert registry.alias_state(pipe.client, MODEL).champion == 1
@@ -125,7 +140,7 @@ def test_a_failed_cycle_is_marked_failed_in_mlflow_with_the_reason(pipe):
     from champion_challenger import tracking
 
     run_id = tracking.cycle_run(pipe.client, pipe.experiment_id, "online-failing")
-    assert pipe.fail_cycle("online-failing", "ingest.validate: bad batch") == run_id
+    assert fail_cycle(pipe, "online-failing", "ingest.validate: bad batch") == run_id
     run = pipe.client.get_run(run_id)
     assert run.info.status == "FAILED" and run.data.tags["ccp.failure"] == "ingest.validate: bad batch"
-    assert pipe.fail_cycle("never-opened", "whatever") is None
+    assert fail_cycle(pipe, "never-opened", "whatever") is None

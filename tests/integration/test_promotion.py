@@ -19,8 +19,13 @@ import tritonclient.http as httpclient
 import yaml
 
 from champion_challenger.config import PipelineConfig
+from champion_challenger.cycle import transitions
+from champion_challenger.cycle.context import CycleContext
+from champion_challenger.cycle.serving_deployment import sync_serving
+from champion_challenger.cycle.training import train_challenger_in_process
+from champion_challenger.cycle.watch import watch_champion
 from champion_challenger.data.generate import write_batches
-from champion_challenger.pipeline import Pipeline
+from champion_challenger.errors import PendingTransitionError
 from champion_challenger.registry import journal, ledger
 from champion_challenger.registry import model_registry as registry
 from tests.conftest import write_test_configs
@@ -30,30 +35,32 @@ MODEL = "promotion_test"
 
 
 @pytest.fixture(scope="module")
-def pipeline(stack_settings, mlflow_server, triton_server, tmp_path_factory) -> Pipeline:
+def pipeline(stack_settings, mlflow_server, triton_server, tmp_path_factory) -> CycleContext:
     """Two registered versions of a small model: v1 champion, v2 challenger loaded in Triton."""
-    config_path = write_test_configs(tmp_path_factory.mktemp("promotion-configs"), epochs=1, ludwig_configs=["ludwig/churn_mlp.yaml"])
+    config_path = write_test_configs(
+        tmp_path_factory.mktemp("promotion-configs"), epochs=1, ludwig_configs=["ludwig/churn_mlp.yaml"]
+    )
     data = yaml.safe_load(config_path.read_text())
     data.update(model_name=MODEL, experiment_name=f"{MODEL}-experiment")
     data["watch"] = {"min_requests": 10, "max_error_rate": 0.2, "window_hours": 1}
     config_path.write_text(yaml.safe_dump(data))
     settings = dataclasses.replace(stack_settings, pipeline_config=config_path)
-    pipe = Pipeline(PipelineConfig.from_yaml(config_path), settings, mlflow_server, triton_server)
+    pipe = CycleContext(PipelineConfig.from_yaml(config_path), settings, mlflow_server, triton_server)
     for cycle, start in (("promo-1", 0), ("promo-2", 2)):
         write_batches(pipe.store.landing, 2, start=start, seed=4, rows=400)
-        if pipe.train_challenger(cycle) == 1:
-            pipe.promote(1, "test", "first champion")
-    pipe.sync_serving()
+        if train_challenger_in_process(pipe, cycle) == 1:
+            transitions.promote(pipe, 1, "test", "first champion")
+    sync_serving(pipe)
     assert registry.alias_state(pipe.client, MODEL) == registry.AliasState(champion=1, challenger=2, previous=None)
     return pipe
 
 
-def default_version(pipe: Pipeline) -> int:
+def default_version(pipe: CycleContext) -> int:
     """The version answering a client that names no version (the router's ``version`` output)."""
     return int(pipe.triton.score(MODEL, rows(pipe, 1), pipe.schema)["version"].iloc[0])
 
 
-def rows(pipe: Pipeline, n: int = 8) -> pd.DataFrame:
+def rows(pipe: CycleContext, n: int = 8) -> pd.DataFrame:
     return pd.read_parquet(pipe.workspace("promo-2") / "holdout.parquet").head(n)
 
 
@@ -61,7 +68,7 @@ class Clients:
     """Threads sending requests that name no version until stopped, each over its own HTTP
     connection; counts failures and records when each thread's requests were answered."""
 
-    def __init__(self, pipe: Pipeline, threads: int = 3) -> None:
+    def __init__(self, pipe: CycleContext, threads: int = 3) -> None:
         self.pipe, self.ok, self.failed, self._stop = pipe, 0, [], threading.Event()
         self.answered: list[list[float]] = [[] for _ in range(threads)]  # monotonic times, per thread
         self._threads = [threading.Thread(target=self._loop, args=(i,), daemon=True) for i in range(threads)]
@@ -95,11 +102,11 @@ class Clients:
 
 def test_promotion_and_rollback_under_load_with_a_ledger(pipeline):
     with Clients(pipeline) as clients:
-        entry = pipeline.promote(2, "alice", "better on the holdout", evidence_run_id="run-123")
+        entry = transitions.promote(pipeline, 2, "alice", "better on the holdout", evidence_run_id="run-123")
         state = registry.alias_state(pipeline.client, MODEL)
         assert state == registry.AliasState(champion=2, challenger=None, previous=1)
         assert pipeline.triton.ready_versions(pipeline.versions_model) == [1, 2] and default_version(pipeline) == 2
-        pipeline.rollback("bob", "complaints from support")
+        transitions.rollback(pipeline, "bob", "complaints from support")
         assert registry.alias_state(pipeline.client, MODEL) == registry.AliasState(champion=1, challenger=None, previous=2)
         assert default_version(pipeline) == 1
         assert pipeline.triton.ready_versions(pipeline.versions_model) == [1, 2]  # v2 stays loaded for instant rollback
@@ -107,7 +114,8 @@ def test_promotion_and_rollback_under_load_with_a_ledger(pipeline):
     assert entry["action"] == "promote" and entry["to_version"] == 2
     events = ledger.history(pipeline.client, pipeline.config.experiment_name, limit=2)
     assert [(e.action, e.from_version, e.to_version, e.actor) for e in events] == [
-        ("rollback", 2, 1, "bob"), ("promote", 1, 2, "alice"),
+        ("rollback", 2, 1, "bob"),
+        ("promote", 1, 2, "alice"),
     ]
     assert events[1].evidence_run_id == "run-123"
     assert pipeline.client.get_model_version(MODEL, "1").current_stage == "Production"
@@ -117,7 +125,7 @@ def test_loading_a_version_holds_back_no_client(pipeline, monkeypatch):
     """While Triton loads a version (seconds for a Ludwig model), every client connection keeps
     being answered. Triton's HTTP workers are few (8) and a load over HTTP holds one of them for
     the whole load, so the pipeline loads over gRPC; eight HTTP connections cover every worker."""
-    pipeline.sync_serving([1])
+    sync_serving(pipeline, [1])
     assert pipeline.triton.ready_versions(pipeline.versions_model) == [1]
     loads, load = [], pipeline.triton.load
 
@@ -128,7 +136,7 @@ def test_loading_a_version_holds_back_no_client(pipeline, monkeypatch):
 
     monkeypatch.setattr(pipeline.triton, "load", timed_load)
     with Clients(pipeline, threads=8) as clients:
-        pipeline.sync_serving([1, 2])
+        sync_serving(pipeline, [1, 2])
     assert pipeline.triton.ready_versions(pipeline.versions_model) == [1, 2]
     assert clients.failed == []
     [(_, began, ended)] = [entry for entry in loads if entry[0] == pipeline.versions_model]
@@ -152,7 +160,7 @@ def test_failure_at_any_step_restores_the_earlier_state(pipeline, monkeypatch, f
     boom = RuntimeError(f"injected failure at {fail_at}")
 
     if fail_at == "smoke_test":
-        monkeypatch.setattr(pipeline, "smoke_test", lambda version: (_ for _ in ()).throw(boom))
+        monkeypatch.setattr(transitions, "smoke_test", lambda ctx, version: (_ for _ in ()).throw(boom))
     elif fail_at == "move_aliases":
         original_move = registry.move_aliases
         calls = []
@@ -165,26 +173,24 @@ def test_failure_at_any_step_restores_the_earlier_state(pipeline, monkeypatch, f
 
         monkeypatch.setattr(registry, "move_aliases", move)
     elif fail_at == "switch":
-        original_sync = pipeline.sync_serving
         calls = []
 
-        def sync(versions=None, state=None):
+        def sync(ctx, versions=None, state=None):
             calls.append(versions)
             if len(calls) == 2:  # the switch after the aliases moved
                 raise boom
-            return original_sync(versions, state)
+            return sync_serving(ctx, versions, state)
 
-        monkeypatch.setattr(pipeline, "sync_serving", sync)
+        monkeypatch.setattr(transitions, "sync_serving", sync)
     else:
         monkeypatch.setattr(ledger, "append", lambda *a, **k: (_ for _ in ()).throw(boom))
 
     with Clients(pipeline) as clients, pytest.raises(RuntimeError, match="injected failure"):
-        pipeline.promote(target_version, "test", f"fault injection {fail_at}")
+        transitions.promote(pipeline, target_version, "test", f"fault injection {fail_at}")
     monkeypatch.undo()
     assert clients.failed == []
     assert registry.alias_state(pipeline.client, MODEL) == before
     assert default_version(pipeline) == before.champion
-
 
 
 @pytest.mark.parametrize("step", journal.STEPS)
@@ -194,18 +200,26 @@ def test_a_promotion_killed_after_any_step_is_recovered(pipeline, step):
     before = registry.alias_state(pipeline.client, MODEL)
     assert before.champion == 1
     settings = {k: str(v) for k, v in dataclasses.asdict(pipeline.settings).items()}
-    settings.update(triton_grpc_port=pipeline.settings.triton_grpc_port, triton_metrics_port=pipeline.settings.triton_metrics_port,
-                    airflow_port=pipeline.settings.airflow_port, mlflow_port=pipeline.settings.mlflow_port)
+    settings.update(
+        triton_grpc_port=pipeline.settings.triton_grpc_port,
+        triton_metrics_port=pipeline.settings.triton_metrics_port,
+        airflow_port=pipeline.settings.airflow_port,
+        mlflow_port=pipeline.settings.mlflow_port,
+    )
     killer = Path(__file__).with_name("promotion_killer.py")
     with Clients(pipeline) as clients:
-        proc = subprocess.run([sys.executable, str(killer), json.dumps({"settings": settings, "version": 2, "kill_after": step})],
-                              capture_output=True, text=True, timeout=600)
+        proc = subprocess.run(
+            [sys.executable, str(killer), json.dumps({"settings": settings, "version": 2, "kill_after": step})],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
         pending = journal.read(pipeline.client, MODEL)
         assert pending is not None and pending.step == step and pending.target.champion == 2
-        with pytest.raises(RuntimeError, match="did not finish"):  # nothing else may start meanwhile
+        with pytest.raises(PendingTransitionError, match="did not finish"):  # nothing else may start meanwhile
             journal.begin(pipeline.client, MODEL, pending)
-        outcome = pipeline.recover()
+        outcome = transitions.recover(pipeline)
     assert clients.failed == [] and clients.ok > 0
     finished = step in ("router_switched", "ledgered")
     assert outcome["outcome"] == ("finished" if finished else "undone")
@@ -216,8 +230,9 @@ def test_a_promotion_killed_after_any_step_is_recovered(pipeline, step):
         events = ledger.history(pipeline.client, pipeline.config.experiment_name, limit=2)
         assert events[0].to_version == 2 and events[0].actor == "killer"
         assert not (events[1].to_version == 2 and events[1].actor == "killer" and events[1].at >= pending.started_at)
-        pipeline.rollback("test", "reset after the kill test")
+        transitions.rollback(pipeline, "test", "reset after the kill test")
     assert registry.alias_state(pipeline.client, MODEL).champion == 1
+
 
 def _undecodable_request(client, model: str) -> list:
     inputs = []
@@ -231,13 +246,13 @@ def _undecodable_request(client, model: str) -> list:
 
 
 def test_watch_rolls_back_a_failing_champion(pipeline):
-    pipeline.promote(2, "carol", "watch test")
-    assert pipeline.watch()["action"] == "none"  # no traffic yet
+    transitions.promote(pipeline, 2, "carol", "watch test")
+    assert watch_champion(pipeline)["action"] == "none"  # no traffic yet
     client = httpclient.InferenceServerClient(pipeline.triton_url)
     for _ in range(15):  # text features that are not UTF-8 fail inside version 2
         with pytest.raises(Exception, match="invalid request: UnicodeDecodeError"):
             client.infer(pipeline.versions_model, _undecodable_request(client, pipeline.versions_model), model_version="2")
-    outcome = pipeline.watch(actor="watch")
+    outcome = watch_champion(pipeline, actor="watch")
     assert outcome["action"] == "auto_rollback", outcome
     assert "error rate" in outcome["reason"]
     assert registry.alias_state(pipeline.client, MODEL).champion == 1

@@ -45,8 +45,16 @@ class RecordingApi:
 
 
 def test_a_cycle_lands_its_batches_only_after_the_schedulers_own_run_finished(tmp_path, monkeypatch, capsys):
-    settings = Settings(home=tmp_path, pipeline_config=REPO / "configs" / "pipeline.yaml", mlflow_tracking_uri="http://x",
-                        triton_url="127.0.0.1:1", triton_grpc_port=2, triton_metrics_port=3, airflow_port=4, mlflow_port=5)
+    settings = Settings(
+        home=tmp_path,
+        pipeline_config=REPO / "configs" / "pipeline.yaml",
+        mlflow_tracking_uri="http://x",
+        triton_url="127.0.0.1:1",
+        triton_grpc_port=2,
+        triton_metrics_port=3,
+        airflow_port=4,
+        mlflow_port=5,
+    )
     landing = demo.PipelineConfig.from_yaml(settings.pipeline_config).landing_dir(tmp_path)
     api = RecordingApi(landing)
     monkeypatch.setattr(demo, "airflow_api", lambda s: api)
@@ -60,4 +68,5 @@ def test_a_cycle_lands_its_batches_only_after_the_schedulers_own_run_finished(tm
     assert api.landed_while_scheduled == [2, 2]  # ... before landing cycle 2's batch
     assert api.events[-2:] == ["trigger with 2 batches landed", "trigger with 3 batches landed"]
     assert [(r["branch"], r["decision"]) for r in results] == [("promote", "promote")] * 2
-    assert "waiting for the scheduler's own run(s) to finish first: scheduled__2026-11-25T12:00:00+00:00" in capsys.readouterr().out
+    waiting = "waiting for the scheduler's own run(s) to finish first: scheduled__2026-11-25T12:00:00+00:00"
+    assert waiting in capsys.readouterr().out

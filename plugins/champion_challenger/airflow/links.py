@@ -24,3 +24,8 @@ def push_links(run_url: str | None = None, model_version_url: str | None = None)
     for key, url in ((RUN_KEY, run_url), (VERSION_KEY, model_version_url)):
         if url:
             ti.xcom_push(key=key, value=url)
+
+
+def link_mlflow(ctx, run_id: str | None = None, version: int | None = None) -> None:
+    """Push the MLflow run and/or model version pages of ``ctx`` (a ``CycleContext``) as extra links."""
+    push_links(ctx.run_url(run_id) if run_id else None, ctx.version_url(version) if version else None)

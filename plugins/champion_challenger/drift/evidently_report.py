@@ -110,9 +110,11 @@ def drift_report(
     note = sampling_note(len(reference), len(current), len(ref), len(cur), max_rows)
     summary = _summarise(evidently_json, schema, drift_share, len(ref), len(cur), note, columns)
     (out_dir / "drift_summary.json").write_text(json.dumps(summary.as_dict(), indent=2))
-    (out_dir / "README.md").write_text(f"# Drift report\n\n{note}\n\nDrifted features: "
-                                       f"{', '.join(summary.drifted_columns) or 'none'}; prediction drift: "
-                                       f"{summary.prediction_drift}; target drift: {summary.target_drift}.\n")
+    (out_dir / "README.md").write_text(
+        f"# Drift report\n\n{note}\n\nDrifted features: "
+        f"{', '.join(summary.drifted_columns) or 'none'}; prediction drift: "
+        f"{summary.prediction_drift}; target drift: {summary.target_drift}.\n"
+    )
     return summary
 
 
@@ -120,8 +122,10 @@ def sampling_note(n_ref: int, n_cur: int, used_ref: int, used_cur: int, max_rows
     """Say, in words, whether and how the two sides were sampled."""
     if used_ref == n_ref and used_cur == n_cur:
         return f"All rows compared: {n_ref} reference rows, {n_cur} current rows (limit {max_rows} per side)."
-    return (f"Sampled deliberately (seeded, uniform, at most {max_rows} rows per side, drift.max_rows): "
-            f"{used_ref} of {n_ref} reference rows and {used_cur} of {n_cur} current rows.")
+    return (
+        f"Sampled deliberately (seeded, uniform, at most {max_rows} rows per side, drift.max_rows): "
+        f"{used_ref} of {n_ref} reference rows and {used_cur} of {n_cur} current rows."
+    )
 
 
 def _summarise(
@@ -144,8 +148,14 @@ def _summarise(
     features = [c for c in schema.feature_names if c in scores]
     share = len(drifted & set(features)) / max(len(schema.feature_names), 1)
     return DriftSummary(
-        dataset_drift=share >= threshold, drift_share=share, drifted_columns=sorted(drifted & set(features)),
-        column_scores=scores, reference_rows=n_ref, current_rows=n_cur, sampled="Sampled" in note, sampling_note=note,
+        dataset_drift=share >= threshold,
+        drift_share=share,
+        drifted_columns=sorted(drifted & set(features)),
+        column_scores=scores,
+        reference_rows=n_ref,
+        current_rows=n_cur,
+        sampled="Sampled" in note,
+        sampling_note=note,
         prediction_drift=(PREDICTION_COLUMN in drifted) if PREDICTION_COLUMN in scores else None,
         target_drift=(schema.target in drifted) if schema.target in scores else None,
     )

@@ -12,41 +12,13 @@ cannot outvote the others and the rows stay (close to) independent for the paire
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from datetime import datetime
 
 import numpy as np
 import pandas as pd
 
 from champion_challenger.config import ModelSchema, OnlineEvidenceConfig
-
-
-@dataclass(frozen=True)
-class ShadowWindow:
-    """How much online evidence exists for one champion/challenger pair.
-
-    Attributes:
-        champion / challenger: the versions compared.
-        first_capture / last_capture: ISO timestamps of the first and newest capture (None: none yet).
-        duration_hours: hours between the first capture and ``now``.
-        captured_entities: distinct entities mirrored to the challenger.
-        labelled_rows: of those, entities whose label has arrived (the paired rows).
-        complete: the window reached both the minimum duration and the minimum labelled rows.
-        reason: the window's state in words.
-    """
-
-    champion: int | None
-    challenger: int
-    first_capture: str | None
-    last_capture: str | None
-    duration_hours: float
-    captured_entities: int
-    labelled_rows: int
-    complete: bool
-    reason: str
-
-    def as_dict(self) -> dict:
-        return asdict(self)
+from champion_challenger.payloads import ShadowWindow
 
 
 def pair_with_labels(captures: pd.DataFrame, labels: pd.DataFrame, schema: ModelSchema, extra: list[str]) -> pd.DataFrame:
@@ -70,23 +42,29 @@ def pair_with_labels(captures: pd.DataFrame, labels: pd.DataFrame, schema: Model
         entity_key=newest_label[schema.id_column].astype(str)
     )
     joined = newest_capture.merge(label_side, on="entity_key", how="inner")
-    return pd.DataFrame({
-        schema.target: joined[schema.target].astype(int).to_numpy(),
-        "champion": joined["champion_probability"].astype(float).to_numpy(),
-        "challenger": joined["challenger_probability"].astype(float).to_numpy(),
-        "entity_key": joined["entity_key"].to_numpy(),
-        "captured_at": pd.to_datetime(joined["timestamp"], utc=True).to_numpy(),
-        **{column: joined[column].to_numpy() for column in extra},
-    })
+    return pd.DataFrame(
+        {
+            schema.target: joined[schema.target].astype(int).to_numpy(),
+            "champion": joined["champion_probability"].astype(float).to_numpy(),
+            "challenger": joined["challenger_probability"].astype(float).to_numpy(),
+            "entity_key": joined["entity_key"].to_numpy(),
+            "captured_at": pd.to_datetime(joined["timestamp"], utc=True).to_numpy(),
+            **{column: joined[column].to_numpy() for column in extra},
+        }
+    )
 
 
 def shadow_window(
-    captures: pd.DataFrame, paired: pd.DataFrame, champion: int | None, challenger: int, rules: OnlineEvidenceConfig, now: datetime
+    captures: pd.DataFrame,
+    paired: pd.DataFrame,
+    champion: int | None,
+    challenger: int,
+    rules: OnlineEvidenceConfig,
+    now: datetime,
 ) -> ShadowWindow:
     """Judge whether the shadow window is long and large enough for a decision (pure)."""
     if captures.empty:
-        return ShadowWindow(champion, challenger, None, None, 0.0, 0, 0, False,
-                            f"no live traffic mirrored to v{challenger} yet")
+        return ShadowWindow(champion, challenger, None, None, 0.0, 0, 0, False, f"no live traffic mirrored to v{challenger} yet")
     stamps = pd.to_datetime(captures["timestamp"], utc=True)
     first, last = stamps.min(), stamps.max()
     hours = max((pd.Timestamp(now) - first).total_seconds() / 3600, 0.0)
@@ -96,11 +74,14 @@ def shadow_window(
         missing.append(f"{hours:.1f} of {rules.min_duration_hours:g} hours")
     if labelled < rules.min_labelled_rows:
         missing.append(f"{labelled} of {rules.min_labelled_rows} labelled rows")
-    reason = (f"shadow window of v{challenger} in progress: " + ", ".join(missing)) if missing else (
-        f"shadow window of v{challenger} complete: {hours:.1f} hours, {labelled} labelled of {entities} mirrored entities"
+    reason = (
+        (f"shadow window of v{challenger} in progress: " + ", ".join(missing))
+        if missing
+        else (f"shadow window of v{challenger} complete: {hours:.1f} hours, {labelled} labelled of {entities} mirrored entities")
     )
-    return ShadowWindow(champion, challenger, first.isoformat(), last.isoformat(), round(hours, 3), entities, labelled,
-                        not missing, reason)
+    return ShadowWindow(
+        champion, challenger, first.isoformat(), last.isoformat(), round(hours, 3), entities, labelled, not missing, reason
+    )
 
 
 def latency_p99(captures: pd.DataFrame) -> dict[str, float]:

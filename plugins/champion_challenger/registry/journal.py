@@ -4,7 +4,7 @@ A promotion or rollback touches two systems (the MLflow registry and Triton) tha
 transaction. Before the first change, :func:`begin` stores the intent (aliases and served versions
 before, the target aliases) as one tag on the registered model; each finished step is recorded with
 :func:`mark`; :func:`clear` removes the tag when the change is complete. A tag that is still there
-means the process died mid-way: ``Pipeline.recover`` then restores the earlier state (or, when the
+means the process died mid-way: ``cycle.transitions.recover`` then restores the earlier state (or, when the
 change was already written to the ledger, finishes it), so ``@champion`` and what Triton serves agree
 again. The tag is visible in the MLflow UI on the registered model.
 """
@@ -18,9 +18,10 @@ from datetime import UTC, datetime
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from champion_challenger import tags
+from champion_challenger.errors import PendingTransitionError
 from champion_challenger.registry.model_registry import AliasState
 
-JOURNAL_TAG = "ccp.pending_transition"
 #: Steps of a champion change, in order. ``ledgered`` is the commit point.
 STEPS = ("begun", "loaded", "aliases_moved", "router_switched", "ledgered")
 COMMITTED = "ledgered"
@@ -67,16 +68,16 @@ def begin(client: MlflowClient, model_name: str, pending: PendingTransition) -> 
     """Record the intent before anything changes.
 
     Raises:
-        RuntimeError: another change is already pending (recover it first).
+        PendingTransitionError: another change is already pending (recover it first).
     """
     existing = read(client, model_name)
     if existing is not None:
-        raise RuntimeError(
+        raise PendingTransitionError(
             f"a {existing.action} of {model_name} to v{existing.target.champion} started at {existing.started_at} "
             f"did not finish (last step: {existing.step}); run `ccp recover` first"
         )
     pending = replace(pending, step="begun", started_at=pending.started_at or datetime.now(UTC).isoformat(timespec="seconds"))
-    client.set_registered_model_tag(model_name, JOURNAL_TAG, pending.to_json())
+    client.set_registered_model_tag(model_name, tags.PENDING_TRANSITION, pending.to_json())
     return pending
 
 
@@ -89,14 +90,14 @@ def mark(client: MlflowClient, model_name: str, pending: PendingTransition, step
     if step not in STEPS:
         raise ValueError(f"unknown transition step {step!r}; known: {STEPS}")
     pending = replace(pending, step=step)
-    client.set_registered_model_tag(model_name, JOURNAL_TAG, pending.to_json())
+    client.set_registered_model_tag(model_name, tags.PENDING_TRANSITION, pending.to_json())
     return pending
 
 
 def read(client: MlflowClient, model_name: str) -> PendingTransition | None:
     """The pending change of ``model_name``, or None (also when the model does not exist)."""
     try:
-        text = client.get_registered_model(model_name).tags.get(JOURNAL_TAG)
+        text = client.get_registered_model(model_name).tags.get(tags.PENDING_TRANSITION)
     except MlflowException as exc:
         if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
             return None
@@ -107,7 +108,7 @@ def read(client: MlflowClient, model_name: str) -> PendingTransition | None:
 def clear(client: MlflowClient, model_name: str) -> None:
     """Remove the journal tag: no change is pending."""
     try:
-        client.delete_registered_model_tag(model_name, JOURNAL_TAG)
+        client.delete_registered_model_tag(model_name, tags.PENDING_TRANSITION)
     except MlflowException as exc:
         if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
             raise

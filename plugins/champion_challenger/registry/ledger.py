@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 
 from mlflow import MlflowClient
 
-PREFIX = "ccp.ledger."
+from champion_challenger import tags
+
 FIELDS = ("action", "model_name", "from_version", "to_version", "actor", "reason", "evidence_run_id", "at")
 
 
@@ -54,11 +55,11 @@ def ledger_experiment(client: MlflowClient, experiment_name: str) -> str:
 def append(client: MlflowClient, experiment_name: str, entry: LedgerEntry) -> str:
     """Record an event; returns the ledger run id."""
     entry = LedgerEntry(**{**entry.as_dict(), "at": entry.at or datetime.now(UTC).isoformat(timespec="seconds")})
-    tags = {PREFIX + k: "" if v is None else str(v) for k, v in entry.as_dict().items() if k in FIELDS}
+    run_tags = {tags.LEDGER_PREFIX + k: "" if v is None else str(v) for k, v in entry.as_dict().items() if k in FIELDS}
     run = client.create_run(
         ledger_experiment(client, experiment_name),
         run_name=f"{entry.action} {entry.model_name} v{entry.from_version} -> v{entry.to_version}",
-        tags=tags,
+        tags=run_tags,
     )
     for name, value in (entry.baseline or {}).items():
         client.log_metric(run.info.run_id, f"baseline_{name}", value)
@@ -73,14 +74,18 @@ def history(client: MlflowClient, experiment_name: str, limit: int = 50) -> list
     )
     entries = []
     for run in runs:
-        tags = {k[len(PREFIX):]: v for k, v in run.data.tags.items() if k.startswith(PREFIX)}
+        found = {k.removeprefix(tags.LEDGER_PREFIX): v for k, v in run.data.tags.items() if k.startswith(tags.LEDGER_PREFIX)}
         entries.append(
             LedgerEntry(
-                action=tags["action"], model_name=tags["model_name"],
-                from_version=int(tags["from_version"]) if tags.get("from_version") else None,
-                to_version=int(tags["to_version"]), actor=tags["actor"], reason=tags["reason"],
-                evidence_run_id=tags.get("evidence_run_id") or None, at=tags["at"],
-                baseline={k[len("baseline_"):]: v for k, v in run.data.metrics.items() if k.startswith("baseline_")} or None,
+                action=found["action"],
+                model_name=found["model_name"],
+                from_version=int(found["from_version"]) if found.get("from_version") else None,
+                to_version=int(found["to_version"]),
+                actor=found["actor"],
+                reason=found["reason"],
+                evidence_run_id=found.get("evidence_run_id") or None,
+                at=found["at"],
+                baseline={k[len("baseline_") :]: v for k, v in run.data.metrics.items() if k.startswith("baseline_")} or None,
             )
         )
     return entries

@@ -8,41 +8,17 @@ while MLflow still supports them; they are deprecated and never read.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from champion_challenger.errors import NoChampionError
-
-CHAMPION = "champion"
-CHALLENGER = "challenger"
-PREVIOUS = "previous"
-ALIASES = (CHAMPION, CHALLENGER, PREVIOUS)
-
-
-@dataclass(frozen=True)
-class AliasState:
-    """Which version each alias points to (None when unset)."""
-
-    champion: int | None
-    challenger: int | None
-    previous: int | None
-
-    def as_dict(self) -> dict[str, int | None]:
-        return {CHAMPION: self.champion, CHALLENGER: self.challenger, PREVIOUS: self.previous}
-
-    def served_versions(self) -> list[int]:
-        """Versions Triton holds while a challenger is evaluated: champion, challenger and previous."""
-        return sorted({v for v in self.as_dict().values() if v is not None})
-
-    def steady_versions(self) -> list[int]:
-        """Versions Triton holds between evaluations: the champion and, for instant rollback, the
-        previous champion (the router answers with the champion whatever the numbers)."""
-        if self.champion is None:
-            return []
-        return sorted({self.champion} | ({self.previous} if self.previous is not None else set()))
+from champion_challenger.payloads import ALIASES as ALIASES
+from champion_challenger.payloads import CHALLENGER as CHALLENGER
+from champion_challenger.payloads import CHAMPION as CHAMPION
+from champion_challenger.payloads import PREVIOUS as PREVIOUS
+from champion_challenger.payloads import AliasState as AliasState
 
 
 def alias_version(client: MlflowClient, model_name: str, alias: str) -> ModelVersion | None:

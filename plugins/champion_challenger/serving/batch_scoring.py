@@ -61,14 +61,17 @@ class ScoringSummary:
 
     def as_dict(self) -> dict:
         """JSON-ready form (``ccp predict --json``)."""
-        return {**asdict(self), "answered_by": {str(k): v for k, v in self.answered_by.items()},
-                "rows_per_second": round(self.rows_per_second, 1)}
+        return {
+            **asdict(self),
+            "answered_by": {str(k): v for k, v in self.answered_by.items()},
+            "rows_per_second": round(self.rows_per_second, 1),
+        }
 
 
 def scoring_schema(config: PipelineConfig) -> ModelSchema:
     """The pipeline's schema (features, id column) for scoring, without Ludwig's config validation.
 
-    ``Pipeline.schema`` validates every candidate with Ludwig's own schema, which imports Ludwig
+    ``CycleContext.schema`` validates every candidate with Ludwig's own schema, which imports Ludwig
     (about 10 s); scoring only needs the features' names and types, which :func:`model_schema`
     still checks. The pipeline validated these configs when it trained the served models.
 
@@ -236,7 +239,9 @@ def score_rows(
         chunk = frame.iloc[start : start + batch_size]
         try:
             if version is None:
-                part = client.score(target, chunk, schema, None if keys is None else keys.iloc[start : start + batch_size], len(chunk))
+                part = client.score(
+                    target, chunk, schema, None if keys is None else keys.iloc[start : start + batch_size], len(chunk)
+                )
             else:
                 part = client.score_version(target, chunk, schema, version, len(chunk))
         except InferenceServerException as exc:
@@ -245,7 +250,9 @@ def score_rows(
                 "check `ccp status` and the Triton log"
             ) from None
         except OSError as exc:
-            raise ServiceUnavailableError(f"lost the connection to Triton at {client.url} ({exc}); is it still running?") from None
+            raise ServiceUnavailableError(
+                f"lost the connection to Triton at {client.url} ({exc}); is it still running?"
+            ) from None
         parts.append(part)
         if on_batch is not None:
             on_batch(len(chunk))
@@ -270,6 +277,13 @@ def _check_served(client: TritonModelClient, model: str, version: int | None) ->
             "champion, challenger and previous champion (`ccp status`), or drop --version to use the champion"
         )
     return versions_model
+
+
+def _progress_bar(total: int, description: str, shown: bool) -> tqdm:
+    """A row counter on stderr (a no-op when not ``shown``)."""
+    return tqdm(
+        total=total, unit="row", unit_scale=True, desc=description, file=sys.stderr, disable=not shown, dynamic_ncols=True
+    )
 
 
 def score_file(
@@ -311,8 +325,7 @@ def score_file(
     check_input_path(path)
     out = resolve_output(path, out, overwrite)
     frame = read_rows(path, schema)
-    with tqdm(total=len(frame), unit="row", unit_scale=True, desc=f"scoring {path.name}", file=sys.stderr,
-              disable=not progress, dynamic_ncols=True) as bar:
+    with _progress_bar(len(frame), f"scoring {path.name}", progress) as bar:
         scored = score_rows(client, schema, model, frame, batch_size, version, bar.update)
     predictions = scored[list(SCORE_OUTPUTS)].copy()
     if schema.id_column in frame.columns:

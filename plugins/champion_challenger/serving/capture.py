@@ -15,8 +15,8 @@ import os
 import threading
 import time
 import uuid
-from datetime import UTC, datetime
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +25,17 @@ import pandas as pd
 
 #: Columns every capture record has; feature columns follow, named ``feature.<name>``.
 RECORD_COLUMNS = (
-    "request_id", "entity_key", "timestamp", "champion_version", "challenger_version",
-    "champion_probability", "challenger_probability", "champion_prediction", "challenger_prediction",
-    "champion_latency_ms", "challenger_latency_ms",
+    "request_id",
+    "entity_key",
+    "timestamp",
+    "champion_version",
+    "challenger_version",
+    "champion_probability",
+    "challenger_probability",
+    "champion_prediction",
+    "challenger_prediction",
+    "champion_latency_ms",
+    "challenger_latency_ms",
 )
 FEATURE_PREFIX = "feature."
 #: ``challenger_version`` of a prediction-log record: the champion's answer alone (challenger fields empty).

@@ -71,9 +71,7 @@ def check_supported(config: Mapping[str, Any], metadata: Mapping[str, Any] | Non
 def _check_input(feature: Mapping[str, Any], feature_metadata: Mapping[str, Any]) -> None:
     name, ftype = feature["name"], feature.get("type")
     if ftype not in SUPPORTED_INPUT_TYPES:
-        raise UnsupportedModelError(
-            f"input feature {name!r} has type {ftype!r}; supported: {sorted(SUPPORTED_INPUT_TYPES)}"
-        )
+        raise UnsupportedModelError(f"input feature {name!r} has type {ftype!r}; supported: {sorted(SUPPORTED_INPUT_TYPES)}")
     preprocessing = feature_metadata.get("preprocessing") or feature.get("preprocessing") or {}
     strategy = preprocessing.get("missing_value_strategy")
     if strategy in ROW_CONTEXT_STRATEGIES:

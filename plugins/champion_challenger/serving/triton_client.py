@@ -34,9 +34,7 @@ class TritonModelClient:
 
     def __init__(self, url: str, timeout_s: float = 120.0, control_url: str | None = None) -> None:
         self.url, self.control_url, self.timeout_s = url, control_url, timeout_s
-        self._client = httpclient.InferenceServerClient(
-            url=url, connection_timeout=timeout_s, network_timeout=timeout_s
-        )
+        self._client = httpclient.InferenceServerClient(url=url, connection_timeout=timeout_s, network_timeout=timeout_s)
         self._control = grpcclient.InferenceServerClient(url=control_url) if control_url else None
 
     def check_live(self) -> None:
@@ -74,9 +72,7 @@ class TritonModelClient:
         try:
             call(model_name, **kwargs)
         except InferenceServerException as exc:
-            raise ServiceUnavailableError(
-                f"Triton ({where}) could not {action} {model_name!r}: {exc.message()}"
-            ) from None
+            raise ServiceUnavailableError(f"Triton ({where}) could not {action} {model_name!r}: {exc.message()}") from None
 
     def is_ready(self, model_name: str, version: int) -> bool:
         """True when Triton reports this version READY."""
@@ -204,8 +200,7 @@ class TritonModelClient:
             for name in output_names:
                 parts[name].append(result.as_numpy(name).reshape(-1))
         return {
-            name: np.concatenate(chunks) if chunks else np.empty(0, dtype=OUTPUT_DTYPES[name])
-            for name, chunks in parts.items()
+            name: np.concatenate(chunks) if chunks else np.empty(0, dtype=OUTPUT_DTYPES[name]) for name, chunks in parts.items()
         }
 
 

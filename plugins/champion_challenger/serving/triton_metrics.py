@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import requests
 
-_LINE = re.compile(r'^(?P<name>(nv_inference|ccp)_[a-z_]+)\{(?P<labels>[^}]*)\}\s+(?P<value>[0-9.eE+\-]+)$')
+_LINE = re.compile(r"^(?P<name>(nv_inference|ccp)_[a-z_]+)\{(?P<labels>[^}]*)\}\s+(?P<value>[0-9.eE+\-]+)$")
 
 
 @dataclass(frozen=True)

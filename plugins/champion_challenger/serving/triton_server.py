@@ -63,9 +63,7 @@ def triton_environment() -> dict[str, str]:
     }
 
 
-def triton_service(
-    state_dir: Path, repository: Path, http_port: int, grpc_port: int, metrics_port: int
-) -> ServiceProcess:
+def triton_service(state_dir: Path, repository: Path, http_port: int, grpc_port: int, metrics_port: int) -> ServiceProcess:
     """Describe the Triton server process serving ``repository`` on the given ports.
 
     Models found in the repository are loaded at start, so the champion serves again after a

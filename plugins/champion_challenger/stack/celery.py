@@ -13,6 +13,7 @@ import socket
 import subprocess
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from champion_challenger.settings import Settings
@@ -141,25 +142,34 @@ def celery_services(
         "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(scheduler_health_port),
     }
     services = [
-        ServiceProcess("airflow-api-server", [airflow, "api-server"],
-                       f"http://127.0.0.1:{api_port}/api/v2/monitor/health", [api_port], state_dir, env),
-        ServiceProcess("airflow-scheduler", [airflow, "scheduler"],
-                       f"http://127.0.0.1:{scheduler_health_port}/health", [scheduler_health_port], state_dir,
-                       scheduler_env),
+        ServiceProcess(
+            "airflow-api-server",
+            [airflow, "api-server"],
+            f"http://127.0.0.1:{api_port}/api/v2/monitor/health",
+            [api_port],
+            state_dir,
+            env,
+        ),
+        ServiceProcess(
+            "airflow-scheduler",
+            [airflow, "scheduler"],
+            f"http://127.0.0.1:{scheduler_health_port}/health",
+            [scheduler_health_port],
+            state_dir,
+            scheduler_env,
+        ),
         ServiceProcess("airflow-dag-processor", [airflow, "dag-processor"], None, [], state_dir, env),
     ]
-    for worker in workers or default_workers():
-        worker_env = {
-            **env,
-            NODE_ENV: worker.node,
-            "AIRFLOW__CORE__HOSTNAME_CALLABLE": f"{__name__}.worker_hostname",
-        }
-        command = [
-            airflow, "celery", "worker", "--queues", ",".join(worker.queues),
-            "--concurrency", str(worker.concurrency), "--celery-hostname", worker.node, "--skip-serve-logs",
-        ]
-        services.append(ServiceProcess(f"celery-worker-{worker.name}", command, None, [], state_dir, worker_env))
+    services += [_worker_service(airflow, worker, state_dir, env) for worker in workers or default_workers()]
     return services
+
+
+def _worker_service(airflow: str, worker: CeleryWorker, state_dir: Path, env: dict[str, str]) -> ServiceProcess:
+    """One Celery worker consuming ``worker.queues`` (its own log server skipped)."""
+    worker_env = {**env, NODE_ENV: worker.node, "AIRFLOW__CORE__HOSTNAME_CALLABLE": f"{__name__}.worker_hostname"}
+    command = [airflow, "celery", "worker", "--queues", ",".join(worker.queues), "--concurrency", str(worker.concurrency),
+               "--celery-hostname", worker.node, "--skip-serve-logs"]  # fmt: skip
+    return ServiceProcess(f"celery-worker-{worker.name}", command, None, [], state_dir, worker_env)
 
 
 def active_queues(broker_url: str, timeout_s: float = 2) -> dict[str, list[str]]:
@@ -195,5 +205,6 @@ def wait_for_workers(
         if all(queues.get(w.node) == sorted(w.queues) for w in workers):
             return queues
         time.sleep(2)
-    raise RuntimeError(f"Celery workers not ready after {timeout_s:.0f}s; expected {[w.node for w in workers]}, "
-                       f"broker answered {queues}")
+    raise RuntimeError(
+        f"Celery workers not ready after {timeout_s:.0f}s; expected {[w.node for w in workers]}, broker answered {queues}"
+    )

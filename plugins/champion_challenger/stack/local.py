@@ -10,6 +10,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from champion_challenger.payloads import XCOM_DESERIALIZATION_CLASSES
 from champion_challenger.serving.triton_server import triton_service
 from champion_challenger.settings import REPO_ROOT, Settings
 from champion_challenger.stack.processes import ServiceProcess, venv_bin
@@ -24,10 +25,18 @@ def mlflow_service(settings: Settings) -> ServiceProcess:
     return ServiceProcess(
         name="mlflow",
         command=[
-            venv_bin("mlflow"), "server",
-            "--backend-store-uri", f"sqlite:///{store / 'mlflow.db'}",
-            "--artifacts-destination", str(store / "artifacts"),
-            "--host", "127.0.0.1", "--port", str(settings.mlflow_port), "--workers", "2",
+            venv_bin("mlflow"),
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{store / 'mlflow.db'}",
+            "--artifacts-destination",
+            str(store / "artifacts"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(settings.mlflow_port),
+            "--workers",
+            "2",
         ],
         health_url=f"http://127.0.0.1:{settings.mlflow_port}/health",
         ports=[settings.mlflow_port],
@@ -43,6 +52,7 @@ def airflow_environment(settings: Settings) -> dict[str, str]:
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES": XCOM_DESERIALIZATION_CLASSES,
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{AIRFLOW_USER}:admin",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",

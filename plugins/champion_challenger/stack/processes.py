@@ -17,9 +17,7 @@ from pathlib import Path
 
 import requests
 
-
-class ServiceStartError(RuntimeError):
-    """A server did not come up; the message says why and where its log is."""
+from champion_challenger.errors import ServiceStartError
 
 
 @dataclass
@@ -121,8 +119,7 @@ class ServiceProcess:
                 return
             time.sleep(1)
         raise ServiceStartError(
-            f"{self.name} not healthy at {self.health_url} after {timeout_s:.0f}s; "
-            f"see {self.log_file}:\n{tail(self.log_file)}"
+            f"{self.name} not healthy at {self.health_url} after {timeout_s:.0f}s; see {self.log_file}:\n{tail(self.log_file)}"
         )
 
     def stop(self, timeout_s: float = 30) -> bool:

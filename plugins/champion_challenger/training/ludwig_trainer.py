@@ -95,7 +95,9 @@ def train_ludwig(
         device="cuda" if torch.cuda.is_available() else "cpu",
         model=model,
     )
-    trained.validation_metrics = binary_metrics(valid_df[schema.target].to_numpy(), trained.predict_proba(valid_df[schema.feature_names]))
+    trained.validation_metrics = binary_metrics(
+        valid_df[schema.target].to_numpy(), trained.predict_proba(valid_df[schema.feature_names])
+    )
     return trained
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import yaml
 import pandas as pd
-from mlflow.pyfunc import PythonModelContext, PythonModel
+import yaml
+from mlflow.pyfunc import PythonModel, PythonModelContext
 
 LUDWIG_ARTIFACT = "ludwig_model"
 
@@ -24,9 +24,7 @@ class LudwigPyfuncModel(PythonModel):
 
         from ludwig.api import LudwigModel
 
-        self._model = LudwigModel.load(
-            context.artifacts[LUDWIG_ARTIFACT], backend="local", logging_level=logging.ERROR
-        )
+        self._model = LudwigModel.load(context.artifacts[LUDWIG_ARTIFACT], backend="local", logging_level=logging.ERROR)
         self._target = self._model.config["output_features"][0]["name"]
 
     def predict(self, context: PythonModelContext, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:

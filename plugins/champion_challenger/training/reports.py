@@ -29,7 +29,7 @@ def plot_learning_curves(epoch_metrics: dict[str, dict[str, list[float]]], path:
         ax.set_title(name)
         ax.set_xlabel("epoch")
         ax.legend()
-    for ax in list(axes.flat)[len(names):]:
+    for ax in list(axes.flat)[len(names) :]:
         ax.axis("off")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
@@ -37,9 +37,7 @@ def plot_learning_curves(epoch_metrics: dict[str, dict[str, list[float]]], path:
     return path
 
 
-def permutation_importance(
-    predict_proba, frame: pd.DataFrame, schema: ModelSchema, seed: int = 0
-) -> dict[str, float]:
+def permutation_importance(predict_proba, frame: pd.DataFrame, schema: ModelSchema, seed: int = 0) -> dict[str, float]:
     """Drop in ROC AUC when each feature is shuffled (higher = more important).
 
     Args:

@@ -41,9 +41,7 @@ class TritonPythonModel:
         version_dir = os.path.join(args["model_repository"], args["model_version"])
         with open(os.path.join(version_dir, "serving_spec.json"), encoding="utf-8") as fh:
             self.spec = json.load(fh)
-        self.model = LudwigModel.load(
-            os.path.join(version_dir, "ludwig_model"), backend="local", logging_level=logging.ERROR
-        )
+        self.model = LudwigModel.load(os.path.join(version_dir, "ludwig_model"), backend="local", logging_level=logging.ERROR)
         from champion_challenger.serving.fast_predictor import TensorPredictor, UnsupportedModelError
 
         try:
@@ -58,9 +56,7 @@ class TritonPythonModel:
             description="Requests answered with an error by the model (malformed inputs)",
             kind=pb_utils.MetricFamily.COUNTER,
         )
-        self.invalid_requests = self.invalid_family.Metric(
-            labels={"model": args["model_name"], "version": args["model_version"]}
-        )
+        self.invalid_requests = self.invalid_family.Metric(labels={"model": args["model_name"], "version": args["model_version"]})
 
     def execute(self, requests):
         parsed, errors = [], []
@@ -75,7 +71,7 @@ class TritonPythonModel:
         good = [c for c in parsed if c is not None]
         probs = self._score(_concat(good)) if good else np.empty(0, dtype=np.float32)
         responses, start = [], 0
-        for columns, error in zip(parsed, errors):
+        for columns, error in zip(parsed, errors, strict=True):
             if error is not None:
                 responses.append(pb_utils.InferenceResponse(output_tensors=[], error=error))
                 continue

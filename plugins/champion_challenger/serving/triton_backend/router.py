@@ -28,41 +28,26 @@ import queue  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
 from datetime import UTC, datetime  # noqa: E402
 
 import numpy as np  # noqa: E402
 import triton_python_backend_utils as pb_utils  # noqa: E402
 
-from champion_challenger.serving.capture import FEATURE_PREFIX, NO_CHALLENGER, CaptureWriter  # noqa: E402
+from champion_challenger.serving.capture import CaptureWriter  # noqa: E402
 from champion_challenger.serving.routing import ROUTING_FILE, RoutingTable, plan_rows, row_keys  # noqa: E402
+from champion_challenger.serving.shadow_batches import (  # noqa: E402
+    Batch,
+    ShadowJob,
+    capture_columns,
+    merge_batches,
+    row_bytes,
+    take_rows,
+    text,
+)
 
 ENTITY_KEY = "entity_key"
 OUTPUTS = ["probability", "prediction"]
 MAX_SHADOW_ROWS = 4096  # rows of one coalesced challenger call
-
-
-@dataclass
-class _Batch:
-    """The rows of one or more requests, merged for one call per version."""
-
-    inputs: dict  # input name -> array [rows, 1]
-    keys: list
-    request_ids: list
-    sizes: list  # rows per request, in order
-
-
-@dataclass
-class _ShadowJob:
-    inputs: dict
-    keys: list
-    request_ids: list
-    champion_version: int
-    champion_probability: np.ndarray
-    champion_prediction: np.ndarray
-    champion_latency_ms: float
-    challenger_version: int
-    timestamp: datetime
 
 
 class TritonPythonModel:
@@ -77,18 +62,26 @@ class TritonPythonModel:
         self.writer = None
         self.families = {
             "rows": pb_utils.MetricFamily(
-                "ccp_router_rows_total", "Rows answered (champion/canary) or mirrored (shadow) per version",
-                pb_utils.MetricFamily.COUNTER),
+                "ccp_router_rows_total",
+                "Rows answered (champion/canary) or mirrored (shadow) per version",
+                pb_utils.MetricFamily.COUNTER,
+            ),
             "errors": pb_utils.MetricFamily(
-                "ccp_router_errors_total", "Rows that failed at a version", pb_utils.MetricFamily.COUNTER),
+                "ccp_router_errors_total", "Rows that failed at a version", pb_utils.MetricFamily.COUNTER
+            ),
             "disagreements": pb_utils.MetricFamily(
-                "ccp_shadow_disagreements_total", "Mirrored rows where the challenger's label differs from the champion's",
-                pb_utils.MetricFamily.COUNTER),
+                "ccp_shadow_disagreements_total",
+                "Mirrored rows where the challenger's label differs from the champion's",
+                pb_utils.MetricFamily.COUNTER,
+            ),
             "dropped": pb_utils.MetricFamily(
-                "ccp_shadow_dropped_total", "Mirrors skipped because the shadow queue was full",
-                pb_utils.MetricFamily.COUNTER),
+                "ccp_shadow_dropped_total",
+                "Mirrored rows lost: the shadow queue was full or the shadow path failed",
+                pb_utils.MetricFamily.COUNTER,
+            ),
             "captured": pb_utils.MetricFamily(
-                "ccp_capture_records_total", "Capture records written", pb_utils.MetricFamily.COUNTER),
+                "ccp_capture_records_total", "Capture records written", pb_utils.MetricFamily.COUNTER
+            ),
         }
         self.metrics = {}
         # The request path and the shadow thread share this interpreter: hand the GIL over often
@@ -109,11 +102,11 @@ class TritonPythonModel:
             if (answer := self._pass_through(requests[0], parsed[0], table)) is not None:
                 return [answer]
             parsed = [self._with_features(requests[0], parsed[0])]  # the general path needs them all
-        good = [p for p in parsed if isinstance(p, _Batch)]
-        answers = self._answer(_merge(good, self.feature_names), table) if good else None
+        good = [p for p in parsed if isinstance(p, Batch)]
+        answers = self._answer(merge_batches(good, self.feature_names), table) if good else None
         responses, start = [], 0
         for item in parsed:
-            if not isinstance(item, _Batch):
+            if not isinstance(item, Batch):
                 responses.append(self._error(f"invalid request: {item}"))
                 continue
             rows = slice(start, start + item.sizes[0])
@@ -130,23 +123,23 @@ class TritonPythonModel:
             inputs = self._features(request) if features else {first: self._read(request, first)}
             n = len(inputs[first])
             key_tensor = pb_utils.get_input_tensor_by_name(request, ENTITY_KEY)
-            entity_keys = None if key_tensor is None else [_text(v) for v in key_tensor.as_numpy().reshape(-1)]
+            entity_keys = None if key_tensor is None else [text(v) for v in key_tensor.as_numpy().reshape(-1)]
             if entity_keys is not None and len(entity_keys) != n:
                 raise ValueError(f"{ENTITY_KEY} has {len(entity_keys)} rows, features have {n}")
             request_id = request.request_id()
             if entity_keys is None and not request_id:
                 inputs = self._features(request, inputs)  # keys come from the rows' values
-            keys = row_keys(entity_keys, request_id, None if entity_keys or request_id else _row_bytes(inputs), n)
-            return _Batch(inputs, keys, [request_id or uuid.uuid4().hex] * n, [n])
+            keys = row_keys(entity_keys, request_id, None if entity_keys or request_id else row_bytes(inputs), n)
+            return Batch(inputs, keys, [request_id or uuid.uuid4().hex] * n, [n])
         except Exception as exc:  # noqa: BLE001 - reported to that request alone
             return f"{type(exc).__name__}: {exc}"
 
     def _with_features(self, request, parsed):
         """``parsed`` with every feature decoded (an invalid request's reason unchanged)."""
-        if not isinstance(parsed, _Batch):
+        if not isinstance(parsed, Batch):
             return parsed
         try:
-            return _Batch(self._features(request, parsed.inputs), parsed.keys, parsed.request_ids, parsed.sizes)
+            return Batch(self._features(request, parsed.inputs), parsed.keys, parsed.request_ids, parsed.sizes)
         except Exception as exc:  # noqa: BLE001 - reported to that request alone
             return f"{type(exc).__name__}: {exc}"
 
@@ -166,7 +159,7 @@ class TritonPythonModel:
         """Answer a lone request whose rows all go to the champion by forwarding its input tensors
         unchanged (no decode and re-encode of text features). Rows to mirror or log are decoded
         for the shadow thread. None when the general path is needed (invalid request, canary rows)."""
-        if not isinstance(batch, _Batch) or table.champion is None:
+        if not isinstance(batch, Batch) or table.champion is None:
             return None
         plan = plan_rows(batch.keys, table)
         if (plan.answer_version != table.champion).any():
@@ -179,27 +172,34 @@ class TritonPythonModel:
             self._count("errors", n, version=table.champion, role="champion")
             return self._error(str(exc))
         self._count("rows", n, version=table.champion, role="champion")
-        if (plan.mirror.any() or plan.log.any()) and isinstance(batch := self._with_features(request, batch), _Batch):
+        if (plan.mirror.any() or plan.log.any()) and isinstance(batch := self._with_features(request, batch), Batch):
             stamp, rows = datetime.now(UTC), np.arange(n)
             for mask, challenger in ((plan.mirror, table.challenger), (plan.log, None)):
                 self._mirror(batch, rows[mask], prob[mask], pred[mask], latency_ms, challenger, table, stamp)
-        return pb_utils.InferenceResponse(output_tensors=[
-            pb_utils.Tensor("probability", prob.reshape(-1, 1)), pb_utils.Tensor("prediction", pred.reshape(-1, 1)),
-            pb_utils.Tensor("version", np.full((n, 1), table.champion, np.int32)),
-        ])
+        return pb_utils.InferenceResponse(
+            output_tensors=[
+                pb_utils.Tensor("probability", prob.reshape(-1, 1)),
+                pb_utils.Tensor("prediction", pred.reshape(-1, 1)),
+                pb_utils.Tensor("version", np.full((n, 1), table.champion, np.int32)),
+            ]
+        )
 
     def _answer(self, batch, table):
         """Probability, prediction, version and error message per row."""
         plan = plan_rows(batch.keys, table)
         n = len(batch.keys)
-        out = {"probability": np.zeros(n, np.float32), "prediction": np.zeros(n, np.int32),
-               "version": plan.answer_version.astype(np.int32), "error": [None] * n}
+        out = {
+            "probability": np.zeros(n, np.float32),
+            "prediction": np.zeros(n, np.int32),
+            "version": plan.answer_version.astype(np.int32),
+            "error": [None] * n,
+        }
         stamp = datetime.now(UTC)
         for version in np.unique(plan.answer_version):
             rows = np.flatnonzero(plan.answer_version == version)
             role = "champion" if version == table.champion else "canary"
             try:
-                prob, pred, latency_ms = self._infer(table.versions_model, int(version), _take(batch.inputs, rows))
+                prob, pred, latency_ms = self._infer(table.versions_model, int(version), take_rows(batch.inputs, rows))
             except Exception as exc:  # noqa: BLE001 - those rows' requests get the reason
                 self._count("errors", len(rows), version=version, role=role)
                 for i in rows:
@@ -218,7 +218,10 @@ class TritonPythonModel:
     def _call(self, model, version, tensors):
         """Probabilities, predictions and latency (ms) of ``model`` ``version`` on ``tensors`` (BLS)."""
         request = pb_utils.InferenceRequest(
-            model_name=model, model_version=int(version), requested_output_names=OUTPUTS, inputs=tensors,
+            model_name=model,
+            model_version=int(version),
+            requested_output_names=OUTPUTS,
+            inputs=tensors,
         )
         start = time.perf_counter()
         response = request.exec()
@@ -233,9 +236,11 @@ class TritonPythonModel:
         errors = [e for e in answers["error"][rows] if e]
         if errors:
             return self._error(errors[0])
-        return pb_utils.InferenceResponse(output_tensors=[
-            pb_utils.Tensor(name, answers[name][rows].reshape(-1, 1)) for name in ("probability", "prediction", "version")
-        ])
+        return pb_utils.InferenceResponse(
+            output_tensors=[
+                pb_utils.Tensor(name, answers[name][rows].reshape(-1, 1)) for name in ("probability", "prediction", "version")
+            ]
+        )
 
     @staticmethod
     def _error(message):
@@ -250,8 +255,9 @@ class TritonPythonModel:
             if self.table.capture_dir and (self.writer is None or str(self.writer.capture_dir) != self.table.capture_dir):
                 if self.writer is not None:
                     self.writer.flush()
-                self.writer = CaptureWriter(self.table.capture_dir, self.name, self.table.capture_flush_rows,
-                                            self.table.capture_flush_seconds)
+                self.writer = CaptureWriter(
+                    self.table.capture_dir, self.name, self.table.capture_flush_rows, self.table.capture_flush_seconds
+                )
         return self.table
 
     # ---- shadow path (background thread) --------------------------------------------------
@@ -259,9 +265,16 @@ class TritonPythonModel:
         """Queue rows for the background thread: mirrored to ``challenger``, or (None) only logged."""
         if len(rows) == 0 or (challenger is not None and not table.has_challenger):
             return
-        job = _ShadowJob(
-            _take(batch.inputs, rows), [batch.keys[i] for i in rows], [batch.request_ids[i] for i in rows],
-            table.champion, prob, pred, latency_ms, challenger, stamp,
+        job = ShadowJob(
+            take_rows(batch.inputs, rows),
+            [batch.keys[i] for i in rows],
+            [batch.request_ids[i] for i in rows],
+            table.champion,
+            prob,
+            pred,
+            latency_ms,
+            challenger,
+            stamp,
         )
         try:
             self.shadow_queue.put_nowait(job)
@@ -278,8 +291,13 @@ class TritonPythonModel:
                     self._shadow([job for job in jobs if job.challenger_version == challenger])
                 if self.writer is not None and self.writer.due():
                     self.writer.flush()
-            except Exception:  # noqa: BLE001 - the shadow path must never take the router down
-                pass
+            except Exception as exc:  # noqa: BLE001 - the shadow path must never take the router down
+                lost = sum(len(job.keys) for job in jobs)
+                self._count("dropped", lost)
+                pb_utils.Logger.log_error(
+                    f"{self.name}: {lost} mirrored rows lost in the shadow path ({type(exc).__name__}: {exc}); "
+                    "the champion keeps answering"
+                )
 
     def _collect(self):
         """The next queued jobs: the first one, plus what arrives within ``shadow_batch_delay_ms``
@@ -323,21 +341,7 @@ class TritonPythonModel:
             self._count("disagreements", int((pred != champion_prediction).sum()), version=challenger)
         if self.writer is None:
             return
-        self.writer.add({
-            "request_id": [r for job in jobs for r in job.request_ids],
-            "entity_key": [k for job in jobs for k in job.keys],
-            "timestamp": np.concatenate([np.full(len(job.keys), np.datetime64(job.timestamp.replace(tzinfo=None), "us"))
-                                         for job in jobs]),
-            "champion_version": np.concatenate([np.full(len(job.keys), job.champion_version, np.int64) for job in jobs]),
-            "challenger_version": np.full(n, NO_CHALLENGER if challenger is None else challenger, np.int64),
-            "champion_probability": np.concatenate([job.champion_probability for job in jobs]),
-            "challenger_probability": prob,
-            "champion_prediction": champion_prediction,
-            "challenger_prediction": pred,
-            "champion_latency_ms": np.concatenate([np.full(len(job.keys), job.champion_latency_ms) for job in jobs]),
-            "challenger_latency_ms": np.full(n, latency_ms),
-            **{FEATURE_PREFIX + name: _column(values) for name, values in inputs.items()},
-        })
+        self.writer.add(capture_columns(jobs, challenger, prob, pred, latency_ms))
         self._count("captured", n)
 
     # ---- metrics --------------------------------------------------------------------------
@@ -355,31 +359,3 @@ class TritonPythonModel:
         self.shadow_thread.join(timeout=5)
         if self.writer is not None:
             self.writer.flush()
-
-
-def _merge(batches, names):
-    if len(batches) == 1:
-        return batches[0]
-    return _Batch(
-        {name: np.concatenate([b.inputs[name] for b in batches]) for name in names},
-        [k for b in batches for k in b.keys], [r for b in batches for r in b.request_ids],
-        [b.sizes[0] for b in batches],
-    )
-
-
-def _take(inputs, rows):
-    return {name: array[rows] for name, array in inputs.items()}
-
-
-def _text(value):
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
-
-
-def _column(values):
-    flat = values.reshape(-1)
-    return [_text(v) for v in flat] if flat.dtype == object else flat
-
-
-def _row_bytes(inputs):
-    arrays = list(inputs.values())
-    return [b"|".join(_text(a[i, 0]).encode() for a in arrays) for i in range(len(arrays[0]))]

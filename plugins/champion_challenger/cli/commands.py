@@ -1,0 +1,208 @@
+"""The bodies of the ``ccp`` subcommands: each calls one package function and returns an :class:`Output`.
+
+:func:`champion_challenger.cli.main` prints that output, as text or (with ``--json``) as one JSON document.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from champion_challenger.cli.output import Output
+from champion_challenger.settings import load_settings
+
+if TYPE_CHECKING:
+    from champion_challenger.cycle.context import CycleContext
+
+#: generate-data shows a progress bar from this many batches on.
+PROGRESS_MIN_BATCHES = 5
+
+
+def _progress(args: argparse.Namespace) -> bool:
+    """Progress bars on stderr only for a person watching: not with --quiet, not into a pipe or file."""
+    return not getattr(args, "quiet", False) and sys.stderr.isatty()
+
+
+def _context() -> CycleContext:
+    """``CycleContext.from_env()``, after checking MLflow answers (its client would retry for minutes)."""
+    from champion_challenger.cycle.context import CycleContext, check_mlflow
+
+    ctx = CycleContext.from_env()
+    check_mlflow(ctx.tracking_uri)
+    return ctx
+
+
+def _actor() -> str:
+    import getpass
+
+    return getpass.getuser()
+
+
+def _cmd_generate(args: argparse.Namespace) -> Output:
+    from tqdm import tqdm
+
+    from champion_challenger.config import PipelineConfig
+    from champion_challenger.data.generate import write_batches
+
+    settings = load_settings()
+    out = args.out or PipelineConfig.from_yaml(settings.pipeline_config).landing_dir(settings.home)
+    show = _progress(args) and args.batches >= PROGRESS_MIN_BATCHES
+    with tqdm(total=args.batches, unit="batch", desc="generating", file=sys.stderr, disable=not show) as bar:
+        paths = write_batches(
+            Path(out),
+            args.batches,
+            start=args.start,
+            drift_at=args.drift_at,
+            seed=args.seed,
+            rows=args.rows,
+            on_written=lambda _: bar.update(),
+        )
+    data = {
+        "out_dir": str(out),
+        "files": [str(p) for p in paths],
+        "rows_per_batch": args.rows,
+        "drift_at": args.drift_at,
+        "seed": args.seed,
+    }
+    return Output(data, f"wrote {len(paths)} batch file(s) to {out}: {paths[0].name} .. {paths[-1].name}")
+
+
+def _cmd_status(args: argparse.Namespace) -> Output:
+    from champion_challenger.status import collect_status, format_status
+
+    status = collect_status(_context())
+    return Output(status, format_status(status))
+
+
+def _cmd_predict(args: argparse.Namespace) -> Output:
+    from champion_challenger.config import PipelineConfig
+    from champion_challenger.serving.batch_scoring import score_file, scoring_schema
+    from champion_challenger.serving.triton_client import TritonModelClient
+
+    # Not CycleContext.from_env(): scoring needs neither MLflow nor Ludwig, and starts in a second, not ~15 s.
+    settings = load_settings()
+    config = PipelineConfig.from_yaml(settings.pipeline_config)
+    summary = score_file(
+        TritonModelClient(settings.triton_url),
+        scoring_schema(config),
+        config.model_name,
+        args.file,
+        out=args.out,
+        batch_size=args.batch_size,
+        version=args.version,
+        progress=_progress(args),
+        overwrite=args.overwrite,
+    )
+    answered = ", ".join(f"v{v}: {n:,}" for v, n in summary.answered_by.items()) or "-"
+    text = (
+        f"scored {summary.rows:,} rows with {summary.model} in {summary.seconds:.2f} s "
+        f"({summary.rows_per_second:,.0f} rows/s); answered by {answered}\n"
+        f"predictions: {summary.output}"
+    )
+    return Output(summary.as_dict(), text)
+
+
+def _cmd_up(args: argparse.Namespace) -> Output:
+    from champion_challenger import demo
+    from champion_challenger.stack import local
+
+    settings = load_settings()
+    services = []
+    for service in local.services(settings):
+        print(f"starting {service.name} ...", flush=True)
+        state = "started" if service.start(timeout_s=args.timeout) else "already running"
+        services.append(
+            {"name": service.name, "state": state, "health_url": service.health_url, "log_file": str(service.log_file)}
+        )
+        print(f"  {service.name} {state}: {service.health_url} (log {service.log_file})", flush=True)
+    slots = local.gpu_count() or 1
+    demo.airflow_api(settings).ensure_pool("gpu", slots, "GPU training slots (one per GPU; 1 on CPU-only hosts)")
+    return Output(
+        {"services": services, "airflow_pool": {"name": "gpu", "slots": slots}}, f"  airflow pool 'gpu': {slots} slot(s)"
+    )
+
+
+def _cmd_down(args: argparse.Namespace) -> Output:
+    from champion_challenger.stack import local
+
+    stopped = [{"name": s.name, "was_running": s.stop()} for s in reversed(local.services(load_settings()))]
+    text = "\n".join(f"{s['name']}: {'stopped' if s['was_running'] else 'not running'}" for s in stopped)
+    return Output({"services": stopped}, text)
+
+
+def _cmd_wipe(args: argparse.Namespace) -> Output:
+    from champion_challenger.stack import local
+
+    settings = load_settings()
+    local.wipe(settings)
+    return Output({"deleted": str(settings.home)}, f"deleted {settings.home}")
+
+
+def _cmd_serve(args: argparse.Namespace) -> Output:
+    from champion_challenger.cycle.serving_deployment import sync_serving
+
+    ctx = _context()
+    served = sync_serving(ctx)
+    text = f"Triton serves versions {served} of {ctx.model_name}" if served else "no champion registered; nothing to serve"
+    return Output({"model_name": ctx.model_name, "served_versions": served}, text)
+
+
+def _cmd_promote(args: argparse.Namespace) -> Output:
+    from champion_challenger.cycle.transitions import promote
+
+    entry = promote(_context(), args.version, args.actor or _actor(), args.reason, action="manual_promote")
+    return Output(entry, f"v{entry['to_version']} is champion (was v{entry['from_version']})")
+
+
+def _cmd_rollback(args: argparse.Namespace) -> Output:
+    from champion_challenger.cycle.transitions import rollback
+
+    entry = rollback(_context(), args.actor or _actor(), args.reason)
+    return Output(entry, f"rolled back: v{entry['to_version']} is champion (was v{entry['from_version']})")
+
+
+def _cmd_recover(args: argparse.Namespace) -> Output:
+    from champion_challenger.cycle.transitions import recover
+
+    outcome = recover(_context())
+    if outcome is None:
+        return Output({"recovered": None}, "nothing to recover: no champion change was left unfinished")
+    return Output(
+        outcome,
+        f"{outcome['recovered']} stopped after {outcome['stopped_after']!r}: "
+        f"{outcome['outcome']}; v{outcome['champion']} is champion and served",
+    )
+
+
+def _cmd_history(args: argparse.Namespace) -> Output:
+    from champion_challenger.registry import ledger
+
+    ctx = _context()
+    entries = [e.as_dict() for e in ledger.history(ctx.client, ctx.config.experiment_name, args.limit)]
+    lines = [
+        f"{e['at']}  {e['action']:<15} v{e['from_version'] or '-'} -> v{e['to_version']}  by {e['actor']}: {e['reason']}"
+        for e in entries
+    ]
+    return Output(entries, "\n".join(lines) or "no promotion or rollback recorded yet")
+
+
+def _cmd_demo(args: argparse.Namespace) -> Output:
+    from champion_challenger import demo
+    from champion_challenger.status import collect_status, format_status
+
+    stack = _cmd_up(args)
+    print(stack.text)
+    settings = load_settings()
+    cycles = demo.run_demo(settings, seed=args.seed, rows=args.rows)
+    status = collect_status(_context())
+    urls = demo.urls(settings)
+    lines = ["", format_status(status), "", *(f"{name:<15} {url}" for name, url in urls.items())]
+    lines += [
+        f"{'airflow login':<15} {demo.login_hint(settings)}",
+        "The stack keeps running; `make down` stops it, `make wipe` deletes its state.",
+    ]
+    data = {"cycles": cycles, "status": status, "urls": urls, "airflow_login": json.loads(demo.login_hint(settings))}
+    return Output(data, "\n".join(lines))

@@ -1,0 +1,251 @@
+"""The argument parser of ``ccp``: the top-level options and the data, scoring and stack subcommands."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from champion_challenger import __version__
+from champion_challenger.cli.arguments import add_json, add_quiet, add_timeout, command, non_negative_int, positive_int
+from champion_challenger.cli.champion_subcommands import add_demo, add_history, add_promote, add_recover, add_rollback, add_serve
+from champion_challenger.cli.commands import (
+    _cmd_down,
+    _cmd_generate,
+    _cmd_predict,
+    _cmd_status,
+    _cmd_up,
+    _cmd_wipe,
+)
+
+TOP_EPILOG = """\
+typical session:
+  ccp stack up                          start MLflow, Triton and Airflow (`make up`)
+  ccp generate-data --batches 4         land four batches; the pipeline DAG trains a challenger
+  ccp status                            champion, challenger, what Triton serves, last decision
+  ccp predict customers.csv             score a file with the champion
+  ccp promote --version 3 --reason "beats v2 on the March holdout"
+  ccp history                           who promoted or rolled back what, and why
+
+Every command that prints results takes --json: one JSON document on stdout, nothing else.
+`ccp COMMAND --help` describes a command, with examples.
+
+environment (defaults in brackets):
+  CCP_HOME              runtime folder: data, MLflow store, Triton repository, logs [./.ccp]
+  CCP_PIPELINE_CONFIG   pipeline YAML [configs/pipeline.yaml]
+  MLFLOW_TRACKING_URI   MLflow tracking server [http://127.0.0.1:5000; port from CCP_MLFLOW_PORT]
+  CCP_TRITON_URL        Triton HTTP endpoint as host:port [127.0.0.1:8000; port from CCP_TRITON_HTTP_PORT]
+  CCP_TRITON_GRPC_PORT, CCP_TRITON_METRICS_PORT, CCP_AIRFLOW_PORT   ports of the local stack [8001, 8002, 8080]
+
+exit codes:
+  0  success
+  2  bad input, config or request (the message says what to fix)
+  3  a service (MLflow, Triton, Airflow) cannot be reached or failed (the message says what to do)
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``ccp``."""
+    parser = argparse.ArgumentParser(
+        prog="ccp",
+        description="Champion–challenger pipeline tools: synthetic data, the local stack, the model "
+        "registry's champion and challenger, Triton serving and batch scoring.",
+        epilog=TOP_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level on stderr")
+    parser.add_argument("--version", action="version", version=f"ccp {__version__}", help="print the version of ccp and exit")
+    sub = parser.add_subparsers(
+        dest="command",
+        required=True,
+        title="commands",
+        metavar="COMMAND",
+        help="run `ccp COMMAND --help` for a command's options and examples",
+    )
+    _add_generate(sub)
+    _add_status(sub)
+    _add_predict(sub)
+    _add_stack(sub)
+    add_serve(sub)
+    add_promote(sub)
+    add_rollback(sub)
+    add_recover(sub)
+    add_history(sub)
+    add_demo(sub)
+    return parser
+
+
+def _add_generate(sub: argparse._SubParsersAction) -> None:
+    gen = command(
+        sub,
+        "generate-data",
+        "write synthetic six-hourly churn batches into the landing folder",
+        """
+        Write synthetic telecom-churn batch files (CSV, one per six hours) into the pipeline's
+        landing folder, where the next pipeline cycle picks them up. A batch is deterministic in
+        (seed, index), so batches can be landed one at a time or all at once with the same content.
+        From --drift-at on, covariate and concept drift start together.
+        """,
+        """
+        ccp generate-data --batches 4                      batches 0..3 into the landing folder
+        ccp generate-data --batches 2 --start 4 --drift-at 5
+        ccp generate-data --batches 1 --rows 10000 --out /tmp/rows --json
+        """,
+        _cmd_generate,
+    )
+    gen.add_argument("--batches", type=positive_int, required=True, help="number of batch files to write")
+    gen.add_argument(
+        "--drift-at",
+        type=non_negative_int,
+        default=None,
+        metavar="INDEX",
+        help="index of the first drifted batch (covariate + concept drift); default: no drift",
+    )
+    gen.add_argument(
+        "--seed", type=int, default=7, help="random seed; the same seed and index give the same batch (default: %(default)s)"
+    )
+    gen.add_argument(
+        "--start",
+        type=non_negative_int,
+        default=0,
+        metavar="INDEX",
+        help="index of the first batch to write (default: %(default)s)",
+    )
+    gen.add_argument("--rows", type=positive_int, default=2000, help="rows per batch (default: %(default)s)")
+    gen.add_argument(
+        "--out", type=Path, default=None, metavar="FOLDER", help="output folder (default: the pipeline's landing folder)"
+    )
+    add_quiet(gen)
+    add_json(gen, "the written files")
+
+
+def _add_status(sub: argparse._SubParsersAction) -> None:
+    status = command(
+        sub,
+        "status",
+        "champion, challenger, what Triton serves, last decision",
+        """
+        Show the registered model's champion, challenger and previous champion (with their
+        metrics and whether Triton serves them), the router's routing table, and the latest
+        promote/hold decision. Needs MLflow; Triton is asked but may be down.
+        """,
+        """
+        ccp status
+        ccp status --json | jq .champion.version
+        """,
+        _cmd_status,
+    )
+    add_json(status, "the status")
+
+
+def _add_predict(sub: argparse._SubParsersAction) -> None:
+    from champion_challenger.serving.batch_scoring import DEFAULT_BATCH_SIZE, FORMATS
+
+    predict = command(
+        sub,
+        "predict",
+        "score a CSV or Parquet file through Triton (champion, or a given version)",
+        f"""
+        Score every row of FILE through Triton in batches and write the predictions: the id column
+        (when FILE has it), probability, prediction and version (who answered). Rows go to the
+        router, so the champion answers as it does online (a canary challenger answers its share
+        of entities, keyed by the id column); with --version, that registry version answers
+        (Triton model <model>_versions).
+        FILE must carry every feature column of the pipeline's schema; its type follows its
+        suffix ({", ".join(FORMATS)}). The input is never overwritten; an existing output only
+        with --overwrite. Needs Triton serving the model (`ccp serve`), not MLflow.
+        """,
+        """
+        ccp predict customers.csv                          writes customers.predictions.csv
+        ccp predict customers.parquet --out scored/ --batch-size 4096
+        ccp predict customers.csv --version 3 --out v3.csv score with registry version 3
+        ccp predict customers.csv --json --quiet > summary.json
+        """,
+        _cmd_predict,
+    )
+    predict.add_argument(
+        "file", type=Path, metavar="FILE", help=f"rows to score ({', '.join(FORMATS)}), with every feature column"
+    )
+    predict.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="OUT",
+        help="predictions file (.csv or .parquet) or an existing folder (default: FILE_STEM.predictions.SUFFIX beside FILE)",
+    )
+    predict.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=DEFAULT_BATCH_SIZE,
+        metavar="N",
+        help="rows per Triton request (default: %(default)s)",
+    )
+    predict.add_argument(
+        "--version",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="score with registry version N (must be served: `ccp status`) instead of the champion",
+    )
+    predict.add_argument("--overwrite", action="store_true", help="replace OUT if it exists (FILE itself is never overwritten)")
+    add_quiet(predict)
+    add_json(predict, "the summary (rows, output path, seconds, rows/s, versions that answered)")
+
+
+def _add_stack(sub: argparse._SubParsersAction) -> None:
+    stack = command(
+        sub,
+        "stack",
+        "start/stop the local MLflow, Triton and Airflow",
+        """
+        Control the embedded local stack (MLflow on SQLite, Triton from the nvidia-pytriton wheel,
+        Airflow standalone). All its state lives in the runtime folder (CCP_HOME).
+        """,
+        """
+        ccp stack up
+        ccp stack down
+        ccp stack wipe
+        """,
+    )
+    actions = stack.add_subparsers(
+        dest="action", required=True, title="actions", metavar="ACTION", help="run `ccp stack ACTION --help` for details"
+    )
+    up = command(
+        actions,
+        "up",
+        "start (idempotent) and wait until healthy",
+        """
+        Start MLflow, Triton and Airflow unless they already run, wait until each answers its
+        health check, and create the Airflow pool `gpu` (one slot per GPU, one on CPU-only
+        hosts). Progress lines go to stdout (to stderr with --json).
+        """,
+        """
+        ccp stack up
+        ccp stack up --timeout 600 --json
+        """,
+        _cmd_up,
+    )
+    add_timeout(up)
+    add_json(up, "each service's state, health URL and log file")
+    down = command(
+        actions,
+        "down",
+        "stop the services; keeps the runtime folder",
+        "Stop Airflow, Triton and MLflow (process groups: TERM, then KILL). Data, registry and logs stay.",
+        """
+        ccp stack down
+        ccp stack down --json
+        """,
+        _cmd_down,
+    )
+    add_json(down, "which services were running")
+    wipe = command(
+        actions,
+        "wipe",
+        "delete the runtime folder (after down)",
+        "Delete the runtime folder (CCP_HOME): data, MLflow store, Triton repository and logs. Refused while a service runs.",
+        """
+        ccp stack down && ccp stack wipe
+        """,
+        _cmd_wipe,
+    )
+    add_json(wipe, "the deleted folder")

@@ -1,0 +1,170 @@
+"""What every cycle step works with: the validated config, the settings and the clients.
+
+One :class:`CycleContext` is built per Airflow task (or per CLI command). Clients are created on
+first use, or injected (tests pass clients pointed at their own servers).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import requests
+
+from champion_challenger import tracking
+from champion_challenger.config import ModelSchema, PipelineConfig, ServingConfig, load_candidate_configs, model_schema
+from champion_challenger.data.store import DataStore, safe_name
+from champion_challenger.errors import ServiceUnavailableError
+from champion_challenger.settings import Settings, load_settings, triton_endpoint, triton_metrics_url
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+    from champion_challenger.serving.triton_client import TritonModelClient
+
+
+@dataclass
+class CycleContext:
+    """Config, settings and clients of one pipeline.
+
+    Args:
+        config: the validated pipeline config.
+        settings: runtime folder and default endpoints.
+        tracking_uri: MLflow tracking server (Airflow's ``mlflow_default`` connection in DAGs).
+        triton_url: Triton HTTP endpoint (Airflow's ``triton_default`` connection in DAGs).
+        mlflow_client / triton_client: injected clients (default: built from the endpoints).
+    """
+
+    config: PipelineConfig
+    settings: Settings
+    tracking_uri: str
+    triton_url: str
+    mlflow_client: MlflowClient | None = field(default=None, repr=False)
+    triton_client: TritonModelClient | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_env(cls, tracking_uri: str | None = None, triton_url: str | None = None) -> CycleContext:
+        """Build from ``CCP_*`` settings; explicit endpoints override them."""
+        settings = load_settings()
+        return cls(
+            config=PipelineConfig.from_yaml(settings.pipeline_config),
+            settings=settings,
+            tracking_uri=tracking_uri or settings.mlflow_tracking_uri,
+            triton_url=triton_url or settings.triton_url,
+        )
+
+    def with_serving(self, **overrides: Any) -> CycleContext:
+        """A context whose ``serving:`` settings differ for this call only (e.g. the form's shadow fraction)."""
+        serving = ServingConfig.model_validate({**self.config.serving.model_dump(), **overrides})
+        return replace(
+            self, config=self.config.model_copy(update={"serving": serving}), mlflow_client=self.client, triton_client=self.triton
+        )
+
+    # ---- clients -----------------------------------------------------------------------------
+    @cached_property
+    def client(self) -> MlflowClient:
+        """The MLflow client (tracking and registry)."""
+        if self.mlflow_client is not None:
+            return self.mlflow_client
+        import mlflow
+        from mlflow import MlflowClient
+
+        mlflow.set_tracking_uri(self.tracking_uri)
+        return MlflowClient(self.tracking_uri, self.tracking_uri)
+
+    @cached_property
+    def triton(self) -> TritonModelClient:
+        """Triton client; models load over gRPC so a load never holds back HTTP clients."""
+        if self.triton_client is not None:
+            return self.triton_client
+        from champion_challenger.serving.triton_client import TritonModelClient
+
+        return TritonModelClient(self.triton_url, control_url=triton_endpoint(self.triton_url, self.settings.triton_grpc_port))
+
+    # ---- what the config implies ------------------------------------------------------------------
+    @cached_property
+    def ludwig_configs(self) -> dict[str, dict[str, Any]]:
+        """Candidate name → validated Ludwig config."""
+        return load_candidate_configs(self.config)
+
+    @cached_property
+    def schema(self) -> ModelSchema:
+        """The columns every batch must carry."""
+        return model_schema(self.config, self.ludwig_configs)
+
+    @cached_property
+    def store(self) -> DataStore:
+        """The landing / raw / accepted / quarantine folders."""
+        return DataStore(self.config.landing_dir(self.settings.home))
+
+    @cached_property
+    def experiment_id(self) -> str:
+        """The pipeline's MLflow experiment (created on first use)."""
+        return tracking.experiment_id(self.client, self.config.experiment_name)
+
+    @property
+    def model_name(self) -> str:
+        """Registered model in MLflow, and the router (public entry point) in Triton."""
+        return self.config.model_name
+
+    @property
+    def versions_model(self) -> str:
+        """Triton model holding the registry versions (called by the router, or with a version)."""
+        from champion_challenger.serving.triton_repository import versions_model_name
+
+        return versions_model_name(self.config.model_name)
+
+    @property
+    def capture_dir(self) -> Path:
+        """Where the router writes capture records."""
+        return self.config.capture_dir(self.settings.home)
+
+    @property
+    def triton_metrics_url(self) -> str:
+        """Triton's Prometheus endpoint."""
+        return triton_metrics_url(self.triton_url, self.settings.triton_metrics_port)
+
+    def workspace(self, cycle_id: str) -> Path:
+        """This cycle's working folder (train/holdout splits, reports, the trained model)."""
+        path = self.settings.home / "runs" / safe_name(cycle_id)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    # ---- links ---------------------------------------------------------------------------------
+    def run_url(self, run_id: str) -> str:
+        """The MLflow UI page of a run."""
+        from champion_challenger.evaluation.comparison import run_url
+
+        return run_url(self._ui, self.client.get_run(run_id).info.experiment_id, run_id)
+
+    def version_url(self, version: int) -> str:
+        """The MLflow UI page of a registered model version."""
+        return f"{self._ui}/#/models/{self.model_name}/versions/{version}"
+
+    @property
+    def _ui(self) -> str:
+        return (self.settings.mlflow_ui_url or self.tracking_uri).rstrip("/")
+
+
+def check_mlflow(tracking_uri: str, timeout_s: float = 10) -> None:
+    """Fail fast, with what to do, when an HTTP tracking server does not answer its health check.
+
+    The MLflow client itself retries with back-off for minutes before giving up.
+
+    Raises:
+        ServiceUnavailableError: the server did not answer 200 on ``/health``.
+    """
+    if not tracking_uri.startswith(("http://", "https://")):
+        return
+    try:
+        ok = requests.get(f"{tracking_uri.rstrip('/')}/health", timeout=timeout_s).status_code == 200
+    except requests.RequestException as exc:
+        ok, detail = False, type(exc).__name__
+    else:
+        detail = "health check did not return 200"
+    if not ok:
+        raise ServiceUnavailableError(
+            f"MLflow at {tracking_uri} is unreachable ({detail}); start it with `make up` or set MLFLOW_TRACKING_URI"
+        )

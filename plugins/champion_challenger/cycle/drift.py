@@ -1,0 +1,100 @@
+"""Drift: the Evidently report between the champion's training reference and data it has not seen."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from champion_challenger import tags, tracking
+from champion_challenger.cycle.context import CycleContext
+from champion_challenger.cycle.serving_deployment import sync_serving
+from champion_challenger.data.store import load_window
+from champion_challenger.payloads import DriftOutcome, PreparedWindow
+from champion_challenger.registry import model_registry as registry
+
+log = logging.getLogger(__name__)
+
+
+def detect_drift(ctx: CycleContext, prepared: PreparedWindow) -> DriftOutcome:
+    """Evidently drift report: the champion's training reference vs data it has not seen.
+
+    Feature drift on every input, prediction drift on the champion's own outputs (scored by
+    Triton) and target drift on the labels; the report (HTML + JSON) goes to the cycle run. Without
+    a champion there is no reference: the step records that and reports no drift.
+    """
+    from champion_challenger.drift.evidently_report import drift_report
+
+    champion = registry.alias_version(ctx.client, ctx.model_name, registry.CHAMPION)
+    if champion is None:
+        ctx.client.set_tag(prepared.cycle_run_id, tags.DRIFT, "skipped: no champion yet")
+        return DriftOutcome(skipped="no champion yet: nothing to compare against")
+    work = ctx.workspace(prepared.cycle_id)
+    reference_dir = Path(tempfile.mkdtemp(dir=work))
+    reference = pd.read_parquet(ctx.client.download_artifacts(champion.run_id, tracking.REFERENCE_ARTIFACT, str(reference_dir)))
+    rules = ctx.config.drift
+    summary = drift_report(
+        reference,
+        _unseen_rows(ctx, champion.tags.get(tags.TRAIN_END)),
+        ctx.schema,
+        work / "drift",
+        rules.max_rows,
+        rules.drift_share,
+        score=_champion_scorer(ctx, int(champion.version)) if rules.prediction_drift else None,
+        target=rules.target_drift,
+    )
+    outcome = DriftOutcome(
+        triggered=tuple(summary.triggered(rules.triggers)),
+        drift_share=summary.drift_share,
+        drifted_columns=tuple(summary.drifted_columns),
+        prediction_drift=summary.prediction_drift,
+        target_drift=summary.target_drift,
+        sampling_note=summary.sampling_note,
+    )
+    _log_drift(ctx, prepared.cycle_run_id, work / "drift", outcome)
+    return outcome
+
+
+def _log_drift(ctx: CycleContext, cycle_run_id: str, report_dir: Path, outcome: DriftOutcome) -> None:
+    ctx.client.log_artifacts(cycle_run_id, str(report_dir), "drift")
+    ctx.client.log_metric(cycle_run_id, "drift_share", outcome.drift_share)
+    for key, value in {
+        tags.DRIFT: "detected: " + ", ".join(outcome.triggered) if outcome.triggered else "none",
+        tags.DRIFTED_COLUMNS: ",".join(outcome.drifted_columns) or "-",
+        tags.PREDICTION_DRIFT: str(outcome.prediction_drift),
+        tags.TARGET_DRIFT: str(outcome.target_drift),
+        tags.DRIFT_SAMPLING: outcome.sampling_note,
+    }.items():
+        ctx.client.set_tag(cycle_run_id, key, value)
+
+
+def _champion_scorer(ctx: CycleContext, version: int) -> Callable[[pd.DataFrame], np.ndarray] | None:
+    """Rows → the champion's probabilities through Triton, or None (and a warning) when Triton
+    cannot score them: prediction drift is then left out rather than failing the cycle."""
+
+    def score(frame: pd.DataFrame) -> np.ndarray:
+        return ctx.triton.predict_proba(ctx.versions_model, frame, ctx.schema, version, ctx.config.evaluation.batch_size)
+
+    try:
+        if not ctx.triton.is_ready(ctx.versions_model, version):
+            sync_serving(ctx)
+        score(load_window(ctx.store, 1).head(2))
+    except Exception as exc:  # noqa: BLE001 - drift on features and target still runs
+        log.warning("prediction drift left out: champion v%s cannot be scored by Triton (%s)", version, exc)
+        return None
+    return score
+
+
+def _unseen_rows(ctx: CycleContext, train_end: str | None) -> pd.DataFrame:
+    """Window rows newer than the champion's training data, else the newest holdout share."""
+    window = load_window(ctx.store, ctx.config.training.window_batches)
+    ts = ctx.config.data.timestamp_column
+    if train_end:
+        unseen = window[window[ts] > pd.Timestamp(train_end)]
+        if len(unseen):
+            return unseen
+    return window.sort_values(ts).tail(max(1, int(len(window) * ctx.config.evaluation.holdout_fraction)))

@@ -1,0 +1,157 @@
+"""Evidence: the offline replay of the newest holdout and the online shadow evidence, then the gate.
+
+Offline replay: the holdout is scored through Triton by the champion and the challenger on the same
+rows. Online: the router's capture records of this champion/challenger pair joined with labels that
+arrived later. The verdict itself is :mod:`champion_challenger.policy` (pure).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from champion_challenger.config import DecisionConfig
+from champion_challenger.cycle.context import CycleContext
+from champion_challenger.data.store import load_window
+from champion_challenger.errors import ConfigError
+from champion_challenger.evaluation.metrics import binary_metrics
+from champion_challenger.evaluation.shadow_evidence import latency_p99, pair_with_labels, shadow_window
+from champion_challenger.payloads import Challenger, Decision, Evidence, OnlineEvidence, PreparedWindow
+from champion_challenger.policy.decision import decision_rules, final_decision
+from champion_challenger.policy.evidence import OnlineScores, judge_evidence
+from champion_challenger.policy.gate import PairedScores
+from champion_challenger.registry import model_registry as registry
+from champion_challenger.serving.capture import read_captures
+
+
+def gather_evidence(ctx: CycleContext, prepared: PreparedWindow, challenger: Challenger) -> Evidence:
+    """Both kinds of evidence on ``challenger``: the offline replay and, when a champion exists and
+    the challenger is registered, the online shadow evidence (``decision.online.enabled``)."""
+    champion = registry.alias_version(ctx.client, ctx.model_name, registry.CHAMPION)
+    champion_version = int(champion.version) if champion else None
+    evidence = replay_holdout(ctx, prepared, champion_version, challenger)
+    if champion_version is not None and challenger.registered and ctx.config.decision.online.enabled:
+        online = online_evidence(ctx, prepared.cycle_id, champion_version, challenger.version)
+        evidence = dataclasses.replace(evidence, online=online)
+    return evidence
+
+
+def replay_holdout(ctx: CycleContext, prepared: PreparedWindow, champion: int | None, challenger: Challenger) -> Evidence:
+    """Score the newest labelled holdout by both models on the same rows (``paired_scores.parquet``).
+
+    The champion and a registered challenger are scored through Triton; a dry run's challenger
+    (not registered) is scored in-process from its model URI.
+    """
+    holdout = pd.read_parquet(ctx.workspace(prepared.cycle_id) / "holdout.parquet")
+    target = ctx.schema.target
+    paired = holdout[[target, *slice_columns(ctx)]].copy()
+    paired["challenger"] = (
+        _score_through_triton(ctx, holdout, challenger.version)
+        if challenger.registered
+        else _score_in_process(ctx, challenger.model_uri, holdout)
+    )
+    metrics: dict[str, dict[str, float]] = {
+        "challenger": binary_metrics(paired[target].to_numpy(), paired["challenger"].to_numpy())
+    }
+    if champion is not None:
+        paired["champion"] = _score_through_triton(ctx, holdout, champion)
+        metrics["champion"] = binary_metrics(paired[target].to_numpy(), paired["champion"].to_numpy())
+    path = ctx.workspace(prepared.cycle_id) / "paired_scores.parquet"
+    paired.to_parquet(path, index=False)
+    return Evidence(
+        cycle_run_id=prepared.cycle_run_id,
+        champion_version=champion,
+        challenger_version=challenger.version,
+        rows=len(holdout),
+        challenger=metrics["challenger"],
+        champion=metrics.get("champion", {}),
+        paired_scores=str(path),
+    )
+
+
+def online_evidence(ctx: CycleContext, cycle_id: str, champion: int, challenger: int) -> OnlineEvidence:
+    """Capture records of ``champion``/``challenger`` since the challenger was registered, joined
+    with labels that arrived later, and whether the shadow window is complete."""
+    registered = ctx.client.get_model_version(ctx.model_name, str(challenger)).creation_timestamp
+    captures = read_captures(ctx.capture_dir, ctx.model_name, since=datetime.fromtimestamp(registered / 1000, UTC))
+    captures = captures[(captures["champion_version"] == champion) & (captures["challenger_version"] == challenger)]
+    paired = pair_with_labels(captures, labelled_rows(ctx), ctx.schema, slice_columns(ctx))
+    window = shadow_window(captures, paired, champion, challenger, ctx.config.decision.online, datetime.now(UTC))
+    path = ctx.workspace(cycle_id) / "online_paired_scores.parquet"
+    paired.to_parquet(path, index=False)
+    metrics: dict[str, dict[str, float]] = {}
+    if len(paired) and paired[ctx.schema.target].nunique() == 2:
+        y = paired[ctx.schema.target].to_numpy()
+        metrics = {role: binary_metrics(y, paired[role].to_numpy()) for role in ("champion", "challenger")}
+    return OnlineEvidence(window=window, paired_scores=str(path), latency_p99_ms=latency_p99(captures), **metrics)
+
+
+def decide(
+    ctx: CycleContext,
+    evidence: Evidence,
+    overrides: dict[str, Any] | None = None,
+    force_promote: bool = False,
+    dry_run: bool = False,
+) -> Decision:
+    """The cycle's decision: the gate on all the evidence, with the trigger form's ``overrides``,
+    ``force_promote`` and ``dry_run`` applied (a dry run never promotes; it says what it would have done).
+
+    Raises:
+        ConfigError: an override is not a valid decision setting.
+    """
+    rules = decision_rules(ctx.config.decision, overrides)
+    online = None
+    if evidence.online is not None:
+        online = OnlineScores(
+            evidence.online.window, load_paired_scores(ctx, evidence.online.paired_scores, rules), evidence.online.latency_p99_ms
+        )
+    verdict = judge_evidence(load_paired_scores(ctx, evidence.paired_scores, rules), rules, online)
+    window = evidence.online.window if evidence.online else None
+    return final_decision(verdict, window, force_promote, dry_run)
+
+
+def load_paired_scores(ctx: CycleContext, path: str, rules: DecisionConfig) -> PairedScores:
+    """Paired scores from a Parquet file written by the replay or the online evidence."""
+    paired = pd.read_parquet(path)
+    return PairedScores(
+        y=paired[ctx.schema.target].to_numpy().astype(int),
+        challenger=paired["challenger"].to_numpy(dtype=float),
+        champion=paired["champion"].to_numpy(dtype=float) if "champion" in paired else None,
+        slices=paired[rules.slice_columns] if rules.slice_columns else None,
+    )
+
+
+def labelled_rows(ctx: CycleContext) -> pd.DataFrame:
+    """Every accepted (labelled) row; empty when nothing was accepted yet."""
+    files = ctx.store.accepted_files()
+    return load_window(ctx.store, len(files)) if files else pd.DataFrame(columns=ctx.schema.required_columns)
+
+
+def slice_columns(ctx: CycleContext) -> list[str]:
+    """``decision.slice_columns``, checked to be columns of the data.
+
+    Raises:
+        ConfigError: a slice column is not in the data.
+    """
+    columns = ctx.config.decision.slice_columns
+    missing = [c for c in columns if c not in ctx.schema.required_columns]
+    if missing:
+        raise ConfigError(f"{ctx.config.source_path}: decision.slice_columns {missing} are not columns of the data")
+    return columns
+
+
+def _score_through_triton(ctx: CycleContext, rows: pd.DataFrame, version: int) -> np.ndarray:
+    return ctx.triton.predict_proba(ctx.versions_model, rows, ctx.schema, version, ctx.config.evaluation.batch_size)
+
+
+def _score_in_process(ctx: CycleContext, model_uri: str | None, rows: pd.DataFrame) -> np.ndarray:
+    import mlflow
+
+    if model_uri is None:
+        raise ValueError("a dry run needs the best candidate's model URI to score it in-process")
+    model = mlflow.pyfunc.load_model(model_uri)
+    return model.predict(rows[ctx.schema.feature_names])["probability"].to_numpy(dtype=float)

@@ -1,0 +1,135 @@
+"""The cycle's story in words: the one-sentence headline, ``decision.md`` (headline, metrics table,
+every check of the gate with ✓ or ✗, the evidence files) and the description of the challenger's
+registered model version, which links to that evidence.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from champion_challenger.evaluation.comparison.table import delta_ci, finite, offline_checks, verdict
+from champion_challenger.policy.direction import LOWER_IS_BETTER, better
+
+if TYPE_CHECKING:
+    from champion_challenger.evaluation.comparison.report import ComparisonSummary
+
+#: MLflow's SQL store keeps at most 5,000 characters of a model version's description.
+MAX_DESCRIPTION_CHARS = 5000
+
+
+def _challenger(version: int | None) -> str:
+    return f"challenger v{version}" if version is not None else "challenger (dry run, unregistered)"
+
+
+def headline(decision: dict | None, champion_version: int | None, challenger_version: int | None) -> str:
+    """One sentence: what happened to the challenger and why, e.g. "v7 promoted over v5 because ..."."""
+    new = f"v{challenger_version}" if challenger_version is not None else "the dry-run candidate"
+    old = f"v{champion_version}" if champion_version is not None else None
+    if decision is None:
+        return f"{new} evaluated against {old}; no decision was recorded" if old else f"{new} evaluated; no decision was recorded"
+    stays = f"{old} stays champion" if old else "there is still no champion"
+    outcome = {
+        "promote": f"{new} promoted over {old}" if old else f"{new} promoted as the first champion",
+        "hold": f"{new} held: {stays}",
+        "reject": f"{new} rejected: {stays}",
+    }.get(decision["action"], f"{new}: {decision['action']}")
+    return f"{outcome} because {decision['reason'].rstrip('.')}"
+
+
+def decision_markdown(summary: ComparisonSummary, decision: dict | None, threshold: float) -> str:
+    """``decision.md``: the headline, the comparison table and every check with its reason."""
+    champion = f"champion v{summary.champion_version}" if summary.champion_version is not None else "champion (none)"
+    scored = (
+        "Both models scored the same" if summary.champion_version is not None else "There is no champion; the challenger scored"
+    )
+    lines = [
+        f"# Cycle decision: {_challenger(summary.challenger_version)} vs {champion}",
+        "",
+        f"**{headline(decision, summary.champion_version, summary.challenger_version)}.**",
+        "",
+        f"{scored} {summary.n_rows} holdout rows; predictions are positive at "
+        f"probability >= {threshold:g}. Delta and CI are challenger − champion; lower is better for "
+        f"{', '.join(sorted(LOWER_IS_BETTER))}.",
+        "",
+        "## Metrics",
+        "",
+        f"| metric | {champion} | {_challenger(summary.challenger_version)} | delta | better | CI of delta |",
+        "|---|---|---|---|---|---|",
+        *(_markdown_row(row) for row in summary.rows),
+        "",
+        "## Checks",
+        "",
+        *markdown_checks(decision),
+        "",
+        "## Evidence",
+        "",
+        *(f"- `{path.name}`" for path in summary.files if path != summary.decision_md),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(value: float | None, signed: bool = False) -> str:
+    return "–" if value is None else (f"{value:+.4f}" if signed else f"{value:.4f}")
+
+
+def _markdown_row(row: dict[str, Any]) -> str:
+    ci = f"{_fmt(row['ci_low'], True)} .. {_fmt(row['ci_high'], True)}" if row["ci_low"] is not None else "–"
+    return (
+        f"| {row['metric']} | {_fmt(row['champion'])} | {_fmt(row['challenger'])} | "
+        f"{_fmt(row['delta'], True)} | {row['better'] or '–'} | {ci} |"
+    )
+
+
+def markdown_checks(decision: dict | None) -> list[str]:
+    """The checks section of ``decision.md``: how many passed, then one line per check in the gate's
+    order, ``✓ PASS`` or ``✗ FAIL``, its name and its reason."""
+    checks = (decision or {}).get("checks", [])
+    if not checks:
+        return ["No checks were recorded." if decision is None else "The decision recorded no checks."]
+    passed = sum(bool(c["passed"]) for c in checks)
+    lines = [f"{passed} of {len(checks)} checks passed.", ""]
+    return lines + [f"- {'✓' if c['passed'] else '✗'} {verdict(c)} `{c['name']}`: {c['reason']}" for c in checks]
+
+
+def version_description(decision: dict, evaluation: dict, cycle_run_url: str) -> str:
+    """Markdown for the challenger's registered model version: the decision and a link to its evidence.
+
+    Args:
+        decision: the gate's ``GateResult.as_dict()``.
+        evaluation: the evidence as ``versions``, ``rows`` and both models' metrics (see ``cycle.recording``).
+        cycle_run_url: the MLflow UI address of the cycle run holding the comparison (``run_url``).
+
+    Returns:
+        At most :data:`MAX_DESCRIPTION_CHARS` characters, the evidence link always kept.
+    """
+    versions = evaluation["versions"]
+    checks = decision.get("checks", [])
+    failed = [c for c in checks if not c["passed"]]
+    lines = [
+        f"**Decision: {decision['action']}**: {headline(decision, versions.get('champion'), versions['challenger'])}.",
+        "",
+        _primary_line(decision),
+        "",
+        f"Evaluated on {evaluation.get('rows', '?')} paired holdout rows; "
+        f"{len(checks) - len(failed)} of {len(checks)} checks passed.",
+    ]
+    if failed:
+        lines += ["", "Failed checks:", *(f"- `{c['name']}`: {c['reason']}" for c in failed)]
+    link = f"\n\n[Evidence: comparison table, curves and decision]({cycle_run_url})"
+    body = "\n".join(lines)
+    if len(body) + len(link) > MAX_DESCRIPTION_CHARS:
+        body = body[: MAX_DESCRIPTION_CHARS - len(link) - 20] + "\n\n… (truncated)"
+    return body + link
+
+
+def _primary_line(decision: dict) -> str:
+    metric, champion, challenger = decision["metric"], decision.get("champion_value"), decision["challenger_value"]
+    if champion is None:
+        return f"Primary metric **{metric}**: challenger {_fmt(finite(challenger))}; there was no champion to compare with."
+    low, high = delta_ci(metric, [c for name, c in offline_checks(decision) if name == f"primary:{metric}"])
+    ci = f" (CI {_fmt(low, True)} .. {_fmt(high, True)})" if low is not None else ""
+    delta = finite(challenger - champion) if finite(challenger) is not None else None
+    return (
+        f"Primary metric **{metric}**: challenger {_fmt(finite(challenger))} vs champion {_fmt(finite(champion))}, "
+        f"delta {_fmt(delta, True)}{ci}, better: {better(metric, challenger, champion) or '–'}."
+    )

@@ -1,0 +1,183 @@
+"""The whole comparison of one cycle: write every file (:func:`write_comparison`), log them to the
+cycle's MLflow run (:func:`log_comparison`) and link to that run (:func:`run_url`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from champion_challenger.evaluation.comparison.decision_markdown import decision_markdown
+from champion_challenger.evaluation.comparison.paired_scores import ModelScores, paired_models
+from champion_challenger.evaluation.comparison.plots import plot_calibration, plot_confusion, plot_pr, plot_roc, plot_slices
+from champion_challenger.evaluation.comparison.table import TABLE_COLUMNS, comparison_rows, slice_frame, write_table
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+
+@dataclass(frozen=True)
+class ComparisonSummary:
+    """What :func:`write_comparison` wrote: file paths and the comparison table's rows.
+
+    Attributes:
+        out_dir: folder holding every file.
+        challenger_version: registry version of the challenger (None: a dry run's unregistered candidate).
+        champion_version: registry version of the champion, None on the first cycle.
+        n_rows: paired rows the comparison was computed on.
+        rows: one dict per metric with the keys of :data:`TABLE_COLUMNS`.
+        table_csv: the table as CSV.
+        table_json: the table in ``MlflowClient.log_table``'s JSON format (pandas ``orient="split"``).
+        roc_curves: ROC curves of both models.
+        pr_curves: precision–recall curves of both models.
+        confusion_matrices: confusion matrices side by side.
+        calibration: reliability diagram and histogram of predicted probabilities.
+        slice_metrics: per-slice bars, None when there are no slice columns.
+        slice_table: per-slice numbers behind the bars, None when there are no slice columns.
+        decision_md: the cycle's story in markdown.
+    """
+
+    out_dir: Path
+    challenger_version: int | None
+    champion_version: int | None
+    n_rows: int
+    rows: tuple[dict[str, Any], ...]
+    table_csv: Path
+    table_json: Path
+    roc_curves: Path
+    pr_curves: Path
+    confusion_matrices: Path
+    calibration: Path
+    slice_metrics: Path | None
+    slice_table: Path | None
+    decision_md: Path
+
+    @property
+    def files(self) -> list[Path]:
+        """Every file written, the comparison table's JSON first."""
+        optional = [p for p in (self.slice_metrics, self.slice_table) if p is not None]
+        plots = [self.roc_curves, self.pr_curves, self.confusion_matrices, self.calibration]
+        return [self.table_json, self.table_csv, *plots, *optional, self.decision_md]
+
+    def table(self) -> pd.DataFrame:
+        """The comparison table as a DataFrame (columns :data:`TABLE_COLUMNS`)."""
+        return pd.DataFrame(list(self.rows), columns=list(TABLE_COLUMNS))
+
+
+def write_comparison(
+    paired: pd.DataFrame,
+    target: str,
+    slice_columns: list[str],
+    out_dir: Path,
+    champion_version: int | None,
+    challenger_version: int | None,
+    decision: dict | None = None,
+    threshold: float = 0.5,
+) -> ComparisonSummary:
+    """Write the comparison table, plots and ``decision.md`` of one cycle into ``out_dir``.
+
+    Args:
+        paired: one row per holdout row: ``target`` (0/1), ``challenger`` and, when there is a
+            champion, ``champion`` positive-class probabilities, plus the slice columns.
+        target: label column.
+        slice_columns: columns whose values get their own bars (may be empty).
+        out_dir: folder to write into (created; files are overwritten, so a retry gives the same files).
+        champion_version: registry version of the champion, None when there is none yet.
+        challenger_version: registry version of the challenger (None: a dry run's unregistered candidate).
+        decision: the gate's ``GateResult.as_dict()``, or None when no decision was made.
+        threshold: probability at or above which a prediction is positive.
+
+    Returns:
+        Paths of every file and the table's rows.
+
+    Raises:
+        ValueError: a required column is missing, scores are missing, or the champion column and
+            ``champion_version`` disagree.
+    """
+    models = paired_models(paired, target, slice_columns, champion_version, challenger_version)
+    y = paired[target].to_numpy(dtype=int)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = comparison_rows(y, models, decision, threshold)
+    table_csv, table_json = write_table(rows, out_dir)
+    slice_table, slice_plot = _write_slices(paired, target, slice_columns, models, decision, threshold, out_dir)
+    summary = ComparisonSummary(
+        out_dir=out_dir,
+        challenger_version=challenger_version,
+        champion_version=champion_version,
+        n_rows=len(y),
+        rows=tuple(rows),
+        table_csv=table_csv,
+        table_json=table_json,
+        slice_metrics=slice_plot,
+        slice_table=slice_table,
+        decision_md=out_dir / "decision.md",
+        **_write_plots(y, models, threshold, out_dir),
+    )
+    summary.decision_md.write_text(decision_markdown(summary, decision, threshold))
+    return summary
+
+
+def _write_plots(y: np.ndarray, models: list[ModelScores], threshold: float, out_dir: Path) -> dict[str, Path]:
+    """The four whole-holdout figures, keyed by their :class:`ComparisonSummary` field."""
+    return {
+        "roc_curves": plot_roc(y, models, out_dir / "roc_curves.png"),
+        "pr_curves": plot_pr(y, models, out_dir / "pr_curves.png"),
+        "confusion_matrices": plot_confusion(y, models, threshold, out_dir / "confusion_matrices.png"),
+        "calibration": plot_calibration(y, models, out_dir / "calibration.png"),
+    }
+
+
+def _write_slices(
+    paired: pd.DataFrame,
+    target: str,
+    slice_columns: list[str],
+    models: list[ModelScores],
+    decision: dict | None,
+    threshold: float,
+    out_dir: Path,
+) -> tuple[Path | None, Path | None]:
+    """The per-slice table and bars of the decision's primary metric: ``(csv, png)``, both None
+    without slice columns."""
+    metric = (decision or {}).get("metric", "roc_auc")
+    slices = slice_frame(paired, target, slice_columns, models, metric, threshold, decision)
+    if slices.empty:
+        return None, None
+    slices.to_csv(table := out_dir / "slice_metrics.csv", index=False)
+    return table, plot_slices(slices, metric, out_dir / "slice_metrics.png")
+
+
+def log_comparison(client: MlflowClient, run_id: str, summary: ComparisonSummary, artifact_path: str = "comparison") -> list[str]:
+    """Log every comparison file to the run under ``artifact_path``, the table through ``log_table``.
+
+    ``log_table`` appends to a table that already exists, so on a retry the table file is replaced
+    (same JSON format, the run's table tag is already set) instead of getting its rows twice.
+
+    Args:
+        client: MLflow client of the tracking server.
+        run_id: the cycle's run.
+        summary: what :func:`write_comparison` wrote.
+        artifact_path: folder inside the run's artifacts.
+
+    Returns:
+        Run-relative artifact paths logged, the table first.
+    """
+    table_file = f"{artifact_path}/{summary.table_json.name}"
+    if table_file in {f.path for f in client.list_artifacts(run_id, artifact_path)}:
+        client.log_artifact(run_id, str(summary.table_json), artifact_path)
+    else:
+        client.log_table(run_id, data=summary.table(), artifact_file=table_file)
+    logged = [table_file]
+    for path in summary.files:
+        if path != summary.table_json:
+            client.log_artifact(run_id, str(path), artifact_path)
+            logged.append(f"{artifact_path}/{path.name}")
+    return logged
+
+
+def run_url(tracking_uri: str, experiment_id: str, run_id: str) -> str:
+    """The MLflow UI address of a run: ``<tracking_uri>/#/experiments/<exp_id>/runs/<run_id>``."""
+    return f"{tracking_uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"

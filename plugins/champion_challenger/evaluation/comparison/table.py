@@ -1,0 +1,175 @@
+"""The comparison table: one row per metric with both models' values, the delta, the winner, the
+gate's CI and the gate's checks on that metric; and the per-slice numbers behind the slice plot.
+
+Deltas and their confidence intervals are ``challenger − champion`` in the metric's own units;
+which model is better comes from :mod:`champion_challenger.policy.direction`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from champion_challenger.evaluation.comparison.paired_scores import ModelScores
+from champion_challenger.evaluation.metrics import binary_metrics, metric_value
+from champion_challenger.policy.direction import better, gain_interval
+
+TABLE_METRICS: tuple[str, ...] = ("accuracy", "roc_auc", "f1", "precision", "recall", "log_loss", "brier")
+TABLE_COLUMNS: tuple[str, ...] = ("metric", "champion", "challenger", "delta", "better", "ci_low", "ci_high", "check")
+TABLE_FILE = "comparison_table.json"
+SLICE_COLUMNS: tuple[str, ...] = ("column", "value", "rows", "role", "version")
+
+
+def comparison_rows(
+    y: np.ndarray, models: Sequence[ModelScores], decision: dict | None = None, threshold: float = 0.5
+) -> list[dict[str, Any]]:
+    """One row per metric of :data:`TABLE_METRICS`: both values, delta, winner, CI and gate reasons.
+
+    Args:
+        y: 0/1 labels.
+        models: the challenger and, optionally, the champion, scored on the same rows.
+        decision: the gate's result as a dict; its checks annotate the metrics they concern.
+        threshold: probability at or above which a prediction is positive.
+
+    Returns:
+        Dicts with the keys of :data:`TABLE_COLUMNS`; NaN values become None.
+
+    Raises:
+        ValueError: labels and probabilities differ in length, or no challenger is given.
+    """
+    scores = {m.role: binary_metrics(y, m.probability, threshold) for m in models}
+    if "challenger" not in scores:
+        raise ValueError("the comparison needs the challenger's scores")
+    checks = checks_by_metric(decision)
+    return [
+        metric_row(
+            metric,
+            scores["challenger"][metric],
+            scores["champion"][metric] if "champion" in scores else None,
+            checks.get(metric, []),
+        )
+        for metric in TABLE_METRICS
+    ]
+
+
+def metric_row(metric: str, challenger: float, champion: float | None, checks: list[dict]) -> dict[str, Any]:
+    """The table row of ``metric``; ``checks`` are the gate's checks on it (passed and failed alike)."""
+    champion, challenger = finite(champion), finite(challenger)
+    delta = challenger - champion if champion is not None and challenger is not None else None
+    low, high = delta_ci(metric, checks)
+    reasons = "; ".join(f"{verdict(c)} {c['name']}: {c['reason']}" for c in checks)
+    return {
+        "metric": metric,
+        "champion": champion,
+        "challenger": challenger,
+        "delta": delta,
+        "better": better(metric, challenger, champion),
+        "ci_low": low,
+        "ci_high": high,
+        "check": reasons or None,
+    }
+
+
+def verdict(check: dict) -> str:
+    """``PASS`` or ``FAIL``: how a check reads in the table, the slice table and ``decision.md``."""
+    return "PASS" if check["passed"] else "FAIL"
+
+
+def offline_checks(decision: dict | None) -> Iterator[tuple[str, dict]]:
+    """``(name, check)`` of the decision's checks on the paired holdout rows, ``offline/`` dropped
+    from the name. Online checks (``online/...``) concern other rows than this comparison's."""
+    for check in (decision or {}).get("checks", []):
+        if not check["name"].startswith("online/"):
+            yield check["name"].removeprefix("offline/"), check
+
+
+def checks_by_metric(decision: dict | None) -> dict[str, list[dict]]:
+    """The decision's checks, passed or failed, grouped by the table metric they concern.
+
+    ``primary:<m>`` and ``guardrail:<m>`` concern metric ``m``; ``quality_floor`` concerns the
+    decision's primary metric. Slice and sample-size checks concern no single table row.
+    """
+    grouped: dict[str, list[dict]] = {}
+    for name, check in offline_checks(decision):
+        kind, _, metric = name.partition(":")
+        if kind == "quality_floor":
+            metric = decision.get("metric", "")
+        elif kind not in ("primary", "guardrail"):
+            continue
+        if metric in TABLE_METRICS:
+            grouped.setdefault(metric, []).append(check)
+    return grouped
+
+
+def delta_ci(metric: str, checks: list[dict]) -> tuple[float | None, float | None]:
+    """The first CI among ``checks`` (the gate's, of the gain: positive = better) turned into a CI of
+    challenger − champion; ``(None, None)`` when no check has one."""
+    for check in checks:
+        if check.get("ci_low") is not None and check.get("ci_high") is not None:
+            return gain_interval(metric, float(check["ci_low"]), float(check["ci_high"]))
+    return None, None
+
+
+def finite(value: float | None) -> float | None:
+    """``value`` as a float, None for None and NaN."""
+    return None if value is None or math.isnan(value) else float(value)
+
+
+def write_table(rows: list[dict[str, Any]], out_dir: Path) -> tuple[Path, Path]:
+    """Write the table as CSV and as JSON exactly as ``MlflowClient.log_table`` stores it.
+
+    Returns:
+        ``(csv_path, json_path)``.
+    """
+    frame = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
+    frame.to_csv(csv_path := out_dir / "comparison_table.csv", index=False)
+    # MLflow 3.17's log_table writes ``to_json(orient="split", index=False, date_format="iso")``.
+    frame.to_json(json_path := out_dir / TABLE_FILE, orient="split", index=False, date_format="iso")
+    return csv_path, json_path
+
+
+def slice_frame(
+    paired: pd.DataFrame,
+    target: str,
+    slice_columns: list[str],
+    models: Sequence[ModelScores],
+    metric: str,
+    threshold: float = 0.5,
+    decision: dict | None = None,
+) -> pd.DataFrame:
+    """The metric of every model on every value of every slice column, with the gate's verdict on it.
+
+    Returns:
+        Columns ``column, value, rows, role, version, <metric>, check``; empty without slice columns.
+        Values are compared as text; missing values form their own ``(missing)`` slice.
+        The metric is NaN where it is undefined (e.g. ROC AUC on a one-class slice).
+        ``check`` is ``PASS`` or ``FAIL`` where the decision has a ``slice:<column>=<value>`` check,
+        None where the gate did not check that slice (too few rows, one class, or no decision).
+    """
+    y = paired[target].to_numpy(dtype=int)
+    verdicts = {name: verdict(c) for name, c in offline_checks(decision) if name.startswith("slice:")}
+    records = []
+    for column in slice_columns:
+        values = paired[column].astype(str).fillna("(missing)").to_numpy(dtype=object)
+        for value, count in pd.Series(values).value_counts().items():
+            mask = values == value
+            check = verdicts.get(f"slice:{column}={value}")
+            for model in models:
+                score = metric_value(metric, y[mask], model.probability[mask], threshold)
+                records.append(
+                    {
+                        "column": column,
+                        "value": value,
+                        "rows": int(count),
+                        "role": model.role,
+                        "version": model.version,
+                        metric: score,
+                        "check": check,
+                    }
+                )
+    return pd.DataFrame(records, columns=[*SLICE_COLUMNS, metric, "check"])

@@ -1,0 +1,68 @@
+"""The cycle's decision: the gate's verdict with the trigger form's overrides, force and dry run (pure)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from champion_challenger.config import DecisionConfig
+from champion_challenger.errors import ConfigError
+from champion_challenger.payloads import Decision, ShadowWindow
+from champion_challenger.policy.gate import GateResult
+
+#: Trigger-form knobs that override ``decision:`` of the pipeline YAML for one run.
+OVERRIDABLE = ("primary_metric", "min_improvement")
+
+
+def decision_rules(base: DecisionConfig, overrides: dict[str, Any] | None = None) -> DecisionConfig:
+    """``base`` with the trigger form's overrides applied and validated again.
+
+    Raises:
+        ConfigError: an override is not a valid decision setting.
+    """
+    try:
+        return DecisionConfig.model_validate({**base.model_dump(), **(overrides or {})})
+    except ValidationError as exc:
+        raise ConfigError(f"invalid decision override from the trigger form: {exc}") from None
+
+
+def form_overrides(params: dict[str, Any]) -> dict[str, Any]:
+    """The decision overrides a trigger form's ``params`` set (unset knobs are left out)."""
+    return {key: params[key] for key in OVERRIDABLE if params.get(key) is not None}
+
+
+def final_decision(
+    verdict: GateResult, online_window: ShadowWindow | None = None, force_promote: bool = False, dry_run: bool = False
+) -> Decision:
+    """The gate's verdict turned into the cycle's decision.
+
+    ``force_promote`` promotes whatever the gate said (the reason keeps the gate's words). A dry run
+    never changes anything: its action is ``hold`` and ``would`` keeps what it would have done
+    (a dry run wins over ``force_promote``).
+    """
+    action, reason, forced = verdict.action, verdict.reason, False
+    if force_promote and action != "promote":
+        action, reason, forced = "promote", f"forced by the trigger form (gate said {action}: {reason})", True
+    would = None
+    if dry_run:
+        would, action, reason = action, "hold", f"dry run, nothing changed: would {action}; {reason}"
+    return Decision(
+        action=action,
+        reason=reason,
+        metric=verdict.metric,
+        challenger_value=verdict.challenger_value,
+        champion_value=verdict.champion_value,
+        checks=verdict.checks,
+        online_window=online_window,
+        forced=forced,
+        dry_run=dry_run,
+        would=would,
+    )
+
+
+def keeps_challenger_in_shadow(decision: Decision, rules: DecisionConfig) -> bool:
+    """A hold that waits for the shadow window to complete (``decision.online.required``): the
+    challenger stays deployed and keeps ``@challenger``."""
+    window = decision.online_window
+    return rules.online.required and decision.action == "hold" and not (window is not None and window.complete)

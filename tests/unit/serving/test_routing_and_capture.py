@@ -1,0 +1,120 @@
+"""Routing decisions and the capture store, without Triton."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from champion_challenger.serving.capture import CaptureWriter, partition_dir, read_captures
+from champion_challenger.serving.routing import (
+    CANARY_SALT,
+    LOG_SALT,
+    SHADOW_SALT,
+    RoutingTable,
+    bucket,
+    plan_rows,
+    row_keys,
+)
+
+KEYS = [f"customer-{i}" for i in range(4000)]
+
+
+def test_buckets_are_stable_uniform_and_independent_per_salt():
+    shadow, canary = bucket(KEYS, SHADOW_SALT), bucket(KEYS, CANARY_SALT)
+    np.testing.assert_array_equal(shadow, bucket(list(KEYS), SHADOW_SALT))  # same key, same bucket
+    assert ((shadow >= 0) & (shadow < 1)).all()
+    assert abs((shadow < 0.25).mean() - 0.25) < 0.03
+    assert abs(np.corrcoef(shadow, canary)[0, 1]) < 0.05
+
+
+def test_plan_answers_with_the_champion_and_mirrors_the_shadow_share():
+    plan = plan_rows(KEYS, RoutingTable("m_versions", champion=3, challenger=5, shadow_fraction=0.1))
+    assert (plan.answer_version == 3).all()
+    np.testing.assert_array_equal(plan.mirror, bucket(KEYS, SHADOW_SALT) < 0.1)
+
+
+def test_canary_entities_are_answered_by_the_challenger_and_never_mirrored():
+    plan = plan_rows(KEYS, RoutingTable("m_versions", 3, 5, shadow_fraction=1.0, canary_fraction=0.2))
+    canary = bucket(KEYS, CANARY_SALT) < 0.2
+    np.testing.assert_array_equal(plan.answer_version, np.where(canary, 5, 3))
+    np.testing.assert_array_equal(plan.mirror, ~canary)
+
+
+def test_without_a_challenger_nothing_is_mirrored_or_canaried():
+    for table in (RoutingTable("m", 3, None, 1.0, 1.0), RoutingTable("m", 3, 3, 1.0, 1.0)):
+        plan = plan_rows(KEYS[:10], table)
+        assert (plan.answer_version == 3).all() and not plan.mirror.any()
+    with pytest.raises(ValueError, match="no champion"):
+        plan_rows(KEYS[:1], RoutingTable("m", None))
+
+
+def test_row_keys_prefer_entity_keys_then_request_id_then_row_content():
+    assert row_keys(["a", "b"], "req", None, 2) == ["a", "b"]
+    assert row_keys(None, "req", None, 1) == ["req"] and row_keys(None, "req", None, 2) == ["req:0", "req:1"]
+    by_content = row_keys(None, "", [b"1|x", b"2|y", b"1|x"], 3)
+    assert by_content[0] == by_content[2] != by_content[1]
+
+
+def test_routing_table_round_trips_atomically(tmp_path):
+    table = RoutingTable("m_versions", 2, 4, 0.5, 0.1, str(tmp_path / "captures"))
+    table.write(tmp_path)
+    assert RoutingTable.read(tmp_path) == table
+    assert [p.name for p in tmp_path.iterdir()] == ["routing.json"]
+
+
+def _records(n: int, at: datetime, prefix: str = "k") -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "request_id": [f"r{i}" for i in range(n)],
+            "entity_key": [f"{prefix}{i}" for i in range(n)],
+            "timestamp": [pd.Timestamp(at) + pd.Timedelta(seconds=i) for i in range(n)],
+            "champion_version": 1,
+            "challenger_version": 2,
+            "champion_probability": 0.4,
+            "challenger_probability": 0.6,
+            "champion_prediction": 0,
+            "challenger_prediction": 1,
+            "champion_latency_ms": 1.0,
+            "challenger_latency_ms": 1.2,
+            "feature.x": np.arange(n, dtype=np.float32),
+        }
+    )
+
+
+def test_capture_writer_flushes_by_size_into_hour_partitions(tmp_path):
+    writer = CaptureWriter(tmp_path, "router", flush_rows=10, flush_seconds=3600)
+    at = datetime(2026, 11, 25, 9, 59, 55, tzinfo=UTC)
+    assert writer.add(_records(6, at)) == []  # buffered
+    written = writer.add(_records(6, at, prefix="j"))  # 12 rows, crossing 10:00
+    hours = [partition_dir(tmp_path, "router", at), partition_dir(tmp_path, "router", at + timedelta(hours=1))]
+    assert [p.parent for p in written] == hours
+    assert not list(tmp_path.rglob(".*.tmp"))
+    everything = read_captures(tmp_path, "router")
+    assert len(everything) == 12 and everything["timestamp"].is_monotonic_increasing
+    ten = datetime(2026, 11, 25, 10, tzinfo=UTC)
+    assert len(read_captures(tmp_path, "router", since=ten)) == 2  # seconds 5 of each batch are past 10:00
+    assert len(read_captures(tmp_path, "router", until=ten)) == 10
+    assert read_captures(tmp_path, "other").empty
+
+
+def test_capture_writer_flushes_by_age(tmp_path):
+    writer = CaptureWriter(tmp_path, "router", flush_rows=1000, flush_seconds=0.0)
+    writer.add(_records(3, datetime.now(UTC)))
+    assert writer.due()
+    assert len(writer.flush()) == 1 and writer.flush() == []
+    assert len(read_captures(tmp_path, "router")) == 3
+
+
+def test_prediction_log_samples_champion_rows_that_are_not_mirrored():
+    keys = [f"k{i}" for i in range(4000)]
+    alone = plan_rows(keys, RoutingTable("m_versions", champion=1, prediction_log_fraction=0.1))
+    np.testing.assert_array_equal(alone.log, bucket(keys, LOG_SALT) < 0.1)
+    assert not alone.mirror.any()
+    shadowed = plan_rows(
+        keys, RoutingTable("m_versions", champion=1, challenger=2, shadow_fraction=0.5, prediction_log_fraction=0.1)
+    )
+    assert not (shadowed.log & shadowed.mirror).any()  # a mirrored row is captured once, with both answers
+    np.testing.assert_array_equal(shadowed.mirror, bucket(keys, SHADOW_SALT) < 0.5)
