@@ -18,20 +18,14 @@ from champion_challenger.errors import ConfigError
 #: is better for each metric is :mod:`champion_challenger.policy.direction`'s to say.
 MetricName = Literal["accuracy", "roc_auc", "f1", "precision", "recall", "log_loss", "brier", "ece"]
 
-#: Ludwig input feature types the pipeline knows how to validate and serve.
-NUMERIC_TYPES: frozenset[str] = frozenset({"number", "binary"})
-STRING_TYPES: frozenset[str] = frozenset({"category", "text", "set", "bag"})
-#: Every feature type Ludwig 0.17 knows.
-LUDWIG_FEATURE_TYPES: frozenset[str] = frozenset(
-    {"audio", "bag", "binary", "category", "date", "h3", "image", "number", "sequence", "set", "text", "timeseries", "vector"}
-)
 
+class StrictModel(BaseModel):
+    """Base of every config model: unknown keys are rejected, values are immutable."""
 
-class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class DataConfig(_Strict):
+class DataConfig(StrictModel):
     """Where batches land and which columns carry the label, time and entity id."""
 
     landing_dir: Path = Field(description="Folder where batch files arrive.")
@@ -41,7 +35,7 @@ class DataConfig(_Strict):
     id_column: str = Field(description="Entity id column; never used as a feature.")
 
 
-class TrainingConfig(_Strict):
+class TrainingConfig(StrictModel):
     """What the challengers are trained from and how the best one is chosen."""
 
     ludwig_configs: list[str] = Field(
@@ -67,29 +61,57 @@ class TrainingConfig(_Strict):
     )
 
 
-class EvaluationConfig(_Strict):
+class EvaluationConfig(StrictModel):
     """How the champion and challenger are compared."""
 
     holdout_fraction: float = Field(default=0.25, gt=0, lt=1)
     batch_size: int = Field(default=1024, ge=1, le=8192)
 
 
-class OnlineEvidenceConfig(_Strict):
+class OnlineEvidenceConfig(StrictModel):
     """Online shadow evidence: capture records of live traffic joined with labels that arrived later."""
 
-    enabled: bool = Field(default=True, description="Judge online evidence when the shadow window is complete.")
+    enabled: bool = Field(default=True, description="Judge online evidence once enough labelled rows arrived.")
     required: bool = Field(
         default=False,
-        description="Hold (challenger stays in shadow, training pauses) until the shadow window is complete.",
+        description="Hold (challenger stays in shadow, training pauses) until the online evidence is decided.",
     )
-    min_duration_hours: float = Field(default=336, gt=0, description="Shadow window length needed (default 14 days).")
-    min_labelled_rows: int = Field(default=1000, ge=1, description="Labelled mirrored entities needed.")
+    test: Literal["sequential", "fixed_horizon"] = Field(
+        default="sequential",
+        description="'sequential': an always-valid test looked at every cycle, stopping early for success, harm or "
+        "futility (policy/sequential.py); 'fixed_horizon': judged once, after min_duration_hours.",
+    )
+    loss: Literal["brier", "log_loss", "accuracy"] = Field(
+        default="brier", description="Per-row loss whose paired difference the sequential test judges."
+    )
+    min_duration_hours: float = Field(
+        default=336, gt=0, description="fixed_horizon: the shadow window length needed (default 14 days)."
+    )
+    max_duration_hours: float = Field(
+        default=336, gt=0, description="sequential: an undecided test holds after this much shadow traffic (14 days)."
+    )
+    futility_gain: float = Field(
+        default=0.001, ge=0, description="sequential: hold early when even the best-case mean gain is below this."
+    )
+    planned_rows: int = Field(
+        default=10_000, ge=1, description="sequential: labelled rows the test is sharpest at (valid at any number)."
+    )
+    min_labelled_rows: int = Field(default=1000, ge=1, description="Labelled mirrored entities needed before any look.")
     max_latency_p99_ratio: float = Field(
         default=2.0, gt=0, description="Guardrail: challenger p99 latency / champion p99 latency on mirrored requests."
     )
 
 
-class DecisionConfig(_Strict):
+class ErrorBudgetConfig(StrictModel):
+    """The lifetime error budget: P(ever promoting a challenger that is not better) <= alpha (policy/error_budget.py)."""
+
+    enabled: bool = Field(
+        default=True, description="Give every judged challenger its share of alpha; off: confidence_level every cycle."
+    )
+    alpha: float = Field(default=0.05, gt=0, le=0.2, description="Lifetime probability of a false promotion.")
+
+
+class DecisionConfig(StrictModel):
     """Rules that turn paired champion/challenger scores into promote, hold or reject.
 
     Validated when built, like MLflow's ``MetricThreshold``.
@@ -99,7 +121,9 @@ class DecisionConfig(_Strict):
     min_improvement: float = Field(default=0.0, ge=0, description="Minimum absolute gain on the primary metric.")
     min_relative_improvement: float = Field(default=0.0, ge=0, description="Minimum gain relative to the champion.")
     quality_floor: float = Field(default=0.0, description="Never promote a model below this.")
-    confidence_level: float = Field(default=0.95, gt=0.5, lt=1, description="Two-sided level of the paired CI.")
+    confidence_level: float = Field(
+        default=0.95, gt=0.5, lt=1, description="Two-sided level of the paired CI when error_budget is off."
+    )
     bootstrap_samples: int = Field(default=1000, ge=100, le=20000)
     min_samples: int = Field(default=200, ge=1, description="Paired rows needed before any decision.")
     guardrails: dict[MetricName, float] = Field(
@@ -110,9 +134,10 @@ class DecisionConfig(_Strict):
     slice_tolerance: float = Field(default=0.03, ge=0, description="Largest tolerated primary-metric drop in any slice.")
     min_slice_samples: int = Field(default=100, ge=1, description="Slices with fewer rows are not judged.")
     online: OnlineEvidenceConfig = OnlineEvidenceConfig()
+    error_budget: ErrorBudgetConfig = ErrorBudgetConfig()
 
 
-class DriftConfig(_Strict):
+class DriftConfig(StrictModel):
     """Evidently drift report settings."""
 
     max_rows: int = Field(default=20000, ge=100, description="Each side is sampled down to this many rows (said in the report).")
@@ -125,7 +150,7 @@ class DriftConfig(_Strict):
     )
 
 
-class WatchConfig(_Strict):
+class WatchConfig(StrictModel):
     """Post-promotion watch: roll back a new champion that misbehaves in its first hours."""
 
     window_hours: float = Field(default=24, gt=0, description="How long after a promotion the champion is watched.")
@@ -141,7 +166,7 @@ class WatchConfig(_Strict):
     min_labelled_rows: int = Field(default=200, ge=1, description="Labelled live predictions needed to judge label_metric.")
 
 
-class ServingConfig(_Strict):
+class ServingConfig(StrictModel):
     """How Triton's router answers, mirrors and captures while a challenger is deployed."""
 
     shadow_fraction: float = Field(
@@ -180,7 +205,7 @@ class ServingConfig(_Strict):
     )
 
 
-class PipelineConfig(_Strict):
+class PipelineConfig(StrictModel):
     """The whole pipeline configuration (``configs/pipeline.yaml``)."""
 
     model_name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_\-]*$")
@@ -215,7 +240,7 @@ class PipelineConfig(_Strict):
             ConfigError: the file is missing, not YAML, or breaks the schema (names file and key).
         """
         path = Path(path).resolve()
-        raw = _read_yaml(path)
+        raw = read_yaml(path)
         try:
             return cls.model_validate({**raw, "source_path": path})
         except ValidationError as exc:
@@ -255,7 +280,7 @@ def _resolve(path: Path, base: Path) -> Path:
     return path if path.is_absolute() else (base / path).resolve()
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:
@@ -273,122 +298,3 @@ def _format_validation_error(path: Path, exc: ValidationError) -> str:
         key = ".".join(str(p) for p in err["loc"]) or "<root>"
         lines.append(f"  - {key}: {err['msg']}")
     return "\n".join(lines)
-
-
-class FeatureSpec(_Strict):
-    """One input feature of the Ludwig model: its column name and Ludwig type."""
-
-    name: str
-    type: str
-
-    @property
-    def is_numeric(self) -> bool:
-        return self.type in NUMERIC_TYPES
-
-
-class ModelSchema(_Strict):
-    """The columns a batch must carry, derived from the pipeline and Ludwig configs."""
-
-    features: tuple[FeatureSpec, ...]
-    target: str
-    timestamp_column: str
-    id_column: str
-
-    @property
-    def feature_names(self) -> list[str]:
-        return [f.name for f in self.features]
-
-    @property
-    def required_columns(self) -> list[str]:
-        return [*self.feature_names, self.target, self.timestamp_column, self.id_column]
-
-
-def load_ludwig_config(path: str | Path) -> dict[str, Any]:
-    """Read a Ludwig YAML and check it with Ludwig's own schema.
-
-    Raises:
-        ConfigError: naming the file and the offending field.
-    """
-    path = Path(path)
-    raw = _read_yaml(path)
-    _check_feature_types(path, raw)
-    from ludwig.error import ConfigValidationError
-    from ludwig.schema.model_types.base import ModelConfig
-
-    try:
-        ModelConfig.from_dict(raw)
-    except (ConfigValidationError, ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(f"{path}: invalid Ludwig config: {exc}") from None
-    return raw
-
-
-def _check_feature_types(path: Path, raw: dict[str, Any]) -> None:
-    """Name the exact field of an unknown feature type before Ludwig's longer schema message."""
-    for section in ("input_features", "output_features"):
-        features = raw.get(section)
-        if not isinstance(features, list) or not features:
-            raise ConfigError(f"{path}: {section} must be a non-empty list of features")
-        for i, feat in enumerate(features):
-            if not isinstance(feat, dict) or "name" not in feat or "type" not in feat:
-                raise ConfigError(f"{path}: {section}[{i}] needs a 'name' and a 'type'")
-            if feat["type"] not in LUDWIG_FEATURE_TYPES:
-                raise ConfigError(
-                    f"{path}: {section}[{i}].type: unknown feature type {feat['type']!r} "
-                    f"(feature {feat['name']!r}); allowed: {sorted(LUDWIG_FEATURE_TYPES)}"
-                )
-
-
-def model_schema(config: PipelineConfig, ludwig_configs: dict[str, dict[str, Any]]) -> ModelSchema:
-    """Derive the batch schema: the union of the candidates' features plus the pipeline's columns.
-
-    Args:
-        config: the pipeline config.
-        ludwig_configs: candidate name → Ludwig config.
-
-    Raises:
-        ConfigError: an output feature is not the pipeline's binary target, a feature type cannot
-            be served, a feature reuses the id/timestamp column, or two candidates disagree on a
-            column's type (the message names the file and field).
-    """
-    features: dict[str, FeatureSpec] = {}
-    paths = config.ludwig_config_paths()
-    for name, ludwig_config in ludwig_configs.items():
-        path = paths.get(name, name)
-        for feature in _candidate_features(config, ludwig_config, path):
-            known = features.setdefault(feature.name, feature)
-            if known.is_numeric != feature.is_numeric:
-                raise ConfigError(
-                    f"{path}: feature {feature.name!r} is {feature.type!r} here but {known.type!r} in another candidate"
-                )
-    return ModelSchema(
-        features=tuple(features.values()),
-        target=config.data.target,
-        timestamp_column=config.data.timestamp_column,
-        id_column=config.data.id_column,
-    )
-
-
-def _candidate_features(config: PipelineConfig, ludwig_config: dict[str, Any], path: Path | str) -> list[FeatureSpec]:
-    outputs = ludwig_config.get("output_features") or []
-    if len(outputs) != 1 or outputs[0].get("name") != config.data.target:
-        raise ConfigError(
-            f"{path}: output_features must be exactly one feature named {config.data.target!r} "
-            f"(data.target in {config.source_path}), got {[o.get('name') for o in outputs]}"
-        )
-    if outputs[0].get("type") != "binary":
-        raise ConfigError(f"{path}: output_features[0].type must be 'binary', got {outputs[0].get('type')!r}")
-    features = []
-    for i, feat in enumerate(ludwig_config.get("input_features") or []):
-        ftype = feat.get("type")
-        if ftype not in NUMERIC_TYPES | STRING_TYPES:
-            allowed = sorted(NUMERIC_TYPES | STRING_TYPES)
-            raise ConfigError(f"{path}: input_features[{i}].type {ftype!r} is not supported; allowed: {allowed}")
-        if feat.get("name") in (config.data.id_column, config.data.timestamp_column):
-            raise ConfigError(f"{path}: input_features[{i}] uses the id/timestamp column {feat['name']!r}")
-        features.append(FeatureSpec(name=feat["name"], type=ftype))
-    return features
-
-
-def load_candidate_configs(config: PipelineConfig) -> dict[str, dict[str, Any]]:
-    """Load and validate every candidate Ludwig config (name → config)."""
-    return {name: load_ludwig_config(path) for name, path in config.ludwig_config_paths().items()}

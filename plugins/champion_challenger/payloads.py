@@ -17,6 +17,7 @@ XCOM_DESERIALIZATION_CLASSES = "airflow.* champion_challenger.payloads.*"
 
 PlanAction = Literal["train", "evaluate", "skip"]
 Action = Literal["promote", "hold", "reject"]
+SequentialAction = Literal["promote", "reject", "hold", "continue"]
 
 #: The registry aliases: ``champion`` (served by default), ``challenger`` (newest candidate),
 #: ``previous`` (the champion before the current one, kept for rollback).
@@ -251,6 +252,48 @@ class CheckResult:
 
 
 @dataclass(frozen=True)
+class SequentialOutcome:
+    """Where the always-valid test stands after one look.
+
+    Attributes:
+        action: ``promote``, ``reject``, ``hold`` (futility or maximum duration) or ``continue``.
+        reason: the outcome in plain words.
+        rows: labelled paired rows seen.
+        mean_gain: their mean gain (loss units; positive = challenger better).
+        low / high: the confidence sequence's bounds of the mean gain at this sample size.
+        alpha: the one-sided error level the test ran at.
+        loss: the per-row loss (``brier``, ``log_loss`` or ``accuracy``: 0/1 error).
+    """
+
+    action: SequentialAction
+    reason: str
+    rows: int
+    mean_gain: float
+    low: float
+    high: float
+    alpha: float
+    loss: str
+
+
+@dataclass(frozen=True)
+class BudgetSpend:
+    """This cycle's share of the lifetime error budget (:mod:`champion_challenger.policy.error_budget`).
+
+    Attributes:
+        test: which judged challenger this is (1, 2, ...), counted over the pipeline's life.
+        level: the one-sided error level both kinds of evidence were judged at.
+        alpha: the lifetime budget.
+        remaining: what is left for every later test once this one is counted (before any carry
+            a promotion passes on).
+    """
+
+    test: int
+    level: float
+    alpha: float
+    remaining: float
+
+
+@dataclass(frozen=True)
 class Decision:
     """The cycle's decision: the gate's verdict with every check, and how the trigger form changed it.
 
@@ -264,6 +307,8 @@ class Decision:
         forced: ``force_promote`` overrode the gate.
         dry_run: nothing may change; ``would`` says what the gate decided.
         would: in a dry run, the action the gate would have taken.
+        sequential: where the always-valid online test stands (None: not looked at).
+        budget: the share of the error budget this decision was judged at (None: budget off or no test).
     """
 
     action: Action
@@ -276,9 +321,11 @@ class Decision:
     forced: bool = False
     dry_run: bool = False
     would: Action | None = None
+    sequential: SequentialOutcome | None = None
+    budget: BudgetSpend | None = None
 
     def __post_init__(self) -> None:
-        _restore(self, checks=CheckResult, online_window=ShadowWindow)
+        _restore(self, checks=CheckResult, online_window=ShadowWindow, sequential=SequentialOutcome, budget=BudgetSpend)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain dict (``decision.json``, the comparison report)."""

@@ -41,7 +41,18 @@ def collect_status(ctx: CycleContext) -> dict[str, Any]:
         "router": _router(ctx),
         "last_decision": tracking.cycle_decision(ctx.client, ctx.config.experiment_name),
         "pending_transition": _pending(ctx),
+        "error_budget": _budget(ctx),
     }
+
+
+def _budget(ctx: CycleContext) -> dict[str, Any] | None:
+    """The lifetime error budget (None when ``decision.error_budget`` is off)."""
+    if not ctx.config.decision.error_budget.enabled:
+        return None
+    from champion_challenger.cycle.error_budget import read_budget
+
+    state = read_budget(ctx)
+    return {**asdict(state), "remaining": state.remaining, "next_level": state.next_level()}
 
 
 def _pending(ctx: CycleContext) -> dict[str, Any] | None:
@@ -89,6 +100,12 @@ def format_status(status: dict[str, Any]) -> str:
         lines.append(
             f"UNFINISHED {pending['action']} to v{pending['target']['champion']} (stopped after "
             f"{pending['step']!r}, started {pending['started_at']}): run `ccp recover`"
+        )
+    budget = status.get("error_budget")
+    if budget:
+        lines.append(
+            f"error budget: {budget['alpha']:.0%} lifetime chance of a false promotion; {budget['tests']} challenger(s) "
+            f"judged; next test at {budget['next_level']:.3%}; {budget['remaining']:.3%} left for all later tests"
         )
     last = status["last_decision"]
     if last:

@@ -40,8 +40,16 @@ TRAINING_RUN_ID = "ccp.training_run_id"
 #: ``ccp.metric.<name>``: the version's offline metric (set when its cycle records the decision).
 METRIC_PREFIX = "ccp.metric."
 
+#: The challenger's test in the error budget: its number and its one-sided level.
+BUDGET_TEST = "ccp.budget.test"
+BUDGET_LEVEL = "ccp.budget.level"
+
 # ---- the registered model -----------------------------------------------------------------------
 PENDING_TRANSITION = "ccp.pending_transition"
+#: The lifetime error budget: its alpha, challengers judged so far, the level a promotion passed on.
+BUDGET_ALPHA = "ccp.budget.alpha"
+BUDGET_TESTS = "ccp.budget.tests"
+BUDGET_CARRY = "ccp.budget.carry"
 #: ``ccp.ledger.*`` tags of the ledger's runs.
 LEDGER_PREFIX = "ccp.ledger."
 

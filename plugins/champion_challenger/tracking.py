@@ -15,7 +15,7 @@ from mlflow.models import ModelSignature, infer_signature
 from mlflow.types import ColSpec, Schema
 
 from champion_challenger import tags
-from champion_challenger.config import ModelSchema
+from champion_challenger.ludwig_schema import ModelSchema
 from champion_challenger.training import reports
 from champion_challenger.training.ludwig_trainer import TrainedModel, config_hash
 from champion_challenger.training.pyfunc import LUDWIG_ARTIFACT, LudwigPyfuncModel

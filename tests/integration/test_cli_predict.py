@@ -15,9 +15,10 @@ import pytest
 import yaml
 
 from champion_challenger.cli import EXIT_USER_ERROR, main
-from champion_challenger.config import PipelineConfig, load_candidate_configs, model_schema
+from champion_challenger.config import PipelineConfig
 from champion_challenger.data.generate import BatchSpec, generate_batch, write_batches
 from champion_challenger.errors import ServiceUnavailableError
+from champion_challenger.ludwig_schema import load_candidate_configs, model_schema
 from champion_challenger.serving import triton_repository
 from champion_challenger.serving.batch_scoring import score_file
 from champion_challenger.serving.routing import RoutingTable

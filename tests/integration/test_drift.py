@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from champion_challenger.config import PipelineConfig, load_candidate_configs, model_schema
+from champion_challenger.config import PipelineConfig
 from champion_challenger.data.generate import BatchSpec, generate_batch
 from champion_challenger.drift.evidently_report import PREDICTION_COLUMN, drift_report
+from champion_challenger.ludwig_schema import load_candidate_configs, model_schema
 
 pytestmark = pytest.mark.integration
 

@@ -5,7 +5,6 @@ champion whose live predictions turn out wrong once labels arrive."""
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import pandas as pd
 import pytest
@@ -15,17 +14,18 @@ from champion_challenger.config import PipelineConfig
 from champion_challenger.cycle import transitions
 from champion_challenger.cycle.context import CycleContext
 from champion_challenger.cycle.evidence import decide, gather_evidence, online_evidence
-from champion_challenger.cycle.ingest import accept_batches, claim_batches, prepare_window
+from champion_challenger.cycle.ingest import prepare_window
 from champion_challenger.cycle.recording import fail_cycle, record_decision
 from champion_challenger.cycle.serving_deployment import deploy_challenger
 from champion_challenger.cycle.training import train_challenger_in_process
 from champion_challenger.cycle.watch import watch_champion
-from champion_challenger.data.generate import BatchSpec, generate_batch, write_batches
+from champion_challenger.data.generate import write_batches
 from champion_challenger.payloads import Challenger
 from champion_challenger.registry import ledger
 from champion_challenger.registry import model_registry as registry
-from champion_challenger.serving.capture import NO_CHALLENGER, read_captures
+from champion_challenger.serving.capture import NO_CHALLENGER
 from tests.conftest import write_test_configs
+from tests.integration import shadow_traffic
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
 MODEL = "online_test"
@@ -46,7 +46,7 @@ def pipe(stack_settings, mlflow_server, triton_server, tmp_path_factory) -> Cycl
     data["decision"].update(
         min_samples=100,
         min_slice_samples=100,
-        online={"min_duration_hours": 0.0001, "min_labelled_rows": 200, "max_latency_p99_ratio": 5.0},
+        online={"test": "fixed_horizon", "min_duration_hours": 0.0001, "min_labelled_rows": 200, "max_latency_p99_ratio": 5.0},
     )
     data["watch"] = {"min_requests": 1_000_000, "min_labelled_rows": 200, "max_label_metric_drop": 0.05, "window_hours": 1}
     config_path.write_text(yaml.safe_dump(data))
@@ -62,36 +62,17 @@ def pipe(stack_settings, mlflow_server, triton_server, tmp_path_factory) -> Cycl
 
 
 def live_traffic(pipe: CycleContext, batch_index: int) -> pd.DataFrame:
-    """Score the rows of a future batch through the router, as clients would before labels exist."""
-    rows = generate_batch(BatchSpec(batch_index, ROWS, SEED, False))
-    answered = pipe.triton.score(MODEL, rows, pipe.schema, rows["customer_id"], batch_size=50)
-    return rows.assign(answered_probability=answered["probability"].to_numpy(), answered_by=answered["version"].to_numpy())
-
-
-def wait_for_captures(pipe: CycleContext, keys: set[str], timeout_s: float = 30) -> pd.DataFrame:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        records = read_captures(pipe.capture_dir, MODEL)
-        records = records[records["entity_key"].isin(keys)]
-        if records["entity_key"].nunique() >= len(keys) or time.monotonic() > deadline:
-            return records
-        time.sleep(0.5)
+    return shadow_traffic.live_traffic(pipe, batch_index, ROWS, SEED)
 
 
 def land_labels(pipe: CycleContext, batch_index: int, cycle: str, flip: bool = False) -> None:
-    """The labels of the scored rows arrive in an ordinary batch file (optionally all wrong)."""
-    (path,) = write_batches(pipe.store.landing, 1, start=batch_index, seed=SEED, rows=ROWS)
-    if flip:
-        frame = pd.read_csv(path)
-        frame["churned"] = 1 - frame["churned"]
-        frame.to_csv(path, index=False)
-    accept_batches(pipe, cycle, claim_batches(pipe, cycle))
+    shadow_traffic.land_labels(pipe, batch_index, cycle, ROWS, SEED, flip)
 
 
 def test_mirrored_traffic_joined_with_late_labels_is_judged_as_online_evidence(pipe):
     traffic = live_traffic(pipe, 10)
     assert (traffic["answered_by"] == 1).all()  # the champion answers; v2 only shadows
-    captured = wait_for_captures(pipe, set(traffic["customer_id"]))
+    captured = shadow_traffic.wait_for_captures(pipe, set(traffic["customer_id"]))
     assert set(captured["challenger_version"]) == {2} and len(captured) == ROWS
 
     early = online_evidence(pipe, "online-3", 1, 2)
@@ -123,7 +104,7 @@ def test_watch_rolls_back_a_champion_whose_live_predictions_turn_out_wrong(pipe)
     assert watch_champion(pipe)["action"] == "none"  # no labels yet
     traffic = live_traffic(pipe, 11)
     assert (traffic["answered_by"] == 2).all()
-    logged = wait_for_captures(pipe, set(traffic["customer_id"]))
+    logged = shadow_traffic.wait_for_captures(pipe, set(traffic["customer_id"]))
     assert set(logged["challenger_version"]) == {NO_CHALLENGER} and set(logged["champion_version"]) == {2}
 
     land_labels(pipe, 11, "online-4", flip=True)

@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from champion_challenger.config import PipelineConfig, load_candidate_configs, model_schema
+from champion_challenger.config import PipelineConfig
 from champion_challenger.data.generate import BatchSpec, generate_batch
+from champion_challenger.ludwig_schema import load_candidate_configs, model_schema
 from champion_challenger.serving import triton_repository
 from champion_challenger.serving.triton_client import TritonModelClient
 from champion_challenger.training.ludwig_trainer import train_ludwig

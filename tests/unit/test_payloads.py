@@ -14,6 +14,7 @@ from champion_challenger import payloads
 from champion_challenger.payloads import (
     XCOM_DESERIALIZATION_CLASSES,
     AliasState,
+    BudgetSpend,
     CandidateResult,
     Challenger,
     CheckResult,
@@ -22,6 +23,7 @@ from champion_challenger.payloads import (
     Evidence,
     OnlineEvidence,
     PreparedWindow,
+    SequentialOutcome,
     ShadowWindow,
     TrainingPlan,
 )
@@ -37,6 +39,8 @@ CHECKS = (
 ONLINE = OnlineEvidence(
     WINDOW, "/runs/c1/online_paired.parquet", {"champion": 2.0, "challenger": 3.1}, {"roc_auc": 0.71}, {"roc_auc": 0.74}
 )
+SEQUENTIAL = SequentialOutcome("promote", "challenger better with confidence", 1800, 0.012, 0.003, 0.021, 0.025, "brier")
+BUDGET = BudgetSpend(test=1, level=0.025, alpha=0.05, remaining=0.025)
 PAYLOADS = [
     pytest.param(AliasState(3, 4, 2), id="AliasState"),
     pytest.param(AliasState(None, None, None), id="AliasState-empty"),
@@ -64,6 +68,12 @@ PAYLOADS = [
         id="Decision",
     ),
     pytest.param(Decision("promote", "no champion yet", "roc_auc", 0.74), id="Decision-first"),
+    pytest.param(SEQUENTIAL, id="SequentialOutcome"),
+    pytest.param(BUDGET, id="BudgetSpend"),
+    pytest.param(
+        Decision("promote", "better online", "roc_auc", 0.74, 0.71, CHECKS, WINDOW, sequential=SEQUENTIAL, budget=BUDGET),
+        id="Decision-sequential-budget",
+    ),
 ]
 
 
@@ -88,6 +98,8 @@ def test_nested_payloads_come_back_as_their_classes():
     decision = xcom_round_trip(Decision("hold", "r", "roc_auc", 0.74, 0.71, CHECKS, WINDOW))
     assert isinstance(decision.checks, tuple) and all(isinstance(c, CheckResult) for c in decision.checks)
     assert isinstance(decision.online_window, ShadowWindow)
+    judged = xcom_round_trip(Decision("promote", "r", "roc_auc", 0.74, 0.71, sequential=SEQUENTIAL, budget=BUDGET))
+    assert isinstance(judged.sequential, SequentialOutcome) and isinstance(judged.budget, BudgetSpend)
     evidence = xcom_round_trip(Evidence("run-1", 3, 4, 1000, {}, "p", online=ONLINE))
     assert isinstance(evidence.online, OnlineEvidence) and isinstance(evidence.online.window, ShadowWindow)
     drift = xcom_round_trip(DriftOutcome(("features",), drifted_columns=("plan",)))

@@ -16,12 +16,14 @@ import pandas as pd
 
 from champion_challenger.config import DecisionConfig
 from champion_challenger.cycle.context import CycleContext
+from champion_challenger.cycle.error_budget import level_for
 from champion_challenger.data.store import load_window
 from champion_challenger.errors import ConfigError
 from champion_challenger.evaluation.metrics import binary_metrics
 from champion_challenger.evaluation.shadow_evidence import latency_p99, pair_with_labels, shadow_window
 from champion_challenger.payloads import Challenger, Decision, Evidence, OnlineEvidence, PreparedWindow
 from champion_challenger.policy.decision import decision_rules, final_decision
+from champion_challenger.policy.error_budget import confidence_for
 from champion_challenger.policy.evidence import OnlineScores, judge_evidence
 from champion_challenger.policy.gate import PairedScores
 from champion_challenger.registry import model_registry as registry
@@ -80,6 +82,7 @@ def online_evidence(ctx: CycleContext, cycle_id: str, champion: int, challenger:
     captures = read_captures(ctx.capture_dir, ctx.model_name, since=datetime.fromtimestamp(registered / 1000, UTC))
     captures = captures[(captures["champion_version"] == champion) & (captures["challenger_version"] == challenger)]
     paired = pair_with_labels(captures, labelled_rows(ctx), ctx.schema, slice_columns(ctx))
+    paired = paired.sort_values("captured_at", kind="stable")  # arrival order: the sequential test reads it so
     window = shadow_window(captures, paired, champion, challenger, ctx.config.decision.online, datetime.now(UTC))
     path = ctx.workspace(cycle_id) / "online_paired_scores.parquet"
     paired.to_parquet(path, index=False)
@@ -100,18 +103,24 @@ def decide(
     """The cycle's decision: the gate on all the evidence, with the trigger form's ``overrides``,
     ``force_promote`` and ``dry_run`` applied (a dry run never promotes; it says what it would have done).
 
+    With ``decision.error_budget`` on, a challenger judged against a champion is one test of the
+    lifetime budget: both the offline replay's CI and the online sequential test run at its level.
+
     Raises:
         ConfigError: an override is not a valid decision setting.
     """
     rules = decision_rules(ctx.config.decision, overrides)
+    budget = None
+    if rules.error_budget.enabled and evidence.champion_version is not None:
+        budget = level_for(ctx, evidence.challenger_version)
+        rules = rules.model_copy(update={"confidence_level": confidence_for(budget.level)})
     online = None
     if evidence.online is not None:
-        online = OnlineScores(
-            evidence.online.window, load_paired_scores(ctx, evidence.online.paired_scores, rules), evidence.online.latency_p99_ms
-        )
-    verdict = judge_evidence(load_paired_scores(ctx, evidence.paired_scores, rules), rules, online)
+        online_scores = load_paired_scores(ctx, evidence.online.paired_scores, rules)
+        online = OnlineScores(evidence.online.window, online_scores, evidence.online.latency_p99_ms)
+    verdict, sequential = judge_evidence(load_paired_scores(ctx, evidence.paired_scores, rules), rules, online)
     window = evidence.online.window if evidence.online else None
-    return final_decision(verdict, window, force_promote, dry_run)
+    return final_decision(verdict, window, force_promote, dry_run, sequential, budget)
 
 
 def load_paired_scores(ctx: CycleContext, path: str, rules: DecisionConfig) -> PairedScores:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,6 +26,11 @@ def record_decision(ctx: CycleContext, evidence: Evidence, decision: Decision) -
     run_id = evidence.cycle_run_id
     at = _now()
     _log_metrics(ctx, evidence)
+    if decision.sequential is not None:
+        for name in ("rows", "mean_gain", "low", "high"):
+            value = float(getattr(decision.sequential, name))
+            if math.isfinite(value):
+                ctx.client.log_metric(run_id, f"online_sequential_{name}", value)
     ctx.client.log_param(run_id, "challenger_version", evidence.challenger_version)
     ctx.client.log_param(run_id, "champion_version", evidence.champion_version)
     _tag_decision(ctx, run_id, decision.action, decision.reason, at)
@@ -43,7 +49,20 @@ def record_decision(ctx: CycleContext, evidence: Evidence, decision: Decision) -
     comparison.log_comparison(ctx.client, run_id, summary)
     if evidence.challenger_version is not None:
         _tag_version(ctx, evidence, decision, at)
+        _count_in_budget(ctx, evidence, decision)
     ctx.client.set_terminated(run_id, "FINISHED")
+
+
+def _count_in_budget(ctx: CycleContext, evidence: Evidence, decision: Decision) -> None:
+    """Count this test in the lifetime error budget (not a dry run, not without a champion) and log it."""
+    if decision.budget is None or decision.dry_run:
+        return
+    from champion_challenger.cycle.error_budget import count_test
+
+    state = count_test(ctx, evidence.challenger_version, decision)
+    for name, value in {"budget_level": decision.budget.level, "budget_test": decision.budget.test,
+                        "budget_remaining": state.remaining}.items():  # fmt: skip
+        ctx.client.log_metric(evidence.cycle_run_id, name, value)
 
 
 def record_skip(ctx: CycleContext, prepared: PreparedWindow, plan: TrainingPlan) -> None:

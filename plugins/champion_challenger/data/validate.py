@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from champion_challenger.config import ModelSchema
 from champion_challenger.data.store import DataStore, read_raw_batch
+from champion_challenger.ludwig_schema import ModelSchema
 
 TRUE_LABELS = frozenset({"1", "1.0", "true", "yes", "y", "t"})
 FALSE_LABELS = frozenset({"0", "0.0", "false", "no", "n", "f"})

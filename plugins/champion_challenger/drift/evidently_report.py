@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from champion_challenger.config import ModelSchema
+from champion_challenger.ludwig_schema import ModelSchema
 
 
 @dataclass(frozen=True)

@@ -68,3 +68,28 @@ def expected_calibration_error(y_true: np.ndarray, probability: np.ndarray, bins
     counts = np.bincount(which, minlength=bins)
     gaps = np.abs(np.bincount(which, weights=y_true, minlength=bins) - np.bincount(which, weights=probability, minlength=bins))
     return float(gaps.sum() / max(counts.sum(), 1))
+
+
+#: Metrics that are a mean over rows of a per-row loss (:func:`per_row_loss`).
+ROW_LOSSES = ("accuracy", "brier", "log_loss")
+
+
+def per_row_loss(metric: str, y_true: np.ndarray, probability: np.ndarray, eps: float = 1e-7) -> np.ndarray | None:
+    """Each row's loss for a mean-decomposable ``metric`` (``accuracy``: the 0/1 error at 0.5), else None.
+
+    Args:
+        metric: ``accuracy``, ``brier`` or ``log_loss`` (others return None).
+        y_true: 0/1 labels.
+        probability: positive-class probabilities.
+        eps: log loss clips probabilities to ``[eps, 1 - eps]``.
+    """
+    y = np.asarray(y_true, dtype=float)
+    p = np.asarray(probability, dtype=float)
+    if metric == "accuracy":
+        return ((p >= 0.5) != y).astype(float)
+    if metric == "brier":
+        return (p - y) ** 2
+    if metric == "log_loss":
+        p = np.clip(p, eps, 1 - eps)
+        return -(y * np.log(p) + (1 - y) * np.log(1 - p))
+    return None

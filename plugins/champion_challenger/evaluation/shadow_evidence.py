@@ -3,8 +3,10 @@
 While a challenger is deployed, the router mirrors live requests to it and writes one capture
 record per mirrored row (entity key, both models' probabilities and latencies, timestamp). Labels
 arrive later in ordinary batches, keyed by the same entity id. Joining the two gives paired scores
-on real traffic, the strongest evidence the gate can see, once the shadow window is long enough
-(``decision.online.min_duration_hours``, default 14 days) and holds enough labelled rows.
+on real traffic, the strongest evidence the gate can see. The window is *complete* (ready to be
+judged) once it holds ``decision.online.min_labelled_rows`` labelled rows; the always-valid sequential
+test then looks at it every cycle, while a ``fixed_horizon`` test also waits for
+``min_duration_hours`` (default 14 days).
 
 One row per entity: an entity's newest capture is paired with its newest label, so a chatty client
 cannot outvote the others and the rows stay (close to) independent for the paired bootstrap.
@@ -17,7 +19,8 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from champion_challenger.config import ModelSchema, OnlineEvidenceConfig
+from champion_challenger.config import OnlineEvidenceConfig
+from champion_challenger.ludwig_schema import ModelSchema
 from champion_challenger.payloads import ShadowWindow
 
 
@@ -70,7 +73,7 @@ def shadow_window(
     hours = max((pd.Timestamp(now) - first).total_seconds() / 3600, 0.0)
     entities, labelled = int(captures["entity_key"].nunique()), len(paired)
     missing = []
-    if hours < rules.min_duration_hours:
+    if rules.test == "fixed_horizon" and hours < rules.min_duration_hours:
         missing.append(f"{hours:.1f} of {rules.min_duration_hours:g} hours")
     if labelled < rules.min_labelled_rows:
         missing.append(f"{labelled} of {rules.min_labelled_rows} labelled rows")

@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from champion_challenger.config import DecisionConfig
 from champion_challenger.errors import ConfigError
-from champion_challenger.payloads import Decision, ShadowWindow
+from champion_challenger.payloads import BudgetSpend, Decision, SequentialOutcome, ShadowWindow
 from champion_challenger.policy.gate import GateResult
 
 #: Trigger-form knobs that override ``decision:`` of the pipeline YAML for one run.
@@ -33,13 +33,18 @@ def form_overrides(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def final_decision(
-    verdict: GateResult, online_window: ShadowWindow | None = None, force_promote: bool = False, dry_run: bool = False
+    verdict: GateResult,
+    online_window: ShadowWindow | None = None,
+    force_promote: bool = False,
+    dry_run: bool = False,
+    sequential: SequentialOutcome | None = None,
+    budget: BudgetSpend | None = None,
 ) -> Decision:
     """The gate's verdict turned into the cycle's decision.
 
     ``force_promote`` promotes whatever the gate said (the reason keeps the gate's words). A dry run
     never changes anything: its action is ``hold`` and ``would`` keeps what it would have done
-    (a dry run wins over ``force_promote``).
+    (a dry run wins over ``force_promote``). ``sequential`` and ``budget`` say how sure the verdict is.
     """
     action, reason, forced = verdict.action, verdict.reason, False
     if force_promote and action != "promote":
@@ -58,11 +63,18 @@ def final_decision(
         forced=forced,
         dry_run=dry_run,
         would=would,
+        sequential=sequential,
+        budget=budget,
     )
 
 
 def keeps_challenger_in_shadow(decision: Decision, rules: DecisionConfig) -> bool:
-    """A hold that waits for the shadow window to complete (``decision.online.required``): the
-    challenger stays deployed and keeps ``@challenger``."""
+    """A hold that waits for the online evidence to decide (``decision.online.required``): the
+    challenger stays deployed and keeps ``@challenger``. A sequential test that stopped (futility,
+    maximum duration) or a complete fixed-horizon window ends the wait."""
+    if not (rules.online.required and decision.action == "hold"):
+        return False
+    if decision.sequential is not None:
+        return decision.sequential.action == "continue"
     window = decision.online_window
-    return rules.online.required and decision.action == "hold" and not (window is not None and window.complete)
+    return not (window is not None and window.complete)

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, replace
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
 
 from champion_challenger.config import DecisionConfig
-from champion_challenger.evaluation.metrics import binary_metrics, metric_value
+from champion_challenger.evaluation.metrics import binary_metrics, metric_value, per_row_loss
 from champion_challenger.payloads import Action, CheckResult
 from champion_challenger.policy.direction import gain as _gain
 from champion_challenger.policy.direction import meets_floor
@@ -69,10 +70,17 @@ class GateResult:
         return asdict(self)
 
 
+#: Resamples each tail of a percentile interval needs; fewer, and the normal interval is used.
+MIN_TAIL_RESAMPLES = 20
+
+
 def paired_bootstrap_ci(metric: str, scores: PairedScores, samples: int, level: float, seed: int = 0) -> tuple[float, float]:
-    """Percentile CI of the challenger's gain over the champion, resampling the same rows for both.
+    """CI of the challenger's gain over the champion, resampling the same rows for both.
 
     Mean-decomposable metrics (accuracy, log loss, Brier) are resampled vectorised; the others by loop.
+    The percentile interval is used while each tail holds at least :data:`MIN_TAIL_RESAMPLES`
+    resamples; at stricter levels (a late test's share of the error budget) the resamples cannot
+    resolve the tail, and the interval is the normal one with the bootstrap's standard error.
     """
     rng = np.random.default_rng(seed)
     n = len(scores.y)
@@ -88,23 +96,16 @@ def paired_bootstrap_ci(metric: str, scores: PairedScores, samples: int, level: 
     else:
         gains = np.array([_resampled_gain(metric, scores, rng.integers(0, n, n)) for _ in range(samples)])
         gains = gains[~np.isnan(gains)]
-    return float(np.quantile(gains, alpha)), float(np.quantile(gains, 1 - alpha))
+    if alpha * len(gains) >= MIN_TAIL_RESAMPLES:
+        return float(np.quantile(gains, alpha)), float(np.quantile(gains, 1 - alpha))
+    centre, spread = float(np.mean(gains)), float(np.std(gains, ddof=1)) * NormalDist().inv_cdf(1 - alpha)
+    return centre - spread, centre + spread
 
 
 def _per_row_gain(metric: str, s: PairedScores) -> np.ndarray | None:
-    y = s.y.astype(float)
-    if metric == "accuracy":
-        return ((s.challenger >= 0.5) == y).astype(float) - ((s.champion >= 0.5) == y).astype(float)
-    if metric == "brier":
-        return (s.champion - y) ** 2 - (s.challenger - y) ** 2
-    if metric == "log_loss":
-
-        def loss(p):
-            p = np.clip(p, 1e-7, 1 - 1e-7)
-            return -(y * np.log(p) + (1 - y) * np.log(1 - p))
-
-        return loss(s.champion) - loss(s.challenger)
-    return None
+    """Champion loss − challenger loss per row, for mean-decomposable metrics (else None)."""
+    champion = per_row_loss(metric, s.y, s.champion)
+    return None if champion is None else champion - per_row_loss(metric, s.y, s.challenger)
 
 
 def _resampled_gain(metric: str, s: PairedScores, idx: np.ndarray) -> float:
@@ -190,7 +191,7 @@ def _primary_check(scores: PairedScores, rules: DecisionConfig, value: float, ch
     gain = _gain(metric, value, champ)
     low, high = paired_bootstrap_ci(metric, scores, rules.bootstrap_samples, rules.confidence_level)
     relative = gain / abs(champ) if champ else math.inf
-    level = f"{rules.confidence_level:.0%}"
+    level = f"{rules.confidence_level:.1%}".replace(".0%", "%")
     reason = (
         f"{metric} challenger {value:.4f} vs champion {champ:.4f}: gain {gain:+.4f} ({level} CI {low:+.4f} .. {high:+.4f}), "
         f"required >= {rules.min_improvement:.4f} absolute and {rules.min_relative_improvement:.2%} relative with CI above 0"

@@ -10,8 +10,8 @@ import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 
-from champion_challenger.config import ModelSchema
 from champion_challenger.errors import ServiceUnavailableError
+from champion_challenger.ludwig_schema import ModelSchema
 
 #: Outputs of the router, in order; a versions model answers the first two.
 SCORE_OUTPUTS = ("probability", "prediction", "version")

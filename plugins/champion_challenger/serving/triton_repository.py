@@ -17,7 +17,7 @@ import shutil
 from importlib import resources
 from pathlib import Path
 
-from champion_challenger.config import NUMERIC_TYPES
+from champion_challenger.ludwig_schema import NUMERIC_TYPES
 from champion_challenger.serving.routing import RoutingTable
 
 MAX_BATCH_SIZE = 8192

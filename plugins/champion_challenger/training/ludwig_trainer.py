@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from champion_challenger.config import ModelSchema
 from champion_challenger.evaluation.metrics import binary_metrics
+from champion_challenger.ludwig_schema import ModelSchema
 from champion_challenger.training.pyfunc import positive_probability
 
 SAVED_MODEL_DIR = "ludwig_model"

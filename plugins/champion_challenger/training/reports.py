@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from champion_challenger.config import ModelSchema
 from champion_challenger.evaluation.metrics import binary_metrics
+from champion_challenger.ludwig_schema import ModelSchema
 
 
 def plot_learning_curves(epoch_metrics: dict[str, dict[str, list[float]]], path: Path) -> Path:

@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from champion_challenger.config import ModelSchema, OnlineEvidenceConfig
+from champion_challenger.config import OnlineEvidenceConfig
 from champion_challenger.evaluation.shadow_evidence import latency_p99, pair_with_labels, shadow_window
+from champion_challenger.ludwig_schema import ModelSchema
 
 SCHEMA = ModelSchema(features=(), target="churned", timestamp_column="event_timestamp", id_column="customer_id")
 NOW = datetime(2026, 3, 15, tzinfo=UTC)
@@ -59,19 +60,24 @@ def test_no_captures_or_no_labels_give_an_empty_frame_with_the_columns():
 
 
 @pytest.mark.parametrize(
-    ("hours", "entities", "complete", "says"),
+    ("test", "hours", "entities", "complete", "says"),
     [
-        pytest.param(400, 1200, True, "complete", id="long-and-large"),
-        pytest.param(10, 1200, False, "hours", id="too-short"),
-        pytest.param(400, 100, False, "labelled rows", id="too-few-labels"),
+        pytest.param("fixed_horizon", 400, 1200, True, "complete", id="fixed-long-and-large"),
+        pytest.param("fixed_horizon", 10, 1200, False, "hours", id="fixed-too-short"),
+        pytest.param("fixed_horizon", 400, 100, False, "labelled rows", id="fixed-too-few-labels"),
+        pytest.param("sequential", 10, 1200, True, "complete", id="sequential-looks-before-the-duration"),
+        pytest.param("sequential", 400, 100, False, "labelled rows", id="sequential-too-few-labels"),
     ],
 )
-def test_shadow_window_needs_both_duration_and_labelled_rows(hours, entities, complete, says):
+def test_a_window_is_judged_once_it_holds_the_labelled_rows_and_a_fixed_horizon_its_duration(
+    test, hours, entities, complete, says
+):
     keys = [f"c{i}" for i in range(entities)]
     start = NOW - timedelta(hours=hours)
     caught = captures(keys, start, 1)
     paired = pair_with_labels(caught, labels(keys, start), SCHEMA, [])
-    window = shadow_window(caught, paired, 1, 2, OnlineEvidenceConfig(min_duration_hours=336, min_labelled_rows=1000), NOW)
+    rules = OnlineEvidenceConfig(test=test, min_duration_hours=336, min_labelled_rows=1000)
+    window = shadow_window(caught, paired, 1, 2, rules, NOW)
     assert window.complete is complete and says in window.reason
     assert window.labelled_rows == entities and window.captured_entities == entities
 

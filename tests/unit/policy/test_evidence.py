@@ -10,8 +10,11 @@ from champion_challenger.policy.evidence import OnlineScores, combine_evidence, 
 from champion_challenger.policy.gate import GateResult, evaluate_gate, latency_guardrail, with_checks
 from tests.unit.policy.scores import paired_models
 
-RULES = DecisionConfig(primary_metric="accuracy", quality_floor=0.5, guardrails={}, bootstrap_samples=300, min_samples=200)
-REQUIRED = RULES.model_copy(update={"online": OnlineEvidenceConfig(required=True)})
+FIXED = OnlineEvidenceConfig(test="fixed_horizon")
+RULES = DecisionConfig(
+    primary_metric="accuracy", quality_floor=0.5, guardrails={}, bootstrap_samples=300, min_samples=200, online=FIXED
+)
+REQUIRED = RULES.model_copy(update={"online": OnlineEvidenceConfig(test="fixed_horizon", required=True)})
 BETTER = paired_models(4000, seed=1, fixes=0.05, breaks=0.0)
 WORSE = paired_models(4000, seed=7, fixes=0.0, breaks=0.05)
 FAST = {"champion": 2.0, "challenger": 3.0}
@@ -43,18 +46,18 @@ def _result(action: str, name: str = "primary:roc_auc") -> GateResult:
 
 # ---- judge_evidence ----------------------------------------------------------------------------
 def test_offline_only_is_the_gate_s_verdict():
-    assert judge_evidence(BETTER, RULES) == evaluate_gate(BETTER, RULES)
-    assert judge_evidence(BETTER, RULES).action == "promote"
+    assert judge_evidence(BETTER, RULES) == (evaluate_gate(BETTER, RULES), None)
+    assert judge_evidence(BETTER, RULES)[0].action == "promote"
 
 
 def test_online_evidence_is_ignored_when_disabled():
     rules = RULES.model_copy(update={"online": OnlineEvidenceConfig(enabled=False)})
-    assert judge_evidence(BETTER, rules, online(True, WORSE)) == evaluate_gate(BETTER, rules)
+    assert judge_evidence(BETTER, rules, online(True, WORSE)) == (evaluate_gate(BETTER, rules), None)
 
 
 def test_an_incomplete_window_leaves_the_offline_verdict_and_says_so():
     offline = evaluate_gate(BETTER, RULES)
-    verdict = judge_evidence(BETTER, RULES, online(False, WORSE, SLOW))
+    verdict, _ = judge_evidence(BETTER, RULES, online(False, WORSE, SLOW))
     assert verdict.action == offline.action == "promote"
     assert verdict.reason == f"{offline.reason}; online: {window(False).reason}"
     assert verdict.checks == offline.checks  # online rows are not judged yet
@@ -68,7 +71,7 @@ def test_an_incomplete_window_leaves_the_offline_verdict_and_says_so():
     ],
 )
 def test_a_required_window_holds_the_challenger_in_shadow(offline, action, says):
-    verdict = judge_evidence(offline, REQUIRED, online(False))
+    verdict, _ = judge_evidence(offline, REQUIRED, online(False))
     assert verdict.action == action
     assert says in verdict.reason
     if action == "hold":
@@ -76,7 +79,7 @@ def test_a_required_window_holds_the_challenger_in_shadow(offline, action, says)
 
 
 def test_a_complete_window_is_judged_with_the_offline_replay():
-    verdict = judge_evidence(BETTER, RULES, online(True))
+    verdict, _ = judge_evidence(BETTER, RULES, online(True))
     assert verdict.action == "promote", verdict.reason
     names = [c.name for c in verdict.checks]
     assert {n.split("/")[0] for n in names} == {"offline", "online"}
@@ -87,7 +90,7 @@ def test_a_complete_window_is_judged_with_the_offline_replay():
 
 
 def test_a_slow_challenger_online_is_rejected_even_when_offline_promotes():
-    verdict = judge_evidence(BETTER, RULES, online(True, latency=SLOW))
+    verdict, _ = judge_evidence(BETTER, RULES, online(True, latency=SLOW))
     assert verdict.action == "reject"
     latency = next(c for c in verdict.checks if c.name == "online/guardrail:p99_latency")
     assert not latency.passed and "ratio 2.50" in latency.reason
@@ -95,7 +98,7 @@ def test_a_slow_challenger_online_is_rejected_even_when_offline_promotes():
 
 
 def test_worse_online_rejects_a_challenger_the_offline_replay_promotes():
-    verdict = judge_evidence(BETTER, RULES, online(True, WORSE))
+    verdict, _ = judge_evidence(BETTER, RULES, online(True, WORSE))
     assert verdict.action == "reject" and "online: reject" in verdict.reason
 
 
@@ -154,3 +157,37 @@ def test_a_failed_extra_check_on_a_reject_keeps_both_reasons():
 
 def test_latency_exactly_at_the_ratio_passes():
     assert latency_guardrail({"champion": 2.0, "challenger": 4.0}, max_ratio=2.0).passed
+
+
+# ---- the always-valid online test decides (decision.online.test: sequential) --------------------
+SEQUENTIAL = RULES.model_copy(update={"online": OnlineEvidenceConfig(min_labelled_rows=200, planned_rows=2000)})
+UNSURE = paired_models(150, seed=5, fixes=0.05, breaks=0.0)  # fewer holdout rows than min_samples: offline holds
+
+
+def test_a_clearly_better_online_stream_promotes_even_when_the_offline_replay_is_unsure():
+    offline = evaluate_gate(UNSURE, SEQUENTIAL)
+    verdict, outcome = judge_evidence(UNSURE, SEQUENTIAL, online(True, BETTER))
+    assert offline.action == "hold" and outcome.action == "promote" and outcome.low > 0
+    assert verdict.action == "promote"
+    assert verdict.reason.startswith("online: promote (challenger better with confidence")
+    assert "online/sequential:brier" in [c.name for c in verdict.checks]
+
+
+def test_an_offline_reject_stops_an_online_promotion():
+    verdict, outcome = judge_evidence(WORSE, SEQUENTIAL, online(True, BETTER))
+    assert outcome.action == "promote" and verdict.action == "reject"
+
+
+def test_a_clearly_worse_online_stream_rejects():
+    verdict, outcome = judge_evidence(BETTER, SEQUENTIAL, online(True, WORSE))
+    assert outcome.action == "reject" and outcome.high < 0 and verdict.action == "reject"
+
+
+def test_an_undecided_online_test_leaves_the_offline_verdict_or_holds_in_shadow_when_required():
+    few = online(False, paired_models(100, seed=2, fixes=0.05, breaks=0.0))
+    verdict, outcome = judge_evidence(BETTER, SEQUENTIAL, few)
+    assert outcome.action == "continue" and verdict.action == "promote"
+    assert "online: waiting for labelled rows: 100 of 200" in verdict.reason
+    required = SEQUENTIAL.model_copy(update={"online": SEQUENTIAL.online.model_copy(update={"required": True})})
+    held, _ = judge_evidence(BETTER, required, few)
+    assert held.action == "hold" and "(decision.online.required)" in held.reason

@@ -20,6 +20,7 @@ from champion_challenger.evaluation.comparison.decision_markdown import (
     MAX_DESCRIPTION_CHARS,
     decision_markdown,
     headline,
+    how_sure_markdown,
     markdown_checks,
     version_description,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "delta_ci",
     "headline",
     "log_comparison",
+    "how_sure_markdown",
     "markdown_checks",
     "metric_row",
     "paired_models",

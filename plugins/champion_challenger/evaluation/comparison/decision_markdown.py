@@ -57,6 +57,10 @@ def decision_markdown(summary: ComparisonSummary, decision: dict | None, thresho
         "|---|---|---|---|---|---|",
         *(_markdown_row(row) for row in summary.rows),
         "",
+        "## How sure is this decision?",
+        "",
+        *how_sure_markdown(decision, summary.n_rows),
+        "",
         "## Checks",
         "",
         *markdown_checks(decision),
@@ -78,6 +82,44 @@ def _markdown_row(row: dict[str, Any]) -> str:
         f"| {row['metric']} | {_fmt(row['champion'])} | {_fmt(row['challenger'])} | "
         f"{_fmt(row['delta'], True)} | {row['better'] or '–'} | {ci} |"
     )
+
+
+def how_sure_markdown(decision: dict | None, holdout_rows: int) -> list[str]:
+    """In plain words: what was tested, what was found, how sure we are, what it spent of the error budget."""
+    if not decision:
+        return ["No decision was recorded."]
+    primary = next((c for c in decision.get("checks", []) if c["name"].removeprefix("offline/").startswith("primary:")), None)
+    lines = [
+        f"- **What was tested**: is the challenger better than the champion on {decision['metric']} "
+        f"over {holdout_rows} fresh holdout rows neither model trained on"
+        + (
+            ", and on live traffic mirrored to it (paired per-entity loss, labels joined later)?"
+            if decision.get("sequential")
+            else "?"
+        )
+    ]
+    if primary and primary.get("ci_low") is not None:
+        lines.append(f"- **What was found offline**: {primary['reason']}.")
+    sequential = decision.get("sequential")
+    if sequential:
+        lines.append(f"- **What was found online** (always-valid test, looked at every cycle): {sequential['reason']}.")
+    lines.extend(_budget_lines(decision.get("budget")))
+    return lines
+
+
+def _budget_lines(budget: dict | None) -> list[str]:
+    if not budget:
+        return [
+            "- **How sure**: judged at the fixed `confidence_level` (the lifetime error budget is off, or there "
+            "was no champion to test against)."
+        ]
+    return [
+        f"- **How sure**: a promotion here is wrong (the challenger not truly better) with probability at most "
+        f"{budget['level']:.3%}; offline and online evidence are both judged at that level.",
+        f"- **What was spent**: this is test {budget['test']} of the pipeline's lifetime error budget of "
+        f"{budget['alpha']:.0%} (the chance of ever promoting a challenger that is not better); after it, "
+        f"{budget['remaining']:.3%} remains for all later tests, plus this test's level if it promoted.",
+    ]
 
 
 def markdown_checks(decision: dict | None) -> list[str]:

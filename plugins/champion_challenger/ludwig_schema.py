@@ -1,0 +1,141 @@
+"""The columns a batch must carry, derived from the candidates' Ludwig configs, and Ludwig config checks.
+
+Every candidate YAML is validated with Ludwig's own schema (:func:`load_ludwig_config`); the batch
+schema (:class:`ModelSchema`) is the union of the candidates' input features plus the pipeline's
+target, timestamp and id columns.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from champion_challenger.config import PipelineConfig, StrictModel, read_yaml
+from champion_challenger.errors import ConfigError
+
+#: Ludwig input feature types the pipeline knows how to validate and serve.
+NUMERIC_TYPES: frozenset[str] = frozenset({"number", "binary"})
+STRING_TYPES: frozenset[str] = frozenset({"category", "text", "set", "bag"})
+#: Every feature type Ludwig 0.17 knows.
+LUDWIG_FEATURE_TYPES: frozenset[str] = frozenset(
+    {"audio", "bag", "binary", "category", "date", "h3", "image", "number", "sequence", "set", "text", "timeseries", "vector"}
+)
+
+
+class FeatureSpec(StrictModel):
+    """One input feature of the Ludwig model: its column name and Ludwig type."""
+
+    name: str
+    type: str
+
+    @property
+    def is_numeric(self) -> bool:
+        return self.type in NUMERIC_TYPES
+
+
+class ModelSchema(StrictModel):
+    """The columns a batch must carry, derived from the pipeline and Ludwig configs."""
+
+    features: tuple[FeatureSpec, ...]
+    target: str
+    timestamp_column: str
+    id_column: str
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    @property
+    def required_columns(self) -> list[str]:
+        return [*self.feature_names, self.target, self.timestamp_column, self.id_column]
+
+
+def load_ludwig_config(path: str | Path) -> dict[str, Any]:
+    """Read a Ludwig YAML and check it with Ludwig's own schema.
+
+    Raises:
+        ConfigError: naming the file and the offending field.
+    """
+    path = Path(path)
+    raw = read_yaml(path)
+    _check_feature_types(path, raw)
+    from ludwig.error import ConfigValidationError
+    from ludwig.schema.model_types.base import ModelConfig
+
+    try:
+        ModelConfig.from_dict(raw)
+    except (ConfigValidationError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{path}: invalid Ludwig config: {exc}") from None
+    return raw
+
+
+def _check_feature_types(path: Path, raw: dict[str, Any]) -> None:
+    """Name the exact field of an unknown feature type before Ludwig's longer schema message."""
+    for section in ("input_features", "output_features"):
+        features = raw.get(section)
+        if not isinstance(features, list) or not features:
+            raise ConfigError(f"{path}: {section} must be a non-empty list of features")
+        for i, feat in enumerate(features):
+            if not isinstance(feat, dict) or "name" not in feat or "type" not in feat:
+                raise ConfigError(f"{path}: {section}[{i}] needs a 'name' and a 'type'")
+            if feat["type"] not in LUDWIG_FEATURE_TYPES:
+                raise ConfigError(
+                    f"{path}: {section}[{i}].type: unknown feature type {feat['type']!r} "
+                    f"(feature {feat['name']!r}); allowed: {sorted(LUDWIG_FEATURE_TYPES)}"
+                )
+
+
+def model_schema(config: PipelineConfig, ludwig_configs: dict[str, dict[str, Any]]) -> ModelSchema:
+    """Derive the batch schema: the union of the candidates' features plus the pipeline's columns.
+
+    Args:
+        config: the pipeline config.
+        ludwig_configs: candidate name → Ludwig config.
+
+    Raises:
+        ConfigError: an output feature is not the pipeline's binary target, a feature type cannot
+            be served, a feature reuses the id/timestamp column, or two candidates disagree on a
+            column's type (the message names the file and field).
+    """
+    features: dict[str, FeatureSpec] = {}
+    paths = config.ludwig_config_paths()
+    for name, ludwig_config in ludwig_configs.items():
+        path = paths.get(name, name)
+        for feature in _candidate_features(config, ludwig_config, path):
+            known = features.setdefault(feature.name, feature)
+            if known.is_numeric != feature.is_numeric:
+                raise ConfigError(
+                    f"{path}: feature {feature.name!r} is {feature.type!r} here but {known.type!r} in another candidate"
+                )
+    return ModelSchema(
+        features=tuple(features.values()),
+        target=config.data.target,
+        timestamp_column=config.data.timestamp_column,
+        id_column=config.data.id_column,
+    )
+
+
+def _candidate_features(config: PipelineConfig, ludwig_config: dict[str, Any], path: Path | str) -> list[FeatureSpec]:
+    outputs = ludwig_config.get("output_features") or []
+    if len(outputs) != 1 or outputs[0].get("name") != config.data.target:
+        raise ConfigError(
+            f"{path}: output_features must be exactly one feature named {config.data.target!r} "
+            f"(data.target in {config.source_path}), got {[o.get('name') for o in outputs]}"
+        )
+    if outputs[0].get("type") != "binary":
+        raise ConfigError(f"{path}: output_features[0].type must be 'binary', got {outputs[0].get('type')!r}")
+    features = []
+    for i, feat in enumerate(ludwig_config.get("input_features") or []):
+        ftype = feat.get("type")
+        if ftype not in NUMERIC_TYPES | STRING_TYPES:
+            allowed = sorted(NUMERIC_TYPES | STRING_TYPES)
+            raise ConfigError(f"{path}: input_features[{i}].type {ftype!r} is not supported; allowed: {allowed}")
+        if feat.get("name") in (config.data.id_column, config.data.timestamp_column):
+            raise ConfigError(f"{path}: input_features[{i}] uses the id/timestamp column {feat['name']!r}")
+        features.append(FeatureSpec(name=feat["name"], type=ftype))
+    return features
+
+
+def load_candidate_configs(config: PipelineConfig) -> dict[str, dict[str, Any]]:
+    """Load and validate every candidate Ludwig config (name → config)."""
+    return {name: load_ludwig_config(path) for name, path in config.ludwig_config_paths().items()}
