@@ -259,8 +259,9 @@ class SequentialOutcome:
         action: ``promote``, ``reject``, ``hold`` (futility or maximum duration) or ``continue``.
         reason: the outcome in plain words.
         rows: labelled paired rows seen.
-        mean_gain: their mean gain (loss units; positive = challenger better).
-        low / high: the confidence sequence's bounds of the mean gain at this sample size.
+        mean_gain: their mean gain (loss units; positive = challenger better); None before the first look.
+        low / high: the confidence sequence's bounds of the mean gain at this sample size; None before
+            the first look (never NaN or infinite: XCom travels as strict JSON).
         alpha: the one-sided error level the test ran at.
         loss: the per-row loss (``brier``, ``log_loss`` or ``accuracy``: 0/1 error).
     """
@@ -268,9 +269,9 @@ class SequentialOutcome:
     action: SequentialAction
     reason: str
     rows: int
-    mean_gain: float
-    low: float
-    high: float
+    mean_gain: float | None
+    low: float | None
+    high: float | None
     alpha: float
     loss: str
 

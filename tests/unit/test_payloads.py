@@ -161,3 +161,16 @@ def test_decision_as_dict_is_plain_json():
     decision = Decision("hold", "r", "roc_auc", 0.74, 0.71, CHECKS, WINDOW)
     plain = json.loads(json.dumps(decision.as_dict()))
     assert plain["checks"][1]["ci_low"] == 0.01 and plain["online_window"]["complete"] is True
+
+
+def test_an_online_test_before_its_first_look_is_strict_json():
+    """XCom travels as strict JSON (NaN and infinity are not JSON): a test still waiting for rows has no bounds."""
+    import numpy as np
+
+    from champion_challenger.policy.sequential import sequential_test
+
+    waiting = sequential_test(np.zeros(10), 0.025, "brier", 1.0, 336, min_rows=200)
+    assert waiting.action == "continue" and (waiting.mean_gain, waiting.low, waiting.high) == (None, None, None)
+    decision = Decision("hold", "r", "roc_auc", 0.74, 0.71, sequential=waiting, budget=BUDGET)
+    text = json.dumps(serde.serialize(decision), allow_nan=False)
+    assert serde.deserialize(json.loads(text)) == decision

@@ -28,9 +28,9 @@ def record_decision(ctx: CycleContext, evidence: Evidence, decision: Decision) -
     _log_metrics(ctx, evidence)
     if decision.sequential is not None:
         for name in ("rows", "mean_gain", "low", "high"):
-            value = float(getattr(decision.sequential, name))
-            if math.isfinite(value):
-                ctx.client.log_metric(run_id, f"online_sequential_{name}", value)
+            value = getattr(decision.sequential, name)
+            if value is not None and math.isfinite(value):
+                ctx.client.log_metric(run_id, f"online_sequential_{name}", float(value))
     ctx.client.log_param(run_id, "challenger_version", evidence.challenger_version)
     ctx.client.log_param(run_id, "champion_version", evidence.champion_version)
     _tag_decision(ctx, run_id, decision.action, decision.reason, at)

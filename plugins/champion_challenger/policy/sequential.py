@@ -124,9 +124,7 @@ def sequential_test(
     if n < min_rows:
         outcome = "max duration reached" if duration_hours >= max_duration_hours else "waiting for labelled rows"
         action: SequentialAction = "hold" if duration_hours >= max_duration_hours else "continue"
-        return SequentialOutcome(
-            action, f"{outcome}: {n} of {min_rows} labelled rows", n, math.nan, -math.inf, math.inf, alpha, loss
-        )
+        return SequentialOutcome(action, f"{outcome}: {n} of {min_rows} labelled rows", n, None, None, None, alpha, loss)
     low, high = (bound[-1] for bound in confidence_sequence(gains, alpha, gain_bound(loss), planned_rows))
     mean = float(np.mean(gains))
     action, verdict = _stopping_rule(low, high, duration_hours, max_duration_hours, futility_gain)
