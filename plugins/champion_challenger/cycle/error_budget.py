@@ -32,11 +32,11 @@ def level_for(ctx: CycleContext, version: int | None) -> BudgetSpend:
     if version is not None:
         given = ctx.client.get_model_version(ctx.model_name, str(version)).tags
         if tags.BUDGET_TEST in given:
-            test = int(given[tags.BUDGET_TEST])
-            alpha = ctx.config.decision.error_budget.alpha
-            return BudgetSpend(test, float(given[tags.BUDGET_LEVEL]), alpha, alpha / (test + 1))
+            test, alpha = int(given[tags.BUDGET_TEST]), ctx.config.decision.error_budget.alpha
+            return BudgetSpend(test, float(given[tags.BUDGET_LEVEL]), alpha, BudgetState(alpha, test).remaining)
     state = read_budget(ctx)
-    return BudgetSpend(state.tests + 1, state.next_level(), state.alpha, state.after_test(state.next_level(), False).remaining)
+    level = state.next_level()
+    return BudgetSpend(state.tests + 1, level, state.alpha, state.after_test(level, promoted=False).remaining)
 
 
 def count_test(ctx: CycleContext, version: int, decision: Decision) -> BudgetState:
