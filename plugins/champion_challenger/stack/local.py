@@ -57,6 +57,8 @@ def airflow_environment(settings: Settings) -> dict[str, str]:
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{AIRFLOW_USER}:admin",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
         "AIRFLOW__API__PORT": str(settings.airflow_port),
+        # Tasks reach the api-server's execution API; its default (localhost:8080) is wrong on any other port.
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{settings.airflow_port}/execution/",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
         "AIRFLOW_CONN_MLFLOW_DEFAULT": settings.mlflow_tracking_uri,
         "AIRFLOW_CONN_TRITON_DEFAULT": f"http://{settings.triton_url}",

@@ -1,0 +1,17 @@
+"""The embedded stack's Airflow environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from champion_challenger.settings import Settings
+from champion_challenger.stack.local import airflow_environment
+
+
+def test_tasks_reach_the_execution_api_on_the_port_airflow_serves():
+    """Found by the onboarding test: with CCP_AIRFLOW_PORT other than 8080 every task failed with
+    "Connection refused", because Airflow's default execution API address is localhost:8080."""
+    settings = Settings(Path("/tmp/ccp"), Path("p.yaml"), "http://127.0.0.1:5000", "127.0.0.1:8000", 8001, 8002, 18123, 5000)
+    env = airflow_environment(settings)
+    assert env["AIRFLOW__API__PORT"] == "18123"
+    assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://127.0.0.1:18123/execution/"
