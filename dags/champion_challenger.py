@@ -26,6 +26,9 @@ from champion_challenger.payloads import (
 )
 
 DAG_ID = "champion_challenger"
+#: Every metric a gate can judge, across tasks (the gate refuses one that does not fit the pipeline's task).
+PRIMARY_METRICS = ["accuracy", "roc_auc", "f1", "precision", "recall", "log_loss", "brier", "ece",
+                   "macro_f1", "rmse", "mae", "r2", "smape"]  # fmt: skip
 GPU_QUEUE = "gpu"  # Celery queue served by the GPU worker; ignored by the Local executor
 GPU_POOL = "gpu"  # slots = GPUs, so concurrent trainings never oversubscribe a device
 
@@ -301,8 +304,10 @@ def skip_training(plan: TrainingPlan, prepared: PreparedWindow) -> None:
             None,
             type=["null", "string"],
             title="Primary metric",
-            enum=[None, "accuracy", "roc_auc", "f1", "precision", "recall", "log_loss", "brier", "ece"],
-            description="Override the decision metric of configs/pipeline.yaml for this run.",
+            enum=[None, *PRIMARY_METRICS],
+            description="Override the decision metric of the pipeline config for this run; it must fit the task "
+            "(binary: accuracy, roc_auc, f1, precision, recall, log_loss, brier, ece; multiclass: accuracy, macro_f1, "
+            "log_loss, brier; regression: rmse, mae, r2, smape).",
         ),
         "min_improvement": Param(
             None,

@@ -10,13 +10,22 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
 
 from champion_challenger.errors import ConfigError
+from champion_challenger.task import ALL_METRICS, ALL_ONLINE_LOSSES, TASK_DEFAULTS, TaskKind
+from champion_challenger.task_config import detect_task, metric_problems, with_task_defaults
 
-#: ``ece`` is the expected calibration error (10 equal-width bins): the calibration guardrail. Which way
-#: is better for each metric is :mod:`champion_challenger.policy.direction`'s to say.
-MetricName = Literal["accuracy", "roc_auc", "f1", "precision", "recall", "log_loss", "brier", "ece"]
+#: Every metric of every task (:mod:`champion_challenger.task` says which fit which task; the pipeline
+#: config is checked against its task at load). ``ece`` is the expected calibration error (10 equal-width
+#: bins), ``class_recall`` a multiclass guardrail on each class's recall. Which way is better for each
+#: metric is :mod:`champion_challenger.policy.direction`'s to say.
+MetricName = Literal[
+    "accuracy", "roc_auc", "f1", "precision", "recall", "log_loss", "brier", "ece",
+    "macro_f1", "class_recall", "rmse", "mae", "r2", "smape",
+]  # fmt: skip
+OnlineLoss = Literal["brier", "log_loss", "accuracy", "absolute_error", "squared_error"]
+assert set(MetricName.__args__) == set(ALL_METRICS) and set(OnlineLoss.__args__) == set(ALL_ONLINE_LOSSES)
 
 
 class StrictModel(BaseModel):
@@ -30,9 +39,28 @@ class DataConfig(StrictModel):
 
     landing_dir: Path = Field(description="Folder where batch files arrive.")
     file_pattern: str = Field(default="*.csv", description="Glob of batch files (csv or parquet).")
-    target: str = Field(description="Binary label column.")
-    timestamp_column: str = Field(description="Event time column; orders rows for holdout and windows.")
-    id_column: str = Field(description="Entity id column; never used as a feature.")
+    target: str = Field(
+        description="Label column: 0/1 (or true/false) for a binary output feature, class labels for a category "
+        "output feature (multiclass), numbers for a number output feature (regression)."
+    )
+    timestamp_column: str = Field(
+        description="Event time column (an ISO 8601 date or date-time); orders rows for holdout and windows."
+    )
+    id_column: str | None = Field(
+        default=None,
+        description="Entity id column; never used as a feature. None: the pipeline derives a stable row key "
+        "from each row's values (online evidence then cannot join late labels to live requests).",
+    )
+    classes: list[str] | None = Field(
+        default=None,
+        min_length=2,
+        description="Multiclass: the known classes. None: the classes of the batches accepted so far.",
+    )
+    unseen_classes: Literal["quarantine", "accept"] = Field(
+        default="quarantine",
+        description="Multiclass: a label outside the known classes quarantines its batch ('quarantine'), or the "
+        "batch is accepted, the new class counted and flagged as target drift ('accept').",
+    )
 
 
 class TrainingConfig(StrictModel):
@@ -44,7 +72,8 @@ class TrainingConfig(StrictModel):
         description="Candidate Ludwig YAMLs (globs allowed), relative to the pipeline YAML; one challenger each.",
     )
     selection_metric: MetricName = Field(
-        default="roc_auc", description="Metric on the validation rows that picks the best candidate."
+        default="roc_auc",
+        description="Metric on the validation rows that picks the best candidate (default: decision.primary_metric).",
     )
     validation_fraction: float = Field(
         default=0.15, gt=0, lt=1, description="Newest share of the training rows used for early stopping and selection."
@@ -81,8 +110,16 @@ class OnlineEvidenceConfig(StrictModel):
         description="'sequential': an always-valid test looked at every cycle, stopping early for success, harm or "
         "futility (policy/sequential.py); 'fixed_horizon': judged once, after min_duration_hours.",
     )
-    loss: Literal["brier", "log_loss", "accuracy"] = Field(
-        default="brier", description="Per-row loss whose paired difference the sequential test judges."
+    loss: OnlineLoss = Field(
+        default="brier",
+        description="Per-row loss whose paired difference the sequential test judges (default per task: brier for "
+        "classifiers, absolute_error for regression).",
+    )
+    error_cap: float | None = Field(
+        default=None,
+        gt=0,
+        description="Regression: per-row errors are capped at this (label units) so the test's gains are bounded; "
+        "None: the range of the labels in the offline holdout.",
     )
     min_duration_hours: float = Field(
         default=336, gt=0, description="fixed_horizon: the shadow window length needed (default 14 days)."
@@ -117,10 +154,14 @@ class DecisionConfig(StrictModel):
     Validated when built, like MLflow's ``MetricThreshold``.
     """
 
-    primary_metric: MetricName = "roc_auc"
+    primary_metric: MetricName = Field(
+        default="roc_auc", description="The metric the gate judges (default per task: roc_auc, macro_f1, rmse)."
+    )
     min_improvement: float = Field(default=0.0, ge=0, description="Minimum absolute gain on the primary metric.")
     min_relative_improvement: float = Field(default=0.0, ge=0, description="Minimum gain relative to the champion.")
-    quality_floor: float = Field(default=0.0, description="Never promote a model below this.")
+    quality_floor: float | None = Field(
+        default=None, description="Never promote a model worse than this on the primary metric (None: no floor)."
+    )
     confidence_level: float = Field(
         default=0.95, gt=0.5, lt=1, description="Two-sided level of the paired CI when error_budget is off."
     )
@@ -128,7 +169,7 @@ class DecisionConfig(StrictModel):
     min_samples: int = Field(default=200, ge=1, description="Paired rows needed before any decision.")
     guardrails: dict[MetricName, float] = Field(
         default_factory=lambda: {"log_loss": 0.02},
-        description="Metric → largest tolerated regression of the challenger (absolute).",
+        description="Metric → largest tolerated regression of the challenger (absolute); default per task.",
     )
     slice_columns: list[str] = Field(default_factory=list, description="Columns whose values are checked one by one.")
     slice_tolerance: float = Field(default=0.03, ge=0, description="Largest tolerated primary-metric drop in any slice.")
@@ -158,7 +199,9 @@ class WatchConfig(StrictModel):
     max_error_rate: float = Field(default=0.05, ge=0, le=1, description="Failed share of requests that triggers a rollback.")
     max_mean_latency_ms: float = Field(default=250, gt=0, description="Mean request latency that triggers a rollback.")
     label_metric: MetricName = Field(
-        default="roc_auc", description="Label-based metric of the champion's logged live predictions, once labels arrive."
+        default="roc_auc",
+        description="Label-based metric of the champion's logged live predictions, once labels arrive "
+        "(default: decision.primary_metric).",
     )
     max_label_metric_drop: float = Field(
         default=0.05, ge=0, description="Largest tolerated drop of label_metric below the champion's offline value."
@@ -196,6 +239,12 @@ class ServingConfig(StrictModel):
         le=1000,
         description="The router waits this long to gather mirrored rows into one challenger call (less CPU per row).",
     )
+    disagreement_tolerance: float = Field(
+        default=0.0,
+        ge=0,
+        description="Regression: a mirrored row counts as a disagreement when the two predictions differ by more "
+        "than this (label units); classifiers disagree when the predicted labels differ.",
+    )
     prediction_log_fraction: float = Field(
         default=0.1,
         ge=0,
@@ -206,10 +255,17 @@ class ServingConfig(StrictModel):
 
 
 class PipelineConfig(StrictModel):
-    """The whole pipeline configuration (``configs/pipeline.yaml``)."""
+    """The whole pipeline configuration (``configs/pipeline.yaml``).
+
+    ``task`` is not written in the YAML: :meth:`from_yaml` reads it from the candidates' Ludwig output
+    feature (the same in every candidate) and fills the metric settings the YAML leaves out with that
+    task's defaults (:data:`champion_challenger.task.TASK_DEFAULTS`); a metric that does not fit the task
+    is refused, naming the key and the metrics that fit.
+    """
 
     model_name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_\-]*$")
     experiment_name: str
+    task: TaskKind = Field(default="binary", description="Derived from the Ludwig output feature at load.")
     data: DataConfig
     training: TrainingConfig
     evaluation: EvaluationConfig = EvaluationConfig()
@@ -219,11 +275,23 @@ class PipelineConfig(StrictModel):
     serving: ServingConfig = ServingConfig()
     source_path: Path | None = Field(default=None, exclude=True)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _task_defaults(cls, data: Any) -> Any:
+        """Fill the metric settings the YAML leaves out with the task's defaults."""
+        if isinstance(data, dict) and data.get("task") in TASK_DEFAULTS:
+            data = with_task_defaults(data, data["task"])
+        return data
+
     @model_validator(mode="after")
-    def _distinct_columns(self) -> PipelineConfig:
-        cols = [self.data.target, self.data.timestamp_column, self.data.id_column]
-        if len(set(cols)) != len(cols):
-            raise ValueError(f"target, timestamp_column and id_column must differ, got {cols}")
+    def _check(self, info: ValidationInfo) -> PipelineConfig:
+        columns = [c for c in (self.data.target, self.data.timestamp_column, self.data.id_column) if c]
+        if len(set(columns)) != len(columns):
+            raise ValueError(f"target, timestamp_column and id_column must differ, got {columns}")
+        if not (info.context or {}).get("task_unknown"):
+            problems = metric_problems(self)
+            if problems:
+                raise ValueError("; ".join(problems))
         return self
 
     @classmethod
@@ -234,15 +302,20 @@ class PipelineConfig(StrictModel):
             path: the YAML file.
 
         Returns:
-            The validated config, remembering its own path for resolving relative paths.
+            The validated config, remembering its own path for resolving relative paths, with its
+            ``task`` read from the candidates' Ludwig output feature.
 
         Raises:
-            ConfigError: the file is missing, not YAML, or breaks the schema (names file and key).
+            ConfigError: the file is missing, not YAML, breaks the schema, its candidates disagree on
+                the output feature, or a metric does not fit the task (names file and key).
         """
         path = Path(path).resolve()
-        raw = read_yaml(path)
+        raw = {**read_yaml(path), "source_path": path}
         try:
-            return cls.model_validate({**raw, "source_path": path})
+            task = detect_task(cls.model_validate(raw, context={"task_unknown": True}))
+            if raw.get("task", task) != task:
+                raise ConfigError(f"{path}: task: {raw['task']!r} disagrees with the Ludwig output feature ({task!r})")
+            return cls.model_validate({**raw, "task": task})
         except ValidationError as exc:
             raise ConfigError(_format_validation_error(path, exc)) from None
 

@@ -38,21 +38,44 @@ def run_demo(settings: Settings, seed: int = 7, rows: int = 2000) -> list[dict]:
     api.unpause(DAG_ID)
     results = []
     for cycle, (start, count) in enumerate(DEMO_PLAN, 1):
-        _wait_idle(api)  # a timer run (every six hours of wall clock) would otherwise claim this cycle's batches
-        files = write_batches(landing, count, start=start, drift_at=DRIFT_AT, seed=seed, rows=rows)
+        wait_idle(api)  # a timer run (every six hours of wall clock) would otherwise claim this cycle's batches
+        files = write_batches(landing, count, start=start, drift_at=DRIFT_AT, seed=seed, rows=rows, task=config.task)
         drift = "after drift onset" if start + count - 1 >= DRIFT_AT else "before drift"
         _say(f"cycle {cycle}/{len(DEMO_PLAN)}: landed {', '.join(f.name for f in files)} ({drift}); triggering")
-        run_id = api.trigger(DAG_ID)
-        state = api.wait_run(DAG_ID, run_id)
-        tasks = api.task_states(DAG_ID, run_id)
-        if state != "success":
-            failed = [t for t, s in tasks.items() if s == "failed"]
-            raise RuntimeError(f"cycle {cycle} ({run_id}) {state}; failed tasks: {failed}; see the Airflow UI logs")
-        branch = next((b for b in ("promote", "keep_champion") if tasks.get(f"promote.{b}") == "success"), "skip_training")
-        action, reason = _cycle_decision(client, config.experiment_name, run_id)
-        _say(f"cycle {cycle} finished: {action} — {reason}")
-        results.append({"cycle": cycle, "run_id": run_id, "state": state, "branch": branch, "decision": action, "reason": reason})
+        result = run_cycle(api, client, config.experiment_name)
+        if result["state"] != "success":
+            raise RuntimeError(f"cycle {cycle} ({result['run_id']}) {result['state']}; failed tasks: {result['failed_tasks']}; "
+                               "see the Airflow UI logs")  # fmt: skip
+        _say(f"cycle {cycle} finished: {result['decision']} — {result['reason']}")
+        results.append({"cycle": cycle, **result})
     return results
+
+
+def run_cycle(
+    api: AirflowApi, client: MlflowClient, experiment_name: str, conf: dict | None = None, timeout_s: float = 900
+) -> dict:
+    """Trigger one cycle of the DAG through Airflow's REST API and wait for it (at most ``timeout_s``).
+
+    Returns:
+        See :func:`cycle_result`.
+    """
+    run_id = api.trigger(DAG_ID, conf)
+    api.wait_run(DAG_ID, run_id, timeout_s)
+    return cycle_result(api, client, experiment_name, run_id)
+
+
+def cycle_result(api: AirflowApi, client: MlflowClient, experiment_name: str, run_id: str) -> dict:
+    """What a finished cycle did: ``run_id``, ``state`` (success / failed), ``failed_tasks``, ``branch``
+    (promote, keep_champion or skip_training) and the gate's ``decision`` and ``reason`` as the cycle's
+    MLflow run records them."""
+    state = api.run_state(DAG_ID, run_id)
+    tasks = api.task_states(DAG_ID, run_id)
+    branch = next((b for b in ("promote", "keep_champion") if tasks.get(f"promote.{b}") == "success"), "skip_training")
+    action, reason = _cycle_decision(client, experiment_name, run_id) if state == "success" else ("none", "the run failed")
+    if state == "success" and tasks.get("ingest.claim_batches") == "skipped":
+        action, reason = "none", "no new batch files in the landing folder; nothing to do"
+    failed = [t for t, s in tasks.items() if s in ("failed", "upstream_failed")]
+    return {"run_id": run_id, "state": state, "failed_tasks": failed, "branch": branch, "decision": action, "reason": reason}
 
 
 def _cycle_decision(client: MlflowClient, experiment_name: str, run_id: str) -> tuple[str, str]:
@@ -70,16 +93,21 @@ def airflow_api(settings: Settings) -> AirflowApi:
     return AirflowApi(f"http://127.0.0.1:{settings.airflow_port}", local.AIRFLOW_USER, password)
 
 
-def _wait_idle(api: AirflowApi, timeout_s: float = 900) -> None:
+def wait_idle(api: AirflowApi, timeout_s: float = 900) -> list[str]:
     """Let runs the scheduler started by itself (on unpause, or the six-hourly timer firing while the
-    demo runs) finish before the demo lands data, so each cycle's batches go to the cycle it triggers."""
+    demo runs) finish before the demo lands data, so each cycle's batches go to the cycle it triggers.
+
+    Returns:
+        The runs that were active (now finished, or still running after ``timeout_s``).
+    """
     deadline = time.monotonic() + timeout_s
-    active = api.active_runs(DAG_ID)
+    active = seen = api.active_runs(DAG_ID)
     if active:
         _say(f"waiting for the scheduler's own run(s) to finish first: {', '.join(active)}")
     while active and time.monotonic() < deadline:
         time.sleep(3)
         active = api.active_runs(DAG_ID)
+    return seen
 
 
 def urls(settings: Settings) -> dict[str, str]:

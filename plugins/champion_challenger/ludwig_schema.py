@@ -12,10 +12,13 @@ from typing import Any
 
 from champion_challenger.config import PipelineConfig, StrictModel, read_yaml
 from champion_challenger.errors import ConfigError
+from champion_challenger.task import TaskKind, task_of_output
 
 #: Ludwig input feature types the pipeline knows how to validate and serve.
 NUMERIC_TYPES: frozenset[str] = frozenset({"number", "binary"})
 STRING_TYPES: frozenset[str] = frozenset({"category", "text", "set", "bag"})
+#: The column holding the row key the pipeline derives when the data has no id column (``data.id_column`` unset).
+DERIVED_ID_COLUMN = "_row_key"
 #: Every feature type Ludwig 0.17 knows.
 LUDWIG_FEATURE_TYPES: frozenset[str] = frozenset(
     {"audio", "bag", "binary", "category", "date", "h3", "image", "number", "sequence", "set", "text", "timeseries", "vector"}
@@ -34,12 +37,23 @@ class FeatureSpec(StrictModel):
 
 
 class ModelSchema(StrictModel):
-    """The columns a batch must carry, derived from the pipeline and Ludwig configs."""
+    """The columns a batch must carry, derived from the pipeline and Ludwig configs.
+
+    Attributes:
+        features: the candidates' input features.
+        target: the label column.
+        timestamp_column: the event time column.
+        id_column: the entity id column; :data:`DERIVED_ID_COLUMN` when the data has none and the
+            pipeline derives a row key at acceptance (``id_derived``).
+        task: ``binary``, ``multiclass`` or ``regression`` (from the output feature's type).
+    """
 
     features: tuple[FeatureSpec, ...]
     target: str
     timestamp_column: str
     id_column: str
+    task: TaskKind = "binary"
+    id_derived: bool = False
 
     @property
     def feature_names(self) -> list[str]:
@@ -47,7 +61,13 @@ class ModelSchema(StrictModel):
 
     @property
     def required_columns(self) -> list[str]:
+        """Columns of an accepted (typed) batch."""
         return [*self.feature_names, self.target, self.timestamp_column, self.id_column]
+
+    @property
+    def received_columns(self) -> list[str]:
+        """Columns a received batch file must carry (a derived row key is added at acceptance)."""
+        return [c for c in self.required_columns if not (self.id_derived and c == self.id_column)]
 
 
 def load_ludwig_config(path: str | Path) -> dict[str, Any]:
@@ -93,8 +113,8 @@ def model_schema(config: PipelineConfig, ludwig_configs: dict[str, dict[str, Any
         ludwig_configs: candidate name → Ludwig config.
 
     Raises:
-        ConfigError: an output feature is not the pipeline's binary target, a feature type cannot
-            be served, a feature reuses the id/timestamp column, or two candidates disagree on a
+        ConfigError: an output feature is not the pipeline's target, a feature type cannot be
+            served, a feature reuses the id/timestamp column, or two candidates disagree on a
             column's type (the message names the file and field).
     """
     features: dict[str, FeatureSpec] = {}
@@ -107,11 +127,15 @@ def model_schema(config: PipelineConfig, ludwig_configs: dict[str, dict[str, Any
                 raise ConfigError(
                     f"{path}: feature {feature.name!r} is {feature.type!r} here but {known.type!r} in another candidate"
                 )
+    if DERIVED_ID_COLUMN in features:
+        raise ConfigError(f"input feature {DERIVED_ID_COLUMN!r} is reserved for the row key the pipeline derives")
     return ModelSchema(
         features=tuple(features.values()),
         target=config.data.target,
         timestamp_column=config.data.timestamp_column,
-        id_column=config.data.id_column,
+        id_column=config.data.id_column or DERIVED_ID_COLUMN,
+        task=config.task,
+        id_derived=config.data.id_column is None,
     )
 
 
@@ -122,8 +146,10 @@ def _candidate_features(config: PipelineConfig, ludwig_config: dict[str, Any], p
             f"{path}: output_features must be exactly one feature named {config.data.target!r} "
             f"(data.target in {config.source_path}), got {[o.get('name') for o in outputs]}"
         )
-    if outputs[0].get("type") != "binary":
-        raise ConfigError(f"{path}: output_features[0].type must be 'binary', got {outputs[0].get('type')!r}")
+    if task_of_output(str(outputs[0].get("type"))) != config.task:
+        raise ConfigError(
+            f"{path}: output_features[0].type {outputs[0].get('type')!r} does not train the pipeline's {config.task} task"
+        )
     features = []
     for i, feat in enumerate(ludwig_config.get("input_features") or []):
         ftype = feat.get("type")

@@ -8,6 +8,7 @@ never DataFrames.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
@@ -183,11 +184,12 @@ class OnlineEvidence:
     window: ShadowWindow
     paired_scores: str
     latency_p99_ms: dict[str, float] = field(default_factory=dict)
-    champion: dict[str, float] = field(default_factory=dict)
-    challenger: dict[str, float] = field(default_factory=dict)
+    champion: dict[str, float | None] = field(default_factory=dict)
+    challenger: dict[str, float | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _restore(self, window=ShadowWindow)
+        _finite_metrics(self, "champion", "challenger")
 
 
 @dataclass(frozen=True)
@@ -208,13 +210,14 @@ class Evidence:
     champion_version: int | None
     challenger_version: int | None
     rows: int
-    challenger: dict[str, float]
+    challenger: dict[str, float | None]
     paired_scores: str
-    champion: dict[str, float] = field(default_factory=dict)
+    champion: dict[str, float | None] = field(default_factory=dict)
     online: OnlineEvidence | None = None
 
     def __post_init__(self) -> None:
         _restore(self, online=OnlineEvidence)
+        _finite_metrics(self, "champion", "challenger")
 
     @property
     def dry_run(self) -> bool:
@@ -331,6 +334,15 @@ class Decision:
     def as_dict(self) -> dict[str, Any]:
         """Plain dict (``decision.json``, the comparison report)."""
         return asdict(self)
+
+
+def _finite_metrics(payload: Any, *names: str) -> None:
+    """Metric dicts with NaN/inf values as None (undefined: ROC AUC on one class, R² on constant labels):
+    XCom travels as strict JSON, which has no NaN."""
+    for name in names:
+        values = getattr(payload, name)
+        clean = {k: (v if v is None or math.isfinite(v) else None) for k, v in values.items()}
+        object.__setattr__(payload, name, clean)
 
 
 def _restore(payload: Any, **kinds: type) -> None:

@@ -11,6 +11,9 @@ from champion_challenger.registry import journal
 from champion_challenger.registry import model_registry as registry
 from champion_challenger.serving.routing import ROUTING_FILE, RoutingTable
 
+#: The two metrics the status table shows per task (``ccp status --json`` has every metric).
+STATUS_METRICS = {"binary": ("roc_auc", "accuracy"), "multiclass": ("macro_f1", "accuracy"), "regression": ("rmse", "r2")}
+
 
 def _version_info(ctx: CycleContext, alias: str) -> dict[str, Any] | None:
     version = registry.alias_version(ctx.client, ctx.model_name, alias)
@@ -32,6 +35,7 @@ def collect_status(ctx: CycleContext) -> dict[str, Any]:
     """Status of the registered model, its serving and the latest decision (``ccp status --json``)."""
     return {
         "model_name": ctx.model_name,
+        "task": ctx.task,
         "mlflow_tracking_uri": ctx.tracking_uri,
         "triton_url": ctx.triton_url,
         "champion": _version_info(ctx, registry.CHAMPION),
@@ -72,8 +76,10 @@ def _router(ctx: CycleContext) -> dict[str, Any] | None:
 
 def format_status(status: dict[str, Any]) -> str:
     """Human-readable status table."""
-    lines = [f"Model {status['model_name']}  (MLflow {status['mlflow_tracking_uri']}, Triton {status['triton_url']})"]
-    lines.append(f"{'role':<11}{'version':>8}  {'served':<7}{'roc_auc':>8}{'accuracy':>10}  decision")
+    task = status.get("task", "binary")
+    lines = [f"Model {status['model_name']} ({task})  (MLflow {status['mlflow_tracking_uri']}, Triton {status['triton_url']})"]
+    first, second = STATUS_METRICS[task]
+    lines.append(f"{'role':<11}{'version':>8}  {'served':<7}{first:>9}{second:>10}  decision")
     for role in ("champion", "challenger", "previous"):
         info = status[role]
         if info is None:
@@ -82,7 +88,7 @@ def format_status(status: dict[str, Any]) -> str:
         m = info["metrics"]
         lines.append(
             f"{role:<11}{info['version']:>8}  {'yes' if info['served_by_triton'] else 'no':<7}"
-            f"{m.get('roc_auc', float('nan')):>8.4f}{m.get('accuracy', float('nan')):>10.4f}  {info['decision'] or '-'}"
+            f"{m.get(first, float('nan')):>9.4f}{m.get(second, float('nan')):>10.4f}  {info['decision'] or '-'}"
         )
     router = status.get("router")
     if router:

@@ -142,12 +142,14 @@ def log_candidate(
     ludwig_config: dict[str, Any],
     data: CandidateData,
     schema: ModelSchema,
+    importance_metric: str | None = None,
 ) -> tuple[str, str]:
     """Log a trained candidate as a run nested under the cycle run, with its pyfunc model.
 
     The run holds the flattened Ludwig config as params, per-epoch metrics, the config, training
-    statistics, learning curves, permutation importance, the reference sample for drift, the training
-    data's lineage and the model with signature and input example.
+    statistics, learning curves, permutation importance (by ``importance_metric``, default the task's
+    primary metric), the reference sample for drift, the training data's lineage and the model with
+    signature and input example.
 
     Returns:
         ``(run_id, model_uri)`` of the training run and the logged model.
@@ -178,30 +180,42 @@ def log_candidate(
         for frame, context, name in ((data.fit, "training", "fit"), (data.validation, "validation", "validation")):
             dataset = mlflow.data.from_pandas(frame, source=data.source, name=f"{name}_window", targets=schema.target)
             mlflow.log_input(dataset, context=context, tags={"rows": str(len(frame))})
-        _log_reports(trained, data, schema)
+        _log_reports(trained, data, schema, importance_metric)
         example = features.head(5)
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=LudwigPyfuncModel(),
             artifacts={LUDWIG_ARTIFACT: str(trained.model_dir)},
-            signature=ModelSignature(
-                inputs=infer_signature(example).inputs,
-                outputs=Schema([ColSpec("double", "probability"), ColSpec("long", "prediction")]),
-            ),
+            signature=ModelSignature(inputs=infer_signature(example).inputs, outputs=output_schema(trained)),
             input_example=example,
         )
         mlflow.set_tag(tags.MODEL_URI, info.model_uri)
     return run.info.run_id, info.model_uri
 
 
-def _log_reports(trained: TrainedModel, data: CandidateData, schema: ModelSchema) -> None:
-    """Learning curves, permutation importance and the drift reference sample, into the active run."""
+def output_schema(trained: TrainedModel) -> Schema:
+    """The pyfunc's output columns (:mod:`champion_challenger.training.pyfunc`): binary ``probability`` and
+    ``prediction``; multiclass the predicted label and one ``probability_<class>`` per class; regression
+    the predicted value."""
+    if trained.task == "regression":
+        return Schema([ColSpec("double", "prediction")])
+    if trained.task == "multiclass":
+        classes = sorted(trained.model.training_set_metadata[trained.model.config["output_features"][0]["name"]]["idx2str"])
+        return Schema([ColSpec("string", "prediction"), *(ColSpec("double", f"probability_{c}") for c in classes)])
+    return Schema([ColSpec("double", "probability"), ColSpec("long", "prediction")])
+
+
+def _log_reports(trained: TrainedModel, data: CandidateData, schema: ModelSchema, metric: str | None) -> None:
+    """Learning curves, permutation importance (by ``metric``) and the drift reference sample, into the active run."""
     with tempfile.TemporaryDirectory() as tmp:
         tmp_dir = Path(tmp)
         mlflow.log_artifact(str(reports.plot_learning_curves(trained.epoch_metrics, tmp_dir / "learning_curves.png")), "plots")
-        importance = reports.permutation_importance(trained.predict_proba, data.validation, schema)
+        importance = reports.permutation_importance(
+            trained.predict_scores, data.validation, schema, classes=trained.classes, metric=metric
+        )
         mlflow.log_dict(importance, "feature_importance.json")
-        mlflow.log_artifact(str(reports.plot_importance(importance, tmp_dir / "feature_importance.png")), "plots")
+        plot = reports.plot_importance(importance, tmp_dir / "feature_importance.png", metric=metric or "roc_auc")
+        mlflow.log_artifact(str(plot), "plots")
         ref = tmp_dir / "reference.parquet"
         labelled = data.fit[[*schema.feature_names, schema.target]]  # features and label: feature + target drift
         labelled.sample(n=min(len(labelled), 5000), random_state=0).to_parquet(ref, index=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -13,11 +14,14 @@ from mlflow import MlflowClient
 
 from champion_challenger.evaluation.comparison import (
     TABLE_METRICS,
+    TASK_PLOTS,
     log_comparison,
     run_url,
+    table_metrics,
     version_description,
     write_comparison,
 )
+from champion_challenger.task import score_cells
 
 pytestmark = pytest.mark.integration
 
@@ -126,3 +130,76 @@ def test_version_description_is_stored_on_the_model_version(client, cycle_run, m
     client.update_model_version(name, version, description=text)
     assert client.get_model_version(name, version).description == text
     assert url.endswith(f"/#/experiments/{exp_id}/runs/{run_id}")
+
+
+CLASSES = ("billing", "outage", "sales")
+
+
+def multiclass_paired(path, n: int = 600, seed: int = 4) -> pd.DataFrame:
+    """Paired multiclass scores as ``paired_scores.parquet`` holds them (list columns), read back."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, len(CLASSES), n)
+
+    def model(skill: float) -> list:
+        logits = rng.normal(0, 1, (n, len(CLASSES)))
+        logits[np.arange(n), y] += skill
+        exp = np.exp(logits)
+        return score_cells(exp / exp.sum(axis=1, keepdims=True))
+
+    frame = pd.DataFrame({"topic": np.array(CLASSES)[y], "channel": rng.choice(["email", "phone"], n)})
+    frame["challenger"], frame["champion"] = model(2.0), model(1.5)
+    frame.to_parquet(path, index=False)
+    return pd.read_parquet(path)
+
+
+MULTICLASS_DECISION = {
+    "action": "reject",
+    "reason": "guardrail recall of class 'outage' dropped",
+    "metric": "macro_f1",
+    "champion_value": 0.70,
+    "challenger_value": 0.78,
+    "checks": [
+        {"name": "primary:macro_f1", "passed": True, "reason": "gain +0.08", "champion": 0.70, "challenger": 0.78,
+         "ci_low": 0.05, "ci_high": 0.11},
+        {"name": "guardrail:class_recall=outage", "passed": False, "reason": "outage recall dropped", "champion": 0.8,
+         "challenger": 0.7, "ci_low": None, "ci_high": None},
+    ],
+}  # fmt: skip
+
+
+def test_multiclass_comparison_is_logged_and_its_table_reads_back(client, cycle_run, tmp_path):
+    exp_id, run_id = cycle_run
+    paired = multiclass_paired(tmp_path / "paired_scores.parquet")
+    summary = write_comparison(
+        paired, "topic", ["channel"], tmp_path / "comparison", 5, 7, MULTICLASS_DECISION, task="multiclass", classes=CLASSES
+    )
+    logged = log_comparison(client, run_id, summary)
+    names = artifact_names(client, run_id)
+    assert {"comparison_table.json", "decision.md", "slice_metrics.png", *(f"{p}.png" for p in TASK_PLOTS["multiclass"])} <= names
+    assert {f"comparison/{name}" for name in names} == set(logged)
+    table = client.load_table(exp_id, "comparison/comparison_table.json", run_ids=[run_id]).set_index("metric")
+    assert list(table.index) == list(table_metrics("multiclass", CLASSES))
+    assert table.loc["recall[outage]", "check"] == "FAIL guardrail:class_recall=outage: outage recall dropped"
+    assert table.loc["macro_f1", "ci_low"] == pytest.approx(0.05)
+    story = client.download_artifacts(run_id, "comparison/decision.md", str(tmp_path / "down"))
+    assert "class probabilities over 3 classes" in Path(story).read_text()
+
+
+def test_regression_comparison_is_logged_and_its_table_reads_back(client, cycle_run, tmp_path):
+    exp_id, run_id = cycle_run
+    rng = np.random.default_rng(5)
+    y = rng.normal(100, 20, 800)
+    paired = pd.DataFrame(
+        {"price": y, "region": rng.choice(["north", "south"], 800), "challenger": y + rng.normal(0, 5, 800),
+         "champion": y + rng.normal(0, 8, 800)}
+    )  # fmt: skip
+    decision = {**DECISION, "metric": "rmse", "checks": [{**DECISION["checks"][0], "name": "primary:rmse"}]}
+    summary = write_comparison(paired, "price", ["region"], tmp_path, 5, 7, decision, task="regression")
+    log_comparison(client, run_id, summary)
+    assert {"comparison_table.json", "slice_metrics.png", *(f"{p}.png" for p in TASK_PLOTS["regression"])} <= artifact_names(
+        client, run_id
+    )
+    table = client.load_table(exp_id, "comparison/comparison_table.json", run_ids=[run_id]).set_index("metric")
+    assert list(table.index) == ["rmse", "mae", "r2", "smape"]
+    assert table.loc["rmse", "better"] == "challenger"
+    assert (table.loc["rmse", "ci_low"], table.loc["rmse", "ci_high"]) == (pytest.approx(-0.05), pytest.approx(-0.01))

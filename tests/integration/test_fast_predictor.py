@@ -1,4 +1,5 @@
-"""The tensor fast path scores exactly like ``LudwigModel.predict`` on real trained Ludwig models."""
+"""The tensor fast path scores exactly like ``LudwigModel.predict`` on real trained Ludwig models:
+binary, category (multiclass) and number (regression) outputs."""
 
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ from champion_challenger.data.generate import BatchSpec, generate_batch
 from champion_challenger.ludwig_schema import load_candidate_configs, model_schema
 from champion_challenger.serving.fast_predictor import TensorPredictor, UnsupportedModelError, check_supported
 from champion_challenger.training.ludwig_trainer import train_ludwig
-from champion_challenger.training.pyfunc import positive_probability
+from champion_challenger.training.pyfunc import ludwig_scores, positive_probability
 from tests.conftest import write_test_configs
+from tests.integration.shadow_traffic import train_task_model, with_task_targets
 
 pytestmark = pytest.mark.integration
 
@@ -218,9 +220,18 @@ def _config(**changes) -> dict:
             _config(input_features=[{"name": "review", "type": "text"}]), {}, r"'review' has type 'text'", id="text-input"
         ),
         pytest.param(
-            _config(output_features=[{"name": TARGET, "type": "category"}]), {}, r"one binary output", id="category-output"
+            _config(output_features=[{"name": TARGET, "type": "text"}]),
+            {},
+            r"one binary/category/number output feature is supported, got \[\('churned', 'text'\)\]",
+            id="text-output",
         ),
-        pytest.param(_config(output_features=[]), {}, r"one binary output", id="no-output"),
+        pytest.param(_config(output_features=[]), {}, r"one binary/category/number output", id="no-output"),
+        pytest.param(
+            _config(output_features=[{"name": TARGET, "type": "binary"}, {"name": "tier", "type": "category"}]),
+            {},
+            r"exactly one",
+            id="two-outputs",
+        ),
         pytest.param(_config(model_type="llm"), {}, r"model_type 'llm'", id="llm"),
         pytest.param(
             BASE,
@@ -242,8 +253,88 @@ def test_unsupported_models_are_refused_by_name(config, metadata, match):
 
 
 def test_supported_config_passes():
-    check_supported(
-        _config(
-            input_features=[{"name": "a", "type": "number"}, {"name": "b", "type": "category"}, {"name": "c", "type": "binary"}]
+    for output in ("binary", "category", "number"):
+        check_supported(
+            _config(
+                input_features=[
+                    {"name": "a", "type": "number"},
+                    {"name": "b", "type": "category"},
+                    {"name": "c", "type": "binary"},
+                ],
+                output_features=[{"name": TARGET, "type": output}],
+            )
         )
-    )
+
+
+# ---- multiclass (category output) and regression (number output) --------------------------------------------------
+TASK_INPUTS = [
+    {"name": "tenure_months", "type": "number", "preprocessing": {"missing_value_strategy": "fill_with_mean"}},
+    {"name": "monthly_charges", "type": "number", "preprocessing": {"normalization": "minmax"}},
+    {"name": "support_calls", "type": "number"},
+    {"name": "contract_type", "type": "category"},
+    {"name": "payment_method", "type": "category"},
+    {"name": "internet_service", "type": "category"},
+]
+#: Output features of the task models: a 4-class category (unequal frequencies, so Ludwig's vocabulary is not
+#: sorted), a zscore-normalized number clipped in the normalized space (Ludwig 0.17 reloads only integer
+#: bounds) and a log1p-normalized number.
+TASK_OUTPUTS = {
+    "category": {"name": "tier", "type": "category"},
+    "number_zscore_clip": {"name": "value", "type": "number", "preprocessing": {"normalization": "zscore"}, "clip": [0, 2]},
+    "number_log1p": {"name": "value", "type": "number", "preprocessing": {"normalization": "log1p"}},
+}
+
+
+@pytest.fixture(scope="module", params=list(TASK_OUTPUTS))
+def task_model(request, tmp_path_factory) -> tuple[object, TensorPredictor]:
+    """(LudwigModel, fast path) of a saved model with a category or number output (1 epoch)."""
+    from ludwig.api import LudwigModel
+
+    fit = pd.concat([generate_batch(BatchSpec(i, 500, 4, False)) for i in range(2)], ignore_index=True)
+    work = tmp_path_factory.mktemp(request.param)
+    saved = train_task_model(TASK_OUTPUTS[request.param], with_task_targets(fit, 1), work, inputs=TASK_INPUTS)
+    return LudwigModel.load(str(saved), logging_level=logging.ERROR), TensorPredictor.load(saved)
+
+
+def test_category_and_number_outputs_match_ludwig_predict(task_model):
+    model, fast = task_model
+    rows = _scoring_rows()[fast.feature_names]
+    scored = model.predict(rows, return_type=pd.DataFrame)[0]
+    answer = fast.predict(_columns(rows, fast.feature_names))
+    expected = ludwig_scores(scored, fast.target, fast.task)
+    if fast.task == "multiclass":
+        vocabulary = [str(c) for c in model.training_set_metadata[fast.target]["idx2str"]]
+        assert vocabulary != sorted(vocabulary) and fast.classes == tuple(sorted(vocabulary)) and len(fast.classes) == 4
+        assert answer.scores.shape == (1000, 4) and answer.scores.dtype == np.float32
+        assert answer.predictions.tolist() == scored[f"{fast.target}_predictions"].astype(str).tolist()
+        np.testing.assert_allclose(answer.scores.sum(axis=1), 1.0, atol=1e-5)
+    else:
+        assert answer.scores.shape == (1000,) and answer.scores.std() > 0
+        np.testing.assert_array_equal(answer.predictions, answer.scores)
+    np.testing.assert_allclose(answer.scores, expected, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("task_model", ["category"], indirect=True)
+def test_multiclass_scores_follow_the_requested_class_order(task_model):
+    model, fast = task_model
+    rows = _scoring_rows(200)[fast.feature_names]
+    wanted = ["premium", "unseen", *sorted(c for c in fast.classes if c != "premium")]
+    got = fast.predict_scores(_columns(rows, fast.feature_names), classes=wanted)
+    scored = model.predict(rows, return_type=pd.DataFrame)[0]
+    assert got.shape == (200, 5) and (got[:, 1] == 0).all()  # a class the model does not know: 0
+    for j, cls in enumerate(wanted):
+        if cls != "unseen":
+            np.testing.assert_allclose(got[:, j], scored[f"{fast.target}_probabilities_{cls}"], atol=1e-6)
+    np.testing.assert_allclose(ludwig_scores(scored, fast.target, "multiclass", wanted), got, atol=1e-6)
+    with pytest.raises(ValueError, match="use predict_scores"):
+        fast.predict_proba(_columns(rows, fast.feature_names))
+
+
+def test_task_models_answer_single_rows_and_empty_requests_like_batches(task_model):
+    _, fast = task_model
+    rows = _scoring_rows(40)
+    batch = fast.predict_scores(_columns(rows, fast.feature_names))
+    single = np.concatenate([fast.predict_scores(_columns(rows.iloc[[i]], fast.feature_names)) for i in range(len(rows))])
+    np.testing.assert_allclose(single, batch, atol=1e-6, rtol=1e-6)  # float32 sums differ in the last bit, times the std
+    empty = fast.predict({name: np.empty(0) for name in fast.feature_names})
+    assert empty.scores.shape == ((0, len(fast.classes)) if fast.task == "multiclass" else (0,)) and len(empty.predictions) == 0

@@ -3,8 +3,6 @@ mirroring into the capture store, sticky canary, per-version counters, clear err
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,11 +13,12 @@ from champion_challenger.config import PipelineConfig
 from champion_challenger.data.generate import BatchSpec, generate_batch
 from champion_challenger.ludwig_schema import load_candidate_configs, model_schema
 from champion_challenger.serving import triton_repository
-from champion_challenger.serving.capture import FEATURE_PREFIX, RECORD_COLUMNS, read_captures
+from champion_challenger.serving.capture import FEATURE_PREFIX, RECORD_COLUMNS
 from champion_challenger.serving.routing import CANARY_SALT, SHADOW_SALT, RoutingTable, bucket
 from champion_challenger.serving.triton_client import TritonModelClient, _inputs
 from champion_challenger.serving.triton_metrics import parse_counters
 from champion_challenger.training.ludwig_trainer import train_ludwig
+from tests.integration import shadow_traffic
 
 pytestmark = pytest.mark.integration
 ROUTER = "router_test"
@@ -90,16 +89,16 @@ def test_shadow_mirrors_the_configured_entities_into_the_capture_store(stack_set
     assert answered["version"].tolist() == [1] * 500
 
     expected = set(rows["customer_id"][bucket(rows["customer_id"].tolist(), SHADOW_SALT) < 0.4])
-    records = _wait_for_captures(captures, started, len(expected))
+    records = shadow_traffic.wait_for_records(captures, ROUTER, started, len(expected))
     assert set(records["entity_key"]) == expected and len(records) == len(expected)
     assert set(RECORD_COLUMNS) <= set(records.columns)
     assert {FEATURE_PREFIX + f for f in schema.feature_names} <= set(records.columns)
     by_key = records.set_index("entity_key")
     mirrored = rows[rows["customer_id"].isin(expected)].reset_index(drop=True)
     client_answer = answered[rows["customer_id"].isin(expected).to_numpy()]["probability"].to_numpy()
-    np.testing.assert_allclose(by_key.loc[mirrored["customer_id"], "champion_probability"], client_answer, atol=1e-6)
+    np.testing.assert_allclose(by_key.loc[mirrored["customer_id"], "champion_score"], client_answer, atol=1e-6)
     challenger = client.predict_proba(VERSIONS, mirrored, schema, version=2)
-    np.testing.assert_allclose(by_key.loc[mirrored["customer_id"], "challenger_probability"], challenger, atol=1e-6)
+    np.testing.assert_allclose(by_key.loc[mirrored["customer_id"], "challenger_score"], challenger, atol=1e-6)
     assert (records["champion_version"] == 1).all() and (records["challenger_version"] == 2).all()
     assert (records["champion_latency_ms"] > 0).all() and (records["challenger_latency_ms"] > 0).all()
 
@@ -151,15 +150,6 @@ def test_router_errors_say_what_is_wrong(stack_settings, served):
     after = counters(stack_settings)  # refused before the router: no version is blamed for it
     assert _delta(after, before, "ccp_router_errors_total", version="1", role="champion") == 0
     assert _delta(after, before, "ccp_router_rows_total", version="1", role="champion") == 0
-
-
-def _wait_for_captures(captures, since, expected: int, timeout_s: float = 30) -> pd.DataFrame:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        records = read_captures(captures, ROUTER, since=since)
-        if len(records) >= expected or time.monotonic() > deadline:
-            return records
-        time.sleep(0.5)
 
 
 def _delta(after: dict, before: dict, name: str, **labels) -> float:

@@ -33,11 +33,14 @@ class RecordingApi:
             return ["scheduled__2026-11-25T12:00:00+00:00"]
         return []
 
-    def trigger(self, dag_id):
+    def trigger(self, dag_id, conf=None):
         self.events.append(f"trigger with {len(list(self.landing.glob('*.csv')))} batches landed")
         return f"manual_{len(self.events)}"
 
-    def wait_run(self, dag_id, run_id):
+    def wait_run(self, dag_id, run_id, timeout_s=900):
+        return "success"
+
+    def run_state(self, dag_id, run_id):
         return "success"
 
     def task_states(self, dag_id, run_id):

@@ -174,3 +174,13 @@ def test_an_online_test_before_its_first_look_is_strict_json():
     decision = Decision("hold", "r", "roc_auc", 0.74, 0.71, sequential=waiting, budget=BUDGET)
     text = json.dumps(serde.serialize(decision), allow_nan=False)
     assert serde.deserialize(json.loads(text)) == decision
+
+
+def test_undefined_metrics_travel_as_none_in_strict_json():
+    """ROC AUC on a one-class holdout or R² on constant labels is undefined (NaN): the evidence carries None."""
+    online = OnlineEvidence(WINDOW, "p", {}, {"r2": float("nan"), "rmse": 1.5}, {"r2": float("inf"), "rmse": 1.2})
+    evidence = Evidence("run-1", 3, 4, 1000, {"roc_auc": float("nan"), "accuracy": 0.8}, "p", {"roc_auc": 0.7}, online)
+    text = json.dumps(serde.serialize(evidence), allow_nan=False)
+    restored = serde.deserialize(json.loads(text))
+    assert restored.challenger == {"roc_auc": None, "accuracy": 0.8}
+    assert restored.online.champion == {"r2": None, "rmse": 1.5} and restored.online.challenger["r2"] is None

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from champion_challenger.cli.output import Output
+from champion_challenger.errors import ConfigError
 from champion_challenger.settings import load_settings
 
 if TYPE_CHECKING:
@@ -48,7 +49,15 @@ def _cmd_generate(args: argparse.Namespace) -> Output:
     from champion_challenger.data.generate import write_batches
 
     settings = load_settings()
-    out = args.out or PipelineConfig.from_yaml(settings.pipeline_config).landing_dir(settings.home)
+    config = PipelineConfig.from_yaml(settings.pipeline_config) if args.out is None or args.task is None else None
+    out = args.out or config.landing_dir(settings.home)
+    task = args.task or config.task
+    if args.out is None and task != config.task:
+        raise ConfigError(
+            f"--task {task}: the pipeline config {settings.pipeline_config} trains a {config.task} model, so its landing "
+            f"folder would quarantine {task} batches; pass --out FOLDER, or set CCP_PIPELINE_CONFIG to a {task} pipeline "
+            f"(configs/examples/{task}/pipeline.yaml)"
+        )
     show = _progress(args) and args.batches >= PROGRESS_MIN_BATCHES
     with tqdm(total=args.batches, unit="batch", desc="generating", file=sys.stderr, disable=not show) as bar:
         paths = write_batches(
@@ -59,15 +68,36 @@ def _cmd_generate(args: argparse.Namespace) -> Output:
             seed=args.seed,
             rows=args.rows,
             on_written=lambda _: bar.update(),
+            task=task,
         )
     data = {
         "out_dir": str(out),
         "files": [str(p) for p in paths],
+        "task": task,
         "rows_per_batch": args.rows,
         "drift_at": args.drift_at,
         "seed": args.seed,
     }
-    return Output(data, f"wrote {len(paths)} batch file(s) to {out}: {paths[0].name} .. {paths[-1].name}")
+    return Output(data, f"wrote {len(paths)} batch file(s) to {out}: {paths[0].name} .. {paths[-1].name} ({task} data)")
+
+
+def _cmd_init(args: argparse.Namespace) -> Output:
+    from champion_challenger.data.onboarding import InitRequest, init_pipeline, next_steps
+
+    request = InitRequest(
+        data=args.data,
+        target=args.target,
+        name=args.name,
+        out=args.out,
+        id_column=args.id_column,
+        timestamp_column=args.timestamp_column,
+        task=args.task,
+        land=not args.no_land,
+        force=args.force,
+    )
+    settings = load_settings()
+    result = init_pipeline(request, settings.home)
+    return Output(result.as_dict(), next_steps(result, settings.airflow_port))
 
 
 def _cmd_status(args: argparse.Namespace) -> Output:

@@ -11,16 +11,21 @@ from champion_challenger.cli.champion_subcommands import add_demo, add_history, 
 from champion_challenger.cli.commands import (
     _cmd_down,
     _cmd_generate,
+    _cmd_init,
     _cmd_predict,
     _cmd_status,
     _cmd_up,
     _cmd_wipe,
 )
+from champion_challenger.cli.cycle_commands import add_trigger
+from champion_challenger.task import TASKS
 
 TOP_EPILOG = """\
 typical session:
+  ccp init --data my.csv --target label  pipeline configs for your own data (or use the churn demo)
   ccp stack up                          start MLflow, Triton and Airflow (`make up`)
   ccp generate-data --batches 4         land four batches; the pipeline DAG trains a challenger
+  ccp trigger                           run one cycle through Airflow now and print its decision
   ccp status                            champion, challenger, what Triton serves, last decision
   ccp predict customers.csv             score a file with the champion
   ccp promote --version 3 --reason "beats v2 on the March holdout"
@@ -61,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="COMMAND",
         help="run `ccp COMMAND --help` for a command's options and examples",
     )
+    _add_init(sub)
     _add_generate(sub)
     _add_status(sub)
     _add_predict(sub)
@@ -71,28 +77,77 @@ def build_parser() -> argparse.ArgumentParser:
     add_recover(sub)
     add_history(sub)
     add_demo(sub)
+    add_trigger(sub)
     return parser
+
+
+def _add_init(sub: argparse._SubParsersAction) -> None:
+    init = command(
+        sub,
+        "init",
+        "write a pipeline for your own CSV/Parquet data and land the file",
+        """
+        Read FILE, infer the task from the target (two boolean-like values: binary; numbers with
+        fractions or many distinct values: regression; otherwise multiclass), the id column (named
+        like an id, distinct on every row; none: a row key is derived), the timestamp column (ISO 8601
+        dates or date-times; required) and the features (numbers, 0/1 columns, low-cardinality text;
+        free text and id-like columns are dropped and listed). Write OUT/pipeline.yaml and
+        OUT/ludwig/NAME_mlp.yaml, check that FILE would pass the pipeline's validation, and copy FILE
+        into the pipeline's landing folder (under CCP_HOME) so the first cycle has data.
+        Existing configs are kept unless --force.
+        """,
+        """
+        ccp init --data churn.csv --target churned
+        ccp init --data tickets.parquet --target queue --name ticket_router --out configs/tickets
+        ccp init --data sales.csv --target units --timestamp-column day --no-land --json
+        """,
+        _cmd_init,
+    )
+    init.add_argument("--data", type=Path, required=True, metavar="FILE", help="the data file (.csv or .parquet)")
+    init.add_argument("--target", required=True, metavar="COL", help="the label column the models learn to predict")
+    init.add_argument("--name", default=None, help="model name in MLflow and Triton (default: FILE's stem, sanitised)")
+    init.add_argument("--out", type=Path, default=None, metavar="DIR", help="config folder (default: configs/NAME)")
+    init.add_argument("--id-column", default=None, metavar="COL", help="entity id column (default: inferred, or none)")
+    init.add_argument("--timestamp-column", default=None, metavar="COL", help="event time column (default: inferred)")
+    init.add_argument(
+        "--task",
+        choices=TASKS,
+        default=None,
+        help="override the task inferred from the target (binary, multiclass or regression)",
+    )
+    init.add_argument("--no-land", action="store_true", help="do not copy FILE into the landing folder")
+    init.add_argument("--force", action="store_true", help="overwrite existing configs and a landed file of the same name")
+    add_json(init, "what was inferred and written")
 
 
 def _add_generate(sub: argparse._SubParsersAction) -> None:
     gen = command(
         sub,
         "generate-data",
-        "write synthetic six-hourly churn batches into the landing folder",
+        "write synthetic six-hourly batches (churn, tickets or demand) into the landing folder",
         """
-        Write synthetic telecom-churn batch files (CSV, one per six hours) into the pipeline's
-        landing folder, where the next pipeline cycle picks them up. A batch is deterministic in
+        Write synthetic batch files (CSV, one per six hours) into the pipeline's landing folder,
+        where the next pipeline cycle picks them up: telecom churn (--task binary, configs/pipeline.yaml),
+        support tickets routed to a queue (--task multiclass, configs/examples/multiclass/) or product
+        demand (--task regression, configs/examples/regression/). A batch is deterministic in
         (seed, index), so batches can be landed one at a time or all at once with the same content.
         From --drift-at on, covariate and concept drift start together.
         """,
         """
         ccp generate-data --batches 4                      batches 0..3 into the landing folder
         ccp generate-data --batches 2 --start 4 --drift-at 5
+        ccp generate-data --task multiclass --batches 4 --out .ccp/data/tickets/landing
         ccp generate-data --batches 1 --rows 10000 --out /tmp/rows --json
         """,
         _cmd_generate,
     )
     gen.add_argument("--batches", type=positive_int, required=True, help="number of batch files to write")
+    gen.add_argument(
+        "--task",
+        choices=TASKS,
+        default=None,
+        help="binary (churn), multiclass (support tickets) or regression (demand) (default: the pipeline config's task)",
+    )
     gen.add_argument(
         "--drift-at",
         type=non_negative_int,

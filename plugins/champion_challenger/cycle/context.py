@@ -19,6 +19,7 @@ from champion_challenger.data.store import DataStore, safe_name
 from champion_challenger.errors import ServiceUnavailableError
 from champion_challenger.ludwig_schema import ModelSchema, load_candidate_configs, model_schema
 from champion_challenger.settings import Settings, load_settings, triton_endpoint, triton_metrics_url
+from champion_challenger.task import TaskKind
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -94,6 +95,17 @@ class CycleContext:
     def schema(self) -> ModelSchema:
         """The columns every batch must carry."""
         return model_schema(self.config, self.ludwig_configs)
+
+    @property
+    def task(self) -> TaskKind:
+        """``binary``, ``multiclass`` or ``regression``: what the candidates' output feature trains."""
+        return self.config.task
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """Multiclass: the known classes, the column order of every probability matrix the pipeline
+        compares (``data.classes``, else the classes of the accepted labels); empty for other tasks."""
+        return self.store.known_classes(self.config.data.classes) if self.task == "multiclass" else ()
 
     @cached_property
     def store(self) -> DataStore:

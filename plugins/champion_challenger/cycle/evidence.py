@@ -19,7 +19,7 @@ from champion_challenger.cycle.context import CycleContext
 from champion_challenger.cycle.error_budget import level_for
 from champion_challenger.data.store import load_window
 from champion_challenger.errors import ConfigError
-from champion_challenger.evaluation.metrics import binary_metrics
+from champion_challenger.evaluation.metrics import task_metrics
 from champion_challenger.evaluation.shadow_evidence import latency_p99, pair_with_labels, shadow_window
 from champion_challenger.payloads import Challenger, Decision, Evidence, OnlineEvidence, PreparedWindow
 from champion_challenger.policy.decision import decision_rules, final_decision
@@ -28,6 +28,7 @@ from champion_challenger.policy.evidence import OnlineScores, judge_evidence
 from champion_challenger.policy.gate import PairedScores
 from champion_challenger.registry import model_registry as registry
 from champion_challenger.serving.capture import read_captures
+from champion_challenger.task import encode_labels, score_cells, stack_scores
 
 
 def gather_evidence(ctx: CycleContext, prepared: PreparedWindow, challenger: Challenger) -> Evidence:
@@ -46,22 +47,24 @@ def replay_holdout(ctx: CycleContext, prepared: PreparedWindow, champion: int | 
     """Score the newest labelled holdout by both models on the same rows (``paired_scores.parquet``).
 
     The champion and a registered challenger are scored through Triton; a dry run's challenger
-    (not registered) is scored in-process from its model URI.
+    (not registered) is scored in-process from its model URI. Scores are the task's
+    (:mod:`champion_challenger.task`); a multiclass model's class probabilities are put in the
+    pipeline's class order (``ctx.classes``) by class name.
     """
     holdout = pd.read_parquet(ctx.workspace(prepared.cycle_id) / "holdout.parquet")
     target = ctx.schema.target
     paired = holdout[[target, *slice_columns(ctx)]].copy()
-    paired["challenger"] = (
-        _score_through_triton(ctx, holdout, challenger.version)
+    y = encode_labels(ctx.task, paired[target], ctx.classes)
+    scores = {
+        "challenger": _score_through_triton(ctx, holdout, challenger.version)
         if challenger.registered
         else _score_in_process(ctx, challenger.model_uri, holdout)
-    )
-    metrics: dict[str, dict[str, float]] = {
-        "challenger": binary_metrics(paired[target].to_numpy(), paired["challenger"].to_numpy())
     }
     if champion is not None:
-        paired["champion"] = _score_through_triton(ctx, holdout, champion)
-        metrics["champion"] = binary_metrics(paired[target].to_numpy(), paired["champion"].to_numpy())
+        scores["champion"] = _score_through_triton(ctx, holdout, champion)
+    metrics = {role: task_metrics(ctx.task, y, role_scores) for role, role_scores in scores.items()}
+    for role, role_scores in scores.items():
+        paired[role] = score_cells(role_scores)
     path = ctx.workspace(prepared.cycle_id) / "paired_scores.parquet"
     paired.to_parquet(path, index=False)
     return Evidence(
@@ -81,15 +84,15 @@ def online_evidence(ctx: CycleContext, cycle_id: str, champion: int, challenger:
     registered = ctx.client.get_model_version(ctx.model_name, str(challenger)).creation_timestamp
     captures = read_captures(ctx.capture_dir, ctx.model_name, since=datetime.fromtimestamp(registered / 1000, UTC))
     captures = captures[(captures["champion_version"] == champion) & (captures["challenger_version"] == challenger)]
-    paired = pair_with_labels(captures, labelled_rows(ctx), ctx.schema, slice_columns(ctx))
+    paired = pair_with_labels(captures, labelled_rows(ctx), ctx.schema, slice_columns(ctx), ctx.classes)
     paired = paired.sort_values("captured_at", kind="stable")  # arrival order: the sequential test reads it so
     window = shadow_window(captures, paired, champion, challenger, ctx.config.decision.online, datetime.now(UTC))
     path = ctx.workspace(cycle_id) / "online_paired_scores.parquet"
     paired.to_parquet(path, index=False)
     metrics: dict[str, dict[str, float]] = {}
-    if len(paired) and paired[ctx.schema.target].nunique() == 2:
-        y = paired[ctx.schema.target].to_numpy()
-        metrics = {role: binary_metrics(y, paired[role].to_numpy()) for role in ("champion", "challenger")}
+    if len(paired) and (ctx.task == "regression" or paired[ctx.schema.target].nunique() > 1):
+        y = encode_labels(ctx.task, paired[ctx.schema.target], ctx.classes)
+        metrics = {role: task_metrics(ctx.task, y, stack_scores(paired[role], ctx.task)) for role in ("champion", "challenger")}
     return OnlineEvidence(window=window, paired_scores=str(path), latency_p99_ms=latency_p99(captures), **metrics)
 
 
@@ -109,7 +112,7 @@ def decide(
     Raises:
         ConfigError: an override is not a valid decision setting.
     """
-    rules = decision_rules(ctx.config.decision, overrides)
+    rules = decision_rules(ctx.config.decision, overrides, ctx.task)
     budget = None
     if rules.error_budget.enabled and evidence.champion_version is not None:
         budget = level_for(ctx, evidence.challenger_version)
@@ -126,11 +129,14 @@ def decide(
 def load_paired_scores(ctx: CycleContext, path: str, rules: DecisionConfig) -> PairedScores:
     """Paired scores from a Parquet file written by the replay or the online evidence."""
     paired = pd.read_parquet(path)
+    task = ctx.task
     return PairedScores(
-        y=paired[ctx.schema.target].to_numpy().astype(int),
-        challenger=paired["challenger"].to_numpy(dtype=float),
-        champion=paired["champion"].to_numpy(dtype=float) if "champion" in paired else None,
+        y=encode_labels(task, paired[ctx.schema.target], ctx.classes),
+        challenger=stack_scores(paired["challenger"], task),
+        champion=stack_scores(paired["champion"], task) if "champion" in paired else None,
         slices=paired[rules.slice_columns] if rules.slice_columns else None,
+        task=task,
+        classes=ctx.classes,
     )
 
 
@@ -154,13 +160,16 @@ def slice_columns(ctx: CycleContext) -> list[str]:
 
 
 def _score_through_triton(ctx: CycleContext, rows: pd.DataFrame, version: int) -> np.ndarray:
-    return ctx.triton.predict_proba(ctx.versions_model, rows, ctx.schema, version, ctx.config.evaluation.batch_size)
+    batch_size = ctx.config.evaluation.batch_size
+    return ctx.triton.predict_scores(ctx.versions_model, rows, ctx.schema, version, batch_size, classes=ctx.classes)
 
 
 def _score_in_process(ctx: CycleContext, model_uri: str | None, rows: pd.DataFrame) -> np.ndarray:
     import mlflow
 
+    from champion_challenger.training.pyfunc import pyfunc_scores
+
     if model_uri is None:
         raise ValueError("a dry run needs the best candidate's model URI to score it in-process")
     model = mlflow.pyfunc.load_model(model_uri)
-    return model.predict(rows[ctx.schema.feature_names])["probability"].to_numpy(dtype=float)
+    return pyfunc_scores(model.predict(rows[ctx.schema.feature_names]), ctx.task, ctx.classes)

@@ -45,6 +45,8 @@ def record_decision(ctx: CycleContext, evidence: Evidence, decision: Decision) -
         evidence.champion_version,
         evidence.challenger_version,
         decision.as_dict(),
+        task=ctx.task,
+        classes=ctx.classes,
     )
     comparison.log_comparison(ctx.client, run_id, summary)
     if evidence.challenger_version is not None:
@@ -101,7 +103,8 @@ def _log_metrics(ctx: CycleContext, evidence: Evidence) -> None:
     for prefix, champion, challenger in sources:
         for role, metrics in (("champion", champion), ("challenger", challenger)):
             for name, value in metrics.items():
-                ctx.client.log_metric(run_id, f"{prefix}{role}_{name}", value)
+                if value is not None:  # undefined on these rows (e.g. R² of constant labels)
+                    ctx.client.log_metric(run_id, f"{prefix}{role}_{name}", value)
 
 
 def _tag_version(ctx: CycleContext, evidence: Evidence, decision: Decision, at: str) -> None:
@@ -109,7 +112,8 @@ def _tag_version(ctx: CycleContext, evidence: Evidence, decision: Decision, at: 
 
     version = str(evidence.challenger_version)
     for name, value in evidence.challenger.items():
-        ctx.client.set_model_version_tag(ctx.model_name, version, tags.metric(name), f"{value:.6g}")
+        if value is not None:
+            ctx.client.set_model_version_tag(ctx.model_name, version, tags.metric(name), f"{value:.6g}")
     for key, value in {
         tags.DECISION_ACTION: decision.action,
         tags.DECISION_REASON: decision.reason,

@@ -37,8 +37,8 @@ def sync_serving(ctx: CycleContext, versions: list[int] | None = None, state: Al
             _export(ctx, version)
     loaded = set(ctx.triton.ready_versions(ctx.versions_model))
     _load_versions(ctx, sorted(loaded | set(versions)))
-    inputs = triton_repository.served_inputs(repository, ctx.versions_model, versions)
-    changed = triton_repository.write_router(repository, ctx.model_name, inputs, routing_table(ctx, state, versions))
+    served = triton_repository.served_signature(repository, ctx.versions_model, versions)
+    changed = triton_repository.write_router(repository, ctx.model_name, served, routing_table(ctx, state, versions))
     if changed or not ctx.triton.is_ready(ctx.model_name, int(triton_repository.ROUTER_VERSION)):
         ctx.triton.load(ctx.model_name)
         ctx.triton.wait_ready(ctx.model_name, [int(triton_repository.ROUTER_VERSION)])
@@ -89,6 +89,7 @@ def routing_table(ctx: CycleContext, state: AliasState, served: list[int]) -> Ro
         shadow_queue_size=serving.shadow_queue_size,
         prediction_log_fraction=serving.prediction_log_fraction,
         shadow_batch_delay_ms=serving.shadow_batch_delay_ms,
+        disagreement_tolerance=serving.disagreement_tolerance,
     )
 
 

@@ -15,6 +15,9 @@ from champion_challenger.payloads import CandidateResult, Challenger, DriftOutco
 from champion_challenger.policy.training_plan import best_candidate, plan_training
 from champion_challenger.registry import model_registry as registry
 
+#: How the registered model's description names what it predicts.
+TASK_NOUNS = {"binary": "binary classifier", "multiclass": "multiclass classifier", "regression": "regressor"}
+
 
 def decide_training(ctx: CycleContext, prepared: PreparedWindow, drift: DriftOutcome, force: bool = False) -> TrainingPlan:
     """The cycle's training plan (see :func:`~champion_challenger.policy.training_plan.plan_training`),
@@ -75,7 +78,7 @@ def _train_and_log(ctx: CycleContext, prepared: PreparedWindow, candidate: str) 
     work = ctx.workspace(prepared.cycle_id) / "training" / candidate
     shutil.rmtree(work, ignore_errors=True)
     ludwig_config = ctx.ludwig_configs[candidate]
-    trained = train_ludwig(ludwig_config, fit, valid, ctx.schema, work, ctx.config.training.seed)
+    trained = train_ludwig(ludwig_config, fit, valid, ctx.schema, work, ctx.config.training.seed, ctx.classes)
     data = tracking.CandidateData(
         fit=fit,
         validation=valid,
@@ -93,6 +96,7 @@ def _train_and_log(ctx: CycleContext, prepared: PreparedWindow, candidate: str) 
         ludwig_config,
         data,
         ctx.schema,
+        ctx.config.training.selection_metric,
     )
     return run_id
 
@@ -128,7 +132,7 @@ def _register_best(ctx: CycleContext, prepared: PreparedWindow, results: Sequenc
     ctx.client.set_tag(prepared.cycle_run_id, tags.BEST_CANDIDATE, best.candidate)
     train_df = pd.read_parquet(ctx.workspace(prepared.cycle_id) / "train.parquet")
     ts = ctx.config.data.timestamp_column
-    registry.ensure_registered_model(ctx.client, ctx.model_name, f"Ludwig binary classifier of {ctx.schema.target!r}")
+    registry.ensure_registered_model(ctx.client, ctx.model_name, f"Ludwig {TASK_NOUNS[ctx.task]} of {ctx.schema.target!r}")
     version = mlflow.register_model(
         best.model_uri,
         ctx.model_name,

@@ -181,20 +181,28 @@ def recover(ctx: CycleContext) -> dict[str, Any] | None:
 
 
 def smoke_test(ctx: CycleContext, version: int, rows: int = 32) -> None:
-    """Score a few reference rows through Triton with ``version``; every answer must be a probability.
+    """Score a few reference rows through Triton with ``version``; every answer must be valid for the task:
+    probabilities in [0, 1] (each multiclass row summing to 1), finite regression values.
 
     Raises:
-        ServiceUnavailableError: a request failed or an answer is not in [0, 1].
+        ServiceUnavailableError: a request failed or an answer is invalid.
     """
     model_version = ctx.client.get_model_version(ctx.model_name, str(version))
     with tempfile.TemporaryDirectory() as tmp:
         sample = pd.read_parquet(ctx.client.download_artifacts(model_version.run_id, tracking.REFERENCE_ARTIFACT, tmp)).head(rows)
     try:
-        proba = ctx.triton.predict_proba(ctx.versions_model, sample, ctx.schema, version, batch_size=rows)
+        scores = ctx.triton.predict_scores(ctx.versions_model, sample, ctx.schema, version, batch_size=rows)
     except Exception as exc:  # noqa: BLE001 - any failure here aborts the promotion
         raise ServiceUnavailableError(f"smoke requests to {ctx.model_name} v{version} failed: {exc}") from None
-    if len(proba) != len(sample) or not np.all((proba >= 0) & (proba <= 1)):
-        raise ServiceUnavailableError(f"smoke requests to {ctx.model_name} v{version} returned invalid probabilities")
+    if len(scores) != len(sample) or not _valid_scores(ctx.task, scores):
+        raise ServiceUnavailableError(f"smoke requests to {ctx.model_name} v{version} returned invalid {ctx.task} scores")
+
+
+def _valid_scores(task: str, scores: np.ndarray) -> bool:
+    if task == "regression":
+        return bool(np.all(np.isfinite(scores)))
+    in_range = bool(np.all((scores >= 0) & (scores <= 1)))
+    return in_range and (task != "multiclass" or bool(np.allclose(scores.sum(axis=1), 1, atol=1e-3)))
 
 
 def version_traffic(ctx: CycleContext, version: int) -> VersionTraffic:

@@ -17,6 +17,7 @@ from champion_challenger.policy.watch import WatchFindings, label_findings, roll
 from champion_challenger.registry import ledger
 from champion_challenger.registry import model_registry as registry
 from champion_challenger.serving.capture import read_captures
+from champion_challenger.task import encode_labels, stack_scores
 
 
 def watch_champion(ctx: CycleContext, actor: str = "watch") -> dict[str, Any]:
@@ -67,10 +68,10 @@ def _label_findings(ctx: CycleContext, version: int, since: datetime) -> WatchFi
     metric = ctx.config.watch.label_metric
     captures = read_captures(ctx.capture_dir, ctx.model_name, since=since)
     captures = captures[captures["champion_version"] == version]
-    paired = pair_with_labels(captures, labelled_rows(ctx), ctx.schema, [])
-    y = paired[ctx.schema.target].to_numpy(dtype=int)
-    if len(paired) == 0 or len(np.unique(y)) < 2:
+    paired = pair_with_labels(captures, labelled_rows(ctx), ctx.schema, [], ctx.classes)
+    y = encode_labels(ctx.task, paired[ctx.schema.target], ctx.classes)
+    if len(paired) < 2 or (ctx.task == "binary" and len(np.unique(y)) < 2):
         return WatchFindings()
-    live = metric_value(metric, y, paired["champion"].to_numpy(dtype=float))
+    live = metric_value(metric, y, stack_scores(paired["champion"], ctx.task), task=ctx.task)
     tag = ctx.client.get_model_version(ctx.model_name, str(version)).tags.get(tags.metric(metric))
     return label_findings(live, len(paired), None if tag is None else float(tag), ctx.config.watch)

@@ -1,37 +1,33 @@
-"""Synthetic telecom churn data arriving as six-hourly batch files.
+"""Synthetic data sets arriving as six-hourly batch files, one per task.
 
-Each batch is deterministic in ``(seed, batch index)``, so batches can be generated one at a time
-(as the demo does, to simulate arrival) or all at once with identical content. From ``drift_at`` on,
-covariate drift (pricier plans, more month-to-month contracts, more support calls) and concept drift
-(payment method and support calls change how they relate to churn) start together.
+``binary``: telecom churn (this module); ``multiclass``: support tickets routed to a queue
+(:mod:`~champion_challenger.data.tickets`); ``regression``: product demand
+(:mod:`~champion_challenger.data.demand`). Each batch is deterministic in ``(seed, batch index)``, so
+batches can be generated one at a time (as the demo does, to simulate arrival) or all at once with
+identical content. From ``drift_at`` on, covariate and concept drift start together; for churn: pricier
+plans, more month-to-month contracts, more support calls, and payment method and support calls change
+how they relate to churn.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-BATCH_HOURS = 6
-EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+from champion_challenger.data.demand import generate_demand_batch
+from champion_challenger.data.synthetic import BATCH_HOURS, EPOCH, BatchSpec, batch_rng, batch_start, event_times, row_ids
+from champion_challenger.data.tickets import generate_ticket_batch
+from champion_challenger.task import TaskKind
+
+__all__ = ["BATCH_HOURS", "EPOCH", "GENERATORS", "BatchSpec", "batch_filename", "generate_batch", "write_batches"]
+
 CONTRACTS = ["month-to-month", "one-year", "two-year"]
 PAYMENTS = ["electronic_check", "credit_card", "bank_transfer", "mailed_check"]
 INTERNET = ["fiber", "dsl", "none"]
-
-
-@dataclass(frozen=True)
-class BatchSpec:
-    """Parameters of one generated batch."""
-
-    index: int
-    rows: int
-    seed: int
-    drifted: bool
 
 
 def generate_batch(spec: BatchSpec) -> pd.DataFrame:
@@ -44,15 +40,13 @@ def generate_batch(spec: BatchSpec) -> pd.DataFrame:
         A DataFrame with an id, a timestamp, four numeric and three categorical features and the
         binary label ``churned``.
     """
-    rng = np.random.default_rng([spec.seed, spec.index])
+    rng = batch_rng(spec)
     n = spec.rows
     d = spec.drifted
-    start = EPOCH + timedelta(hours=BATCH_HOURS * spec.index)
-    offsets = np.sort(rng.uniform(0, BATCH_HOURS * 3600, n))
     frame = pd.DataFrame(
         {
-            "customer_id": [f"C{spec.index:05d}-{i:05d}" for i in range(n)],
-            "event_timestamp": [start + timedelta(seconds=float(s)) for s in offsets],
+            "customer_id": row_ids("C", spec),
+            "event_timestamp": event_times(rng, spec),
             "tenure_months": np.clip(rng.exponential(24, n), 0, 72).round().astype(int),
             "monthly_charges": np.clip(rng.normal(80 if d else 65, 25, n), 18, 140).round(2),
             "support_calls": rng.poisson(2.2 if d else 1.2, n),
@@ -83,10 +77,17 @@ def _churn_probability(f: pd.DataFrame, drifted: bool) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-logit.to_numpy(dtype=float)))
 
 
+#: The synthetic data set of each task: a function from a batch's spec to its rows.
+GENERATORS: Mapping[TaskKind, Callable[[BatchSpec], pd.DataFrame]] = {
+    "binary": generate_batch,
+    "multiclass": generate_ticket_batch,
+    "regression": generate_demand_batch,
+}
+
+
 def batch_filename(index: int) -> str:
     """File name of batch ``index``: sortable, with its start time."""
-    start = EPOCH + timedelta(hours=BATCH_HOURS * index)
-    return f"batch_{index:05d}_{start:%Y%m%dT%H%M}.csv"
+    return f"batch_{index:05d}_{batch_start(index):%Y%m%dT%H%M}.csv"
 
 
 def write_batches(
@@ -98,8 +99,9 @@ def write_batches(
     seed: int = 7,
     rows: int = 2000,
     on_written: Callable[[Path], None] | None = None,
+    task: TaskKind = "binary",
 ) -> list[Path]:
-    """Write batches ``start .. start+batches-1`` as CSV files into ``out_dir``.
+    """Write batches ``start .. start+batches-1`` of the ``task``'s data set as CSV files into ``out_dir``.
 
     Files are written under a temporary name and renamed, so a reader never sees half a file.
 
@@ -111,6 +113,7 @@ def write_batches(
         seed: random seed shared by all batches.
         rows: rows per batch.
         on_written: called with each path once written (e.g. to advance a progress bar).
+        task: ``binary`` (churn), ``multiclass`` (support tickets) or ``regression`` (demand).
 
     Returns:
         The written paths, in batch order.
@@ -121,7 +124,7 @@ def write_batches(
     paths = []
     for index in range(start, start + batches):
         drifted = drift_at is not None and index >= drift_at
-        frame = generate_batch(BatchSpec(index=index, rows=rows, seed=seed, drifted=drifted))
+        frame = GENERATORS[task](BatchSpec(index=index, rows=rows, seed=seed, drifted=drifted))
         path = out_dir / batch_filename(index)
         tmp = path.with_name(f".{path.name}.tmp")
         frame.to_csv(tmp, index=False, date_format="%Y-%m-%dT%H:%M:%S%z")

@@ -6,18 +6,27 @@ Layout under the data root (``<CCP_HOME>/data`` by default)::
     raw/<run_key>/           files claimed by one pipeline run, exactly as received (never deleted)
     accepted/<t>__<name>.parquet   validated, typed batches, named by their first timestamp
     quarantine/<name>        batches that broke the schema, with <name>.reason.json beside them
+    classes.json             multiclass: every class of the accepted labels (sorted)
+    categories.json          every value of each category feature in the accepted batches
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 SUPPORTED_SUFFIXES = (".csv", ".parquet")
+#: The classes of every accepted multiclass label, beside the accepted batches (sorted JSON list).
+CLASSES_FILE = "classes.json"
+#: Each category feature's values seen in the accepted batches (JSON object: feature → sorted list).
+CATEGORIES_FILE = "categories.json"
 
 
 def safe_name(key: str) -> str:
@@ -54,6 +63,42 @@ class DataStore:
     def accepted_files(self) -> list[Path]:
         """Accepted batches, oldest first."""
         return sorted(self.accepted.glob("*.parquet"))
+
+    def known_classes(self, configured: Iterable[str] | None = None) -> tuple[str, ...]:
+        """Multiclass: the configured classes (``data.classes``) in their order, then any other class of the
+        accepted labels (accepted under ``data.unseen_classes: accept``), sorted; without configured
+        classes, every class of the accepted labels, sorted."""
+        recorded = tuple(self._read_json(CLASSES_FILE, []))
+        if not configured:
+            return recorded
+        first = tuple(dict.fromkeys(str(c) for c in configured))
+        return first + tuple(c for c in recorded if c not in first)
+
+    def add_classes(self, classes: Iterable[str]) -> tuple[str, ...]:
+        """Record classes of newly accepted labels (atomic replace); returns the sorted union."""
+        known = tuple(sorted(set(self.known_classes()) | {str(c) for c in classes}))
+        self._write_json(CLASSES_FILE, list(known))
+        return known
+
+    def known_categories(self) -> dict[str, frozenset[str]]:
+        """Each category feature's values seen in the accepted batches (feature → values)."""
+        return {name: frozenset(values) for name, values in self._read_json(CATEGORIES_FILE, {}).items()}
+
+    def add_categories(self, values: Mapping[str, Iterable[str]]) -> None:
+        """Record the category values of a newly accepted batch (feature → values; atomic replace)."""
+        known = self.known_categories()
+        merged = {name: sorted(known.get(name, frozenset()) | {str(v) for v in new}) for name, new in values.items()}
+        self._write_json(CATEGORIES_FILE, {**{k: sorted(v) for k, v in known.items()}, **merged})
+
+    def _read_json(self, name: str, default: Any) -> Any:
+        path = self.root / name
+        return json.loads(path.read_text()) if path.exists() else default
+
+    def _write_json(self, name: str, payload: Any) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.root / f".{name}.tmp"
+        tmp.write_text(json.dumps(payload))
+        os.replace(tmp, self.root / name)
 
 
 def claim_new_batches(store: DataStore, run_key: str, pattern: str) -> list[Path]:

@@ -1,48 +1,80 @@
-"""Schema and value validation of received batches, with quarantine of the bad ones.
+"""Validation of received batches: the good ones accepted as typed parquet, the bad ones quarantined.
 
-A batch is accepted only if every required column is present and every value parses: numbers in
-numeric features, a timestamp, a binary label on every row. Otherwise the whole file moves to
-quarantine with a reason file naming the file, each bad column and its count of bad rows.
+A batch is accepted only if it has no problem (:func:`~champion_challenger.data.checks.find_problems`:
+every received column present and every value parses, a label that fits the task on every row).
+Otherwise the whole file moves to quarantine with a reason file naming the file, each bad column and its
+count of bad rows. An accepted batch's warnings (missing feature values, unseen category values, new
+classes, extra columns, a derived row key, dropped duplicate rows) are kept in the validation summary.
+
+What acceptance records beside the accepted batches: multiclass classes (``classes.json``, see
+:meth:`DataStore.add_classes`) and each category feature's values (``categories.json``), against which
+later batches are checked. Without configured classes, the classes of the first accepted batches (every
+batch of the first cycle that accepts any) define them.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any, Literal
 
 import pandas as pd
 
+from champion_challenger.data.checks import (
+    BatchWarning,
+    ColumnProblem,
+    KnownValues,
+    find_problems,
+    find_warnings,
+    unseen_classes,
+)
 from champion_challenger.data.store import DataStore, read_raw_batch
+from champion_challenger.data.typed import drop_duplicate_rows, to_typed
 from champion_challenger.ludwig_schema import ModelSchema
 
-TRUE_LABELS = frozenset({"1", "1.0", "true", "yes", "y", "t"})
-FALSE_LABELS = frozenset({"0", "0.0", "false", "no", "n", "f"})
+__all__ = [
+    "SUMMARY_FILE",
+    "BatchOutcome",
+    "BatchWarning",
+    "ColumnProblem",
+    "KnownValues",
+    "ValidationSummary",
+    "find_problems",
+    "find_warnings",
+    "known_values",
+    "to_typed",
+    "validate_batches",
+]
+
 SUMMARY_FILE = "_validation.json"
-
-
-@dataclass(frozen=True)
-class ColumnProblem:
-    """One problem in one column of a batch."""
-
-    column: str
-    problem: str
-    bad_rows: int
-
-    def __str__(self) -> str:
-        return f"column {self.column!r}: {self.problem} ({self.bad_rows} bad rows)"
 
 
 @dataclass
 class BatchOutcome:
-    """What happened to one batch file."""
+    """What happened to one batch file.
+
+    Attributes:
+        file: the file name.
+        rows: rows received.
+        accepted_path / quarantine_path: where the file went (one of them is set).
+        problems: why it was quarantined.
+        warnings: what is worth knowing about an accepted batch.
+        accepted_rows: rows accepted (after dropping duplicates).
+        new_classes: multiclass: labels outside the known classes accepted under
+            ``data.unseen_classes: accept`` (class → rows): target drift.
+    """
 
     file: str
     rows: int
     accepted_path: str | None = None
     quarantine_path: str | None = None
     problems: list[ColumnProblem] = field(default_factory=list)
+    warnings: list[BatchWarning] = field(default_factory=list)
+    accepted_rows: int = 0
+    new_classes: dict[str, int] = field(default_factory=dict)
 
     def message(self) -> str:
         where = f" -> moved to {self.quarantine_path}" if self.quarantine_path else ""
@@ -63,12 +95,42 @@ class ValidationSummary:
     def quarantined(self) -> list[BatchOutcome]:
         return [o for o in self.outcomes if o.quarantine_path]
 
+    @property
+    def warning_count(self) -> int:
+        """Warnings of the accepted batches."""
+        return sum(len(o.warnings) for o in self.outcomes)
+
+    @property
+    def new_classes(self) -> dict[str, int]:
+        """Multiclass: classes outside the known ones accepted this run (class → rows)."""
+        total: dict[str, int] = {}
+        for outcome in self.outcomes:
+            for cls, rows in outcome.new_classes.items():
+                total[cls] = total.get(cls, 0) + rows
+        return dict(sorted(total.items()))
+
     def error_message(self) -> str:
         """A message for the on-call engineer naming each bad file, column and count."""
         lines = [f"{len(self.quarantined)} batch file(s) failed validation and were quarantined:"]
         lines += [f"  - {o.message()}" for o in self.quarantined]
         lines.append("Fix the file(s) and drop them into the landing folder again; the champion is unchanged.")
         return "\n".join(lines)
+
+    def warning_lines(self) -> list[str]:
+        """One line per warning: file, column, what and how many rows."""
+        return [f"{o.file}: {w}" for o in self.outcomes for w in o.warnings]
+
+    def as_dict(self) -> dict[str, Any]:
+        """Counts and every outcome, as the cycle's ``validation_summary.json`` artifact holds them."""
+        return {
+            "accepted_batches": len(self.accepted),
+            "quarantined_batches": len(self.quarantined),
+            "rows_received": sum(o.rows for o in self.outcomes),
+            "rows_accepted": sum(o.accepted_rows for o in self.outcomes),
+            "warnings": self.warning_count,
+            "new_classes": self.new_classes,
+            "outcomes": [asdict(o) for o in self.outcomes],
+        }
 
     def to_json(self) -> str:
         return json.dumps([asdict(o) for o in self.outcomes], indent=2)
@@ -78,68 +140,53 @@ class ValidationSummary:
         outcomes = []
         for raw in json.loads(text):
             raw["problems"] = [ColumnProblem(**p) for p in raw["problems"]]
+            raw["warnings"] = [BatchWarning(**w) for w in raw.get("warnings", [])]
             outcomes.append(BatchOutcome(**raw))
         return cls(outcomes)
 
 
-def find_problems(frame: pd.DataFrame, schema: ModelSchema) -> list[ColumnProblem]:
-    """List the schema and value problems of a batch read as text (see ``read_raw_batch``)."""
-    if frame.empty:
-        return [ColumnProblem(column="*", problem="empty batch: no rows", bad_rows=0)]
-    missing = [c for c in schema.required_columns if c not in frame.columns]
-    problems = [ColumnProblem(column=c, problem="missing column", bad_rows=len(frame)) for c in missing]
-    for feat in schema.features:
-        if feat.is_numeric and feat.name in frame.columns:
-            bad = _count_unparsable(frame[feat.name], lambda s: pd.to_numeric(s, errors="coerce"))
-            if bad:
-                problems.append(ColumnProblem(feat.name, "non-numeric values in a numeric feature", bad))
-    if schema.timestamp_column in frame.columns:
-        col = frame[schema.timestamp_column]
-        bad = int(col.isna().sum()) + _count_unparsable(col, _parse_timestamps)
-        if bad:
-            problems.append(ColumnProblem(schema.timestamp_column, "missing or unparsable timestamps", bad))
-    if schema.target in frame.columns:
-        labels = frame[schema.target].str.strip().str.lower()
-        bad = int((~labels.isin(TRUE_LABELS | FALSE_LABELS) | labels.isna()).sum())
-        if bad:
-            problems.append(ColumnProblem(schema.target, "missing or non-binary labels", bad))
-    return problems
+def known_values(
+    store: DataStore,
+    schema: ModelSchema,
+    classes: Sequence[str] | None = None,
+    unseen: Literal["quarantine", "accept"] = "quarantine",
+) -> KnownValues:
+    """What the config and the accepted batches established: the known classes (multiclass), the policy
+    for unseen ones and each category feature's values.
+
+    Args:
+        store: the data store (its ``classes.json`` and ``categories.json``).
+        schema: the task and features.
+        classes: the configured classes (``data.classes``), if any.
+        unseen: ``data.unseen_classes``.
+    """
+    known_classes = store.known_classes(classes) if schema.task == "multiclass" else ()
+    return KnownValues(classes=known_classes, unseen_classes=unseen, categories=store.known_categories())
 
 
-def _count_unparsable(col: pd.Series, parse) -> int:
-    present = col.notna() & (col.str.strip() != "")
-    return int((present & parse(col).isna()).sum())
-
-
-def _parse_timestamps(col: pd.Series) -> pd.Series:
-    return pd.to_datetime(col, errors="coerce", utc=True, format="ISO8601")
-
-
-def to_typed(frame: pd.DataFrame, schema: ModelSchema) -> pd.DataFrame:
-    """Convert a validated text batch to typed columns (floats, strings, UTC timestamps, 0/1 label)."""
-    out = pd.DataFrame(
-        {
-            schema.id_column: frame[schema.id_column].astype(str),
-            schema.timestamp_column: _parse_timestamps(frame[schema.timestamp_column]),
-        }
-    )
-    for feat in schema.features:
-        col = frame[feat.name]
-        out[feat.name] = pd.to_numeric(col).astype(float) if feat.is_numeric else col.astype(object)
-    out[schema.target] = frame[schema.target].str.strip().str.lower().isin(TRUE_LABELS).astype(int)
-    return out
-
-
-def validate_batches(store: DataStore, files: list[Path], schema: ModelSchema, run_dir: Path) -> ValidationSummary:
+def validate_batches(
+    store: DataStore,
+    files: list[Path],
+    schema: ModelSchema,
+    run_dir: Path,
+    *,
+    classes: Sequence[str] | None = None,
+    unseen_classes: Literal["quarantine", "accept"] = "quarantine",
+) -> ValidationSummary:
     """Validate claimed batches: accept the good ones as parquet, quarantine the bad ones.
 
+    Every file is checked against what was known before this run (classes, category values), so the
+    files of one run do not judge each other; accepted files then extend what is known.
     Idempotent per run: the summary is written to ``run_dir`` and a retry returns it unchanged.
 
     Args:
         store: the data store.
         files: the run's claimed raw files.
-        schema: required columns and feature types.
+        schema: required columns, feature types and task.
         run_dir: the run's raw folder, where the summary is kept.
+        classes: multiclass: the configured classes (``data.classes``); None: the accepted ones.
+        unseen_classes: multiclass: ``quarantine`` or ``accept`` a batch with labels outside the known
+            classes (``data.unseen_classes``).
 
     Returns:
         The validation summary of every file.
@@ -147,23 +194,39 @@ def validate_batches(store: DataStore, files: list[Path], schema: ModelSchema, r
     summary_path = run_dir / SUMMARY_FILE
     if summary_path.exists():
         return ValidationSummary.from_json(summary_path.read_text())
-    summary = ValidationSummary([_validate_one(store, path, schema) for path in files])
+    known = known_values(store, schema, classes, unseen_classes)
+    summary = ValidationSummary([_validate_one(store, path, schema, known) for path in files])
     summary_path.write_text(summary.to_json())
     return summary
 
 
-def _validate_one(store: DataStore, path: Path, schema: ModelSchema) -> BatchOutcome:
+def _validate_one(store: DataStore, path: Path, schema: ModelSchema, known: KnownValues) -> BatchOutcome:
     try:
         frame = read_raw_batch(path)
-        problems = find_problems(frame, schema)
+        problems = find_problems(frame, schema, known)
     except (ValueError, OSError, pd.errors.ParserError) as exc:
         frame, problems = pd.DataFrame(), [ColumnProblem("*", f"unreadable file: {exc}", 0)]
     outcome = BatchOutcome(file=path.name, rows=len(frame), problems=problems)
     if problems:
         outcome.quarantine_path = str(_quarantine(store, path, problems))
-    else:
-        outcome.accepted_path = str(_accept(store, path, to_typed(frame, schema), schema.timestamp_column))
+        return outcome
+    typed, duplicates = drop_duplicate_rows(to_typed(frame, schema), schema)
+    outcome.warnings = find_warnings(frame, schema, known) + ([duplicates] if duplicates else [])
+    if schema.task == "multiclass":
+        outcome.new_classes = unseen_classes(frame[schema.target], known.classes)
+    outcome.accepted_path = str(_accept(store, path, typed, schema.timestamp_column))
+    outcome.accepted_rows = len(typed)
+    _record_values(store, typed, schema)
     return outcome
+
+
+def _record_values(store: DataStore, typed: pd.DataFrame, schema: ModelSchema) -> None:
+    """Extend what is known with an accepted batch: its classes (multiclass) and category values."""
+    if schema.task == "multiclass":
+        store.add_classes(typed[schema.target].unique())
+    categories = {f.name: typed[f.name].dropna().astype(str).unique() for f in schema.features if f.type == "category"}
+    if categories:
+        store.add_categories(categories)
 
 
 def _accept(store: DataStore, path: Path, typed: pd.DataFrame, timestamp_column: str) -> Path:

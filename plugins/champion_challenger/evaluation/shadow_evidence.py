@@ -14,6 +14,8 @@ cannot outvote the others and the rows stay (close to) independent for the paire
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from datetime import datetime
 
 import numpy as np
@@ -22,16 +24,37 @@ import pandas as pd
 from champion_challenger.config import OnlineEvidenceConfig
 from champion_challenger.ludwig_schema import ModelSchema
 from champion_challenger.payloads import ShadowWindow
+from champion_challenger.serving.capture import SCORE_CLASSES
+from champion_challenger.task import align_probabilities, score_cells, stack_scores
 
 
-def pair_with_labels(captures: pd.DataFrame, labels: pd.DataFrame, schema: ModelSchema, extra: list[str]) -> pd.DataFrame:
+def capture_scores(captures: pd.DataFrame, role: str, task: str, classes: Sequence[str] = ()) -> np.ndarray:
+    """``role``'s (``champion`` or ``challenger``) scores of capture records: floats, or for multiclass
+    ``(n, K)`` probabilities put in ``classes`` order by name (each record names its own class order)."""
+    column = captures[f"{role}_score"]
+    if task != "multiclass":
+        return column.to_numpy(dtype=float)
+    out = np.full((len(captures), len(classes)), np.nan)  # a prediction-log record has no challenger scores
+    present = np.array([cell is not None and np.size(cell) > 0 for cell in column], dtype=bool)
+    orders = captures[SCORE_CLASSES].to_numpy()
+    for order in pd.unique(orders[present]):
+        rows = np.flatnonzero(present & (orders == order))
+        out[rows] = align_probabilities(stack_scores(column.iloc[rows], task), json.loads(order), classes)
+    return out
+
+
+def pair_with_labels(
+    captures: pd.DataFrame, labels: pd.DataFrame, schema: ModelSchema, extra: list[str], classes: Sequence[str] = ()
+) -> pd.DataFrame:
     """Paired scores from capture records and labelled rows, one row per labelled entity.
 
     Args:
-        captures: capture records of one champion/challenger pair.
+        captures: capture records of one champion/challenger pair (or the prediction log: its
+            challenger scores are empty).
         labels: labelled rows (accepted batches), with the schema's id, timestamp and target columns.
-        schema: names of the id, timestamp and target columns.
+        schema: names of the id, timestamp and target columns, and the task.
         extra: label-side columns to keep (slice columns).
+        classes: multiclass: the class order of the paired probability lists.
 
     Returns:
         Columns ``<target>``, ``champion``, ``challenger``, ``entity_key``, ``captured_at`` and ``extra``:
@@ -47,9 +70,9 @@ def pair_with_labels(captures: pd.DataFrame, labels: pd.DataFrame, schema: Model
     joined = newest_capture.merge(label_side, on="entity_key", how="inner")
     return pd.DataFrame(
         {
-            schema.target: joined[schema.target].astype(int).to_numpy(),
-            "champion": joined["champion_probability"].astype(float).to_numpy(),
-            "challenger": joined["challenger_probability"].astype(float).to_numpy(),
+            schema.target: joined[schema.target].to_numpy(),
+            "champion": score_cells(capture_scores(joined, "champion", schema.task, classes)),
+            "challenger": score_cells(capture_scores(joined, "challenger", schema.task, classes)),
             "entity_key": joined["entity_key"].to_numpy(),
             "captured_at": pd.to_datetime(joined["timestamp"], utc=True).to_numpy(),
             **{column: joined[column].to_numpy() for column in extra},

@@ -10,21 +10,28 @@ from champion_challenger.config import DecisionConfig
 from champion_challenger.errors import ConfigError
 from champion_challenger.payloads import BudgetSpend, Decision, SequentialOutcome, ShadowWindow
 from champion_challenger.policy.gate import GateResult
+from champion_challenger.task import TaskKind, metrics_for
 
 #: Trigger-form knobs that override ``decision:`` of the pipeline YAML for one run.
 OVERRIDABLE = ("primary_metric", "min_improvement")
 
 
-def decision_rules(base: DecisionConfig, overrides: dict[str, Any] | None = None) -> DecisionConfig:
+def decision_rules(base: DecisionConfig, overrides: dict[str, Any] | None = None, task: TaskKind = "binary") -> DecisionConfig:
     """``base`` with the trigger form's overrides applied and validated again.
 
     Raises:
-        ConfigError: an override is not a valid decision setting.
+        ConfigError: an override is not a valid decision setting, or its primary metric does not fit ``task``.
     """
     try:
-        return DecisionConfig.model_validate({**base.model_dump(), **(overrides or {})})
+        rules = DecisionConfig.model_validate({**base.model_dump(), **(overrides or {})})
     except ValidationError as exc:
         raise ConfigError(f"invalid decision override from the trigger form: {exc}") from None
+    if rules.primary_metric not in metrics_for(task):
+        raise ConfigError(
+            f"trigger form: primary_metric {rules.primary_metric!r} does not fit a {task} target; "
+            f"use one of {', '.join(metrics_for(task))}"
+        )
+    return rules
 
 
 def form_overrides(params: dict[str, Any]) -> dict[str, Any]:

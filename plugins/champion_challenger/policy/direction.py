@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 
-#: Metrics where a smaller value is better (losses and calibration error); every other metric is
-#: higher-is-better. ``ece`` is the expected calibration error.
-LOWER_IS_BETTER: frozenset[str] = frozenset({"log_loss", "brier", "ece"})
+#: Metrics where a smaller value is better (losses, errors and calibration error); every other metric
+#: is higher-is-better. ``ece`` is the expected calibration error.
+LOWER_IS_BETTER: frozenset[str] = frozenset(
+    {"log_loss", "brier", "ece", "rmse", "mae", "smape", "absolute_error", "squared_error"}
+)
 
 
 def lower_is_better(metric: str) -> bool:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from champion_challenger.config import DecisionConfig
 from champion_challenger.payloads import Action, CheckResult, SequentialOutcome, ShadowWindow
 from champion_challenger.policy.gate import GateResult, PairedScores, evaluate_gate, latency_guardrail, with_checks
-from champion_challenger.policy.sequential import per_row_gain, sequential_test
+from champion_challenger.policy.sequential import gain_bound, per_row_gain, sequential_test
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ def judge_evidence(
     latency = online.latency_p99_ms
     guardrails = [latency_guardrail(latency, rules.online.max_latency_p99_ratio)] if latency else []
     if rules.online.test == "sequential":
-        outcome = _sequential_outcome(online, rules)
+        outcome = _sequential_outcome(online, rules, offline)
         if outcome.action == "continue":
             return _undecided(verdict, outcome.reason, rules), outcome
         check = CheckResult(f"sequential:{outcome.loss}", outcome.action == "promote", outcome.reason,
@@ -80,10 +82,13 @@ def online_decides(offline: GateResult, online: GateResult) -> GateResult:
     return GateResult(action, reason, offline.metric, offline.champion_value, offline.challenger_value, checks)
 
 
-def _sequential_outcome(online: OnlineScores, rules: DecisionConfig) -> SequentialOutcome:
+def _sequential_outcome(online: OnlineScores, rules: DecisionConfig, offline: PairedScores) -> SequentialOutcome:
     settings = rules.online
     scores = online.scores
-    gains = per_row_gain(settings.loss, scores.y, scores.champion, scores.challenger)
+    cap = settings.error_cap if scores.task == "regression" else None
+    if scores.task == "regression" and cap is None:
+        cap = float(np.ptp(offline.y)) or 1.0  # the labels' range in the offline holdout, known before any online row
+    gains = per_row_gain(settings.loss, scores.y, scores.champion, scores.challenger, scores.task, cap)
     return sequential_test(
         gains,
         (1 - rules.confidence_level) / 2,
@@ -93,6 +98,7 @@ def _sequential_outcome(online: OnlineScores, rules: DecisionConfig) -> Sequenti
         settings.min_labelled_rows,
         settings.futility_gain,
         settings.planned_rows,
+        gain_bound(settings.loss, scores.task, cap),
     )
 
 

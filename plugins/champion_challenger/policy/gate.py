@@ -24,27 +24,33 @@ import numpy as np
 import pandas as pd
 
 from champion_challenger.config import DecisionConfig
-from champion_challenger.evaluation.metrics import binary_metrics, metric_value, per_row_loss
+from champion_challenger.evaluation.metrics import class_recalls, metric_value, resampled_metric, task_metrics
 from champion_challenger.payloads import Action, CheckResult
 from champion_challenger.policy.direction import gain as _gain
 from champion_challenger.policy.direction import meets_floor
+from champion_challenger.task import TaskKind
 
 
 @dataclass(frozen=True)
 class PairedScores:
-    """Labels and both models' positive-class probabilities on the same rows.
+    """Labels and both models' scores on the same rows (:mod:`champion_challenger.task`).
 
     Attributes:
-        y: 0/1 labels.
-        challenger: challenger probabilities.
-        champion: champion probabilities, or None when there is no champion yet.
+        y: 0/1 labels (binary), class indices into ``classes`` (multiclass) or values (regression).
+        challenger: challenger scores: positive-class probabilities ``(n,)``, class probabilities
+            ``(n, K)`` or predicted values ``(n,)``.
+        champion: champion scores, or None when there is no champion yet.
         slices: optional per-row slice columns (same length).
+        task: ``binary``, ``multiclass`` or ``regression``.
+        classes: multiclass: the label of each probability column (names the per-class checks).
     """
 
     y: np.ndarray
     challenger: np.ndarray
     champion: np.ndarray | None = None
     slices: pd.DataFrame | None = None
+    task: TaskKind = "binary"
+    classes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         n = len(self.y)
@@ -74,45 +80,53 @@ class GateResult:
 MIN_TAIL_RESAMPLES = 20
 
 
+#: Resampled row indices held in memory at once, at most (bounds the bootstrap's memory on large holdouts).
+MAX_RESAMPLED_CELLS = 20_000_000
+
+
 def paired_bootstrap_ci(metric: str, scores: PairedScores, samples: int, level: float, seed: int = 0) -> tuple[float, float]:
     """CI of the challenger's gain over the champion, resampling the same rows for both.
 
-    Mean-decomposable metrics (accuracy, log loss, Brier) are resampled vectorised; the others by loop.
-    The percentile interval is used while each tail holds at least :data:`MIN_TAIL_RESAMPLES`
-    resamples; at stricter levels (a late test's share of the error budget) the resamples cannot
-    resolve the tail, and the interval is the normal one with the bootstrap's standard error.
+    Metrics with a vectorised resampled form (every per-row loss, RMSE, R², F1s from confusion counts;
+    :func:`~champion_challenger.evaluation.metrics.resampled_metric`) are resampled in blocks; the others
+    (ROC AUC, ECE) by loop. The percentile interval is used while each tail holds at least
+    :data:`MIN_TAIL_RESAMPLES` resamples; at stricter levels (a late test's share of the error budget) the
+    resamples cannot resolve the tail, and the interval is the normal one with the bootstrap's standard error.
     """
     rng = np.random.default_rng(seed)
     n = len(scores.y)
     alpha = (1 - level) / 2
-    per_row = _per_row_gain(metric, scores)
-    if per_row is not None:
-        means = np.empty(samples)
-        for start in range(0, samples, 200):  # bounded memory: 200 resamples at a time
-            stop = min(samples, start + 200)
-            idx = rng.integers(0, n, size=(stop - start, n))
-            means[start:stop] = per_row[idx].mean(axis=1)
-        gains = means
-    else:
+    block = int(max(1, min(200, MAX_RESAMPLED_CELLS // max(n, 1))))
+    gains = _vectorised_gains(metric, scores, rng, samples, block)
+    if gains is None:
         gains = np.array([_resampled_gain(metric, scores, rng.integers(0, n, n)) for _ in range(samples)])
-        gains = gains[~np.isnan(gains)]
+    gains = gains[~np.isnan(gains)]
     if alpha * len(gains) >= MIN_TAIL_RESAMPLES:
         return float(np.quantile(gains, alpha)), float(np.quantile(gains, 1 - alpha))
     centre, spread = float(np.mean(gains)), float(np.std(gains, ddof=1)) * NormalDist().inv_cdf(1 - alpha)
     return centre - spread, centre + spread
 
 
-def _per_row_gain(metric: str, s: PairedScores) -> np.ndarray | None:
-    """Champion loss − challenger loss per row, for mean-decomposable metrics (else None)."""
-    champion = per_row_loss(metric, s.y, s.champion)
-    return None if champion is None else champion - per_row_loss(metric, s.y, s.challenger)
+def _vectorised_gains(metric: str, s: PairedScores, rng: np.random.Generator, samples: int, block: int) -> np.ndarray | None:
+    """The gain on each resample, ``block`` resamples at a time; None when ``metric`` has no vectorised form."""
+    n = len(s.y)
+    gains = np.empty(samples)
+    for start in range(0, samples, block):
+        stop = min(samples, start + block)
+        idx = rng.integers(0, n, size=(stop - start, n))
+        challenger = resampled_metric(s.task, metric, s.y, s.challenger, idx)
+        if challenger is None:
+            return None
+        gains[start:stop] = _gain(metric, challenger, resampled_metric(s.task, metric, s.y, s.champion, idx))
+    return gains
 
 
 def _resampled_gain(metric: str, s: PairedScores, idx: np.ndarray) -> float:
     y = s.y[idx]
     if len(np.unique(y)) < 2:
         return math.nan
-    return _gain(metric, metric_value(metric, y, s.challenger[idx]), metric_value(metric, y, s.champion[idx]))
+    challenger = metric_value(metric, y, s.challenger[idx], task=s.task)
+    return _gain(metric, challenger, metric_value(metric, y, s.champion[idx], task=s.task))
 
 
 def evaluate_gate(scores: PairedScores, rules: DecisionConfig) -> GateResult:
@@ -129,9 +143,9 @@ def evaluate_gate(scores: PairedScores, rules: DecisionConfig) -> GateResult:
         The verdict, its reason and every check.
     """
     metric = rules.primary_metric
-    challenger_metrics = binary_metrics(scores.y, scores.challenger)
+    challenger_metrics = task_metrics(scores.task, scores.y, scores.challenger)
     value = challenger_metrics[metric]
-    champion_metrics = binary_metrics(scores.y, scores.champion) if scores.champion is not None else None
+    champion_metrics = task_metrics(scores.task, scores.y, scores.champion) if scores.champion is not None else None
     champ = champion_metrics[metric] if champion_metrics else None
     checks: list[CheckResult] = []
 
@@ -150,23 +164,19 @@ def evaluate_gate(scores: PairedScores, rules: DecisionConfig) -> GateResult:
     if n < rules.min_samples:
         return verdict("hold", f"not enough evidence: {n} paired rows, need {rules.min_samples}")
     if math.isnan(value):
-        return verdict("hold", f"challenger {metric} is undefined on these rows (one class only?)")
-    floor_ok = meets_floor(metric, value, rules.quality_floor)
-    checks.append(
-        CheckResult(
-            "quality_floor",
-            floor_ok,
-            f"challenger {metric}={value:.4f}, floor {rules.quality_floor:.4f}",
-            challenger=value,
-            limit=rules.quality_floor,
-        )
-    )
-    if not floor_ok:
-        return verdict("reject", f"challenger {metric}={value:.4f} misses the quality floor {rules.quality_floor:.4f}")
+        return verdict("hold", f"challenger {metric} is undefined on these rows (one class only, or constant labels?)")
+    if rules.quality_floor is not None:
+        floor = rules.quality_floor
+        floor_ok = meets_floor(metric, value, floor)
+        reason = f"challenger {metric}={value:.4f}, floor {floor:.4f}"
+        checks.append(CheckResult("quality_floor", floor_ok, reason, challenger=value, limit=floor))
+        if not floor_ok:
+            return verdict("reject", f"challenger {metric}={value:.4f} misses the quality floor {floor:.4f}")
     if scores.champion is None:
-        return verdict("promote", f"no champion yet; challenger {metric}={value:.4f} clears the floor {rules.quality_floor:.4f}")
+        floor = "" if rules.quality_floor is None else f" clears the floor {rules.quality_floor:.4f}"
+        return verdict("promote", f"no champion yet; challenger {metric}={value:.4f}{floor or ' (no quality floor set)'}")
     primary = _primary_check(scores, rules, value, champ)
-    guardrails = _guardrail_checks(challenger_metrics, champion_metrics, rules)
+    guardrails = _guardrail_checks(challenger_metrics, champion_metrics, rules, scores)
     slices = _slice_checks(scores, rules)
     checks.extend([primary, *guardrails, *slices])
     return verdict(*_comparison_verdict(primary, guardrails, slices))
@@ -200,9 +210,12 @@ def _primary_check(scores: PairedScores, rules: DecisionConfig, value: float, ch
     return CheckResult(f"primary:{metric}", passed, reason, champ, value, low, high, limit=rules.min_improvement)
 
 
-def _guardrail_checks(challenger: dict, champion: dict, rules: DecisionConfig) -> list[CheckResult]:
+def _guardrail_checks(challenger: dict, champion: dict, rules: DecisionConfig, scores: PairedScores) -> list[CheckResult]:
     checks = []
     for metric, tolerance in rules.guardrails.items():
+        if metric == "class_recall":
+            checks.extend(_class_recall_checks(scores, tolerance))
+            continue
         regression = -_gain(metric, challenger[metric], champion[metric])
         reason = (
             f"guardrail {metric}: challenger {challenger[metric]:.4f} vs champion {champion[metric]:.4f} "
@@ -216,8 +229,31 @@ def _guardrail_checks(challenger: dict, champion: dict, rules: DecisionConfig) -
     return checks
 
 
+def _class_recall_checks(scores: PairedScores, tolerance: float) -> list[CheckResult]:
+    """Multiclass guardrail: one check per class with rows; its recall may drop by at most ``tolerance``."""
+    challenger, champion = class_recalls(scores.y, scores.challenger), class_recalls(scores.y, scores.champion)
+    support = np.bincount(np.asarray(scores.y, dtype=int), minlength=len(challenger))
+    names = scores.classes or tuple(str(i) for i in range(len(challenger)))
+    checks = []
+    for i, name in enumerate(names):
+        if support[i] == 0:
+            continue
+        drop = champion[i] - challenger[i]
+        reason = (
+            f"guardrail recall of class {name!r} ({int(support[i])} rows): challenger {challenger[i]:.4f} vs champion "
+            f"{champion[i]:.4f} (drop {drop:+.4f}, tolerance {tolerance:.4f})"
+        )
+        checks.append(
+            CheckResult(
+                f"guardrail:class_recall={name}", not drop > tolerance, reason, champion[i], challenger[i], limit=tolerance
+            )
+        )
+    return checks
+
+
 def _slice_checks(scores: PairedScores, rules: DecisionConfig) -> list[CheckResult]:
-    """One check per slice value with enough rows and both classes (smaller slices are not judged)."""
+    """One check per slice value with enough rows (and, for a classifier, more than one class: a metric
+    like ROC AUC is undefined otherwise); smaller slices are not judged."""
     if scores.slices is None or not rules.slice_columns:
         return []
     metric = rules.primary_metric
@@ -228,8 +264,8 @@ def _slice_checks(scores: PairedScores, rules: DecisionConfig) -> list[CheckResu
             mask = values == value
             if mask.sum() < rules.min_slice_samples or len(np.unique(scores.y[mask])) < 2:
                 continue
-            chal = metric_value(metric, scores.y[mask], scores.challenger[mask])
-            champ = metric_value(metric, scores.y[mask], scores.champion[mask])
+            chal = metric_value(metric, scores.y[mask], scores.challenger[mask], task=scores.task)
+            champ = metric_value(metric, scores.y[mask], scores.champion[mask], task=scores.task)
             drop = -_gain(metric, chal, champ)
             reason = (
                 f"slice {column}={value} ({int(mask.sum())} rows): {metric} challenger {chal:.4f} vs champion "

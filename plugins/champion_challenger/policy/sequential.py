@@ -2,8 +2,9 @@
 
 The evidence is the paired per-entity gain ``champion loss − challenger loss`` (positive: the
 challenger is better) of mirrored live requests joined with their late labels. The per-row loss is
-bounded (Brier, 0/1 error, or log loss clipped at ``LOG_LOSS_CAP``), so the gain lies in ``[-1, 1]``
-once scaled, and a *confidence sequence* for its mean holds at every sample size at once:
+bounded (Brier, 0/1 error, or log loss clipped at ``LOG_LOSS_CAP`` for classifiers; absolute or squared
+error capped at ``decision.online.error_cap`` for regression), so the gain lies in ``[-1, 1]`` once
+scaled, and a *confidence sequence* for its mean holds at every sample size at once:
 
     P(the true mean gain leaves the sequence at ANY n) ≤ α.
 
@@ -29,34 +30,60 @@ import math
 
 import numpy as np
 
-from champion_challenger.evaluation.metrics import ROW_LOSSES, per_row_loss
+from champion_challenger.evaluation.metrics import per_row_loss
 from champion_challenger.payloads import SequentialAction, SequentialOutcome
+from champion_challenger.task import ONLINE_LOSSES, TaskKind
 
 #: Per-row log loss is clipped here (probabilities kept in [e^-cap, 1 - e^-cap]) so gains are bounded.
 LOG_LOSS_CAP = 7.0
 
 
-def per_row_gain(loss: str, y: np.ndarray, champion: np.ndarray, challenger: np.ndarray) -> np.ndarray:
+def per_row_gain(
+    loss: str,
+    y: np.ndarray,
+    champion: np.ndarray,
+    challenger: np.ndarray,
+    task: TaskKind = "binary",
+    error_cap: float | None = None,
+) -> np.ndarray:
     """Paired per-row gain ``champion loss − challenger loss`` (positive: challenger better).
 
     Args:
-        loss: ``brier`` (gain in [-1, 1]), ``accuracy`` (0/1 error at 0.5; gain in {-1, 0, 1}) or
-            ``log_loss`` (clipped at :data:`LOG_LOSS_CAP`; gain in [-cap, cap]).
-        y: 0/1 labels.
-        champion / challenger: both models' positive-class probabilities on the same rows.
+        loss: classifiers: ``brier``, ``accuracy`` (0/1 error) or ``log_loss`` (clipped at
+            :data:`LOG_LOSS_CAP`); regression: ``absolute_error`` or ``squared_error``, each row's error
+            capped at ``error_cap`` first. :func:`gain_bound` gives the gains' bound.
+        y: labels (0/1, class indices or values).
+        champion / challenger: both models' scores on the same rows.
+        task: the task.
+        error_cap: regression: the largest absolute error a row counts with (label units).
 
     Raises:
-        ValueError: ``loss`` is not one of those.
+        ValueError: ``loss`` does not fit ``task``, or a regression test has no positive ``error_cap``.
     """
-    if loss not in ROW_LOSSES:
-        raise ValueError(f"unknown sequential loss {loss!r}; use one of {list(ROW_LOSSES)}")
+    if loss not in ONLINE_LOSSES[task]:
+        raise ValueError(f"unknown sequential loss {loss!r} for a {task} target; use one of {list(ONLINE_LOSSES[task])}")
+    if task == "regression":
+        cap = _cap(error_cap)
+        y = np.asarray(y, dtype=float)
+        champion = y - np.clip(y - np.asarray(champion, dtype=float), -cap, cap)
+        challenger = y - np.clip(y - np.asarray(challenger, dtype=float), -cap, cap)
     eps = math.exp(-LOG_LOSS_CAP)
-    return per_row_loss(loss, y, champion, eps) - per_row_loss(loss, y, challenger, eps)
+    return per_row_loss(loss, y, champion, eps, task) - per_row_loss(loss, y, challenger, eps, task)
 
 
-def gain_bound(loss: str) -> float:
+def gain_bound(loss: str, task: TaskKind = "binary", error_cap: float | None = None) -> float:
     """The largest absolute per-row gain of ``loss`` (the scale of the bounded test)."""
-    return LOG_LOSS_CAP if loss == "log_loss" else 1.0
+    if task == "regression":
+        return _cap(error_cap) ** (2 if loss == "squared_error" else 1)
+    if loss == "log_loss":
+        return LOG_LOSS_CAP
+    return 2.0 if task == "multiclass" and loss == "brier" else 1.0
+
+
+def _cap(error_cap: float | None) -> float:
+    if error_cap is None or not error_cap > 0:
+        raise ValueError(f"a regression online test needs a positive error cap, got {error_cap}")
+    return float(error_cap)
 
 
 def confidence_sequence(
@@ -107,6 +134,7 @@ def sequential_test(
     min_rows: int,
     futility_gain: float = 0.0,
     planned_rows: int = 10_000,
+    bound: float | None = None,
 ) -> SequentialOutcome:
     """One look at the always-valid test (see the module docstring for the stopping rules).
 
@@ -119,13 +147,14 @@ def sequential_test(
         min_rows: rows needed before the first look (fewer: ``continue``).
         futility_gain: gains below this are not worth waiting for.
         planned_rows: the sample size the confidence sequence is tuned for.
+        bound: the gains' bound (default :func:`gain_bound` of a binary ``loss``).
     """
     n = len(gains)
     if n < min_rows:
         outcome = "max duration reached" if duration_hours >= max_duration_hours else "waiting for labelled rows"
         action: SequentialAction = "hold" if duration_hours >= max_duration_hours else "continue"
         return SequentialOutcome(action, f"{outcome}: {n} of {min_rows} labelled rows", n, None, None, None, alpha, loss)
-    low, high = (bound[-1] for bound in confidence_sequence(gains, alpha, gain_bound(loss), planned_rows))
+    low, high = (bound[-1] for bound in confidence_sequence(gains, alpha, bound or gain_bound(loss), planned_rows))
     mean = float(np.mean(gains))
     action, verdict = _stopping_rule(low, high, duration_hours, max_duration_hours, futility_gain)
     reason = (

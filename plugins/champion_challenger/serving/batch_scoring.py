@@ -3,8 +3,10 @@
 Rows go to the router (the public model, named like the registered model), so the champion
 answers, as it does for online clients, with the file's id column as the entity key so a canary
 stays sticky per entity; or, with an explicit version, to ``<model>_versions`` at that version.
-The predictions (id column, ``probability``, ``prediction``, ``version``) are written next to
-the input in the same format; the input is never overwritten.
+The predictions are written next to the input in the same format (the input is never overwritten):
+the id column, then per task (:meth:`TritonModelClient.score`) binary ``probability, prediction,
+version``; multiclass ``prediction`` (the class), ``version`` and one ``probability_<class>`` per
+class; regression ``prediction`` (the value), ``version``.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from champion_challenger.config import PipelineConfig
 from champion_challenger.errors import ConfigError, ScoringInputError, ServiceUnavailableError
 from champion_challenger.ludwig_schema import ModelSchema, model_schema
 from champion_challenger.serving import triton_repository
-from champion_challenger.serving.triton_client import SCORE_OUTPUTS, TritonModelClient
+from champion_challenger.serving.triton_client import TritonModelClient
 
 DEFAULT_BATCH_SIZE = 1024
 CSV, PARQUET = "csv", "parquet"
@@ -227,7 +229,8 @@ def score_rows(
         on_batch: called with the number of rows after each batch (a progress bar).
 
     Returns:
-        ``probability``, ``prediction`` and ``version``, one row per input row, in input order.
+        The task's columns and ``version`` (see :meth:`TritonModelClient.score`), one row per input
+        row, in input order.
 
     Raises:
         ServiceUnavailableError: Triton is unreachable, does not serve the model, or failed a request.
@@ -328,7 +331,7 @@ def score_file(
     frame = read_rows(path, schema)
     with _progress_bar(len(frame), f"scoring {path.name}", progress) as bar:
         scored = score_rows(client, schema, model, frame, batch_size, version, bar.update)
-    predictions = scored[list(SCORE_OUTPUTS)].copy()
+    predictions = scored.copy()
     if schema.id_column in frame.columns:
         predictions.insert(0, schema.id_column, frame[schema.id_column].to_numpy())
     write_predictions(predictions, out)

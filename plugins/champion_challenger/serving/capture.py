@@ -4,6 +4,19 @@ Records of rows mirrored to a challenger carry both models' answers; prediction-
 sample of champion-answered rows, for label-based monitoring) carry ``challenger_version`` =
 :data:`NO_CHALLENGER` and empty challenger fields.
 
+What a record holds follows the served model's task:
+
+=============  ===============================  ===============================  ========================
+task           ``*_score``                      ``*_prediction``                 empty challenger fields
+=============  ===============================  ===============================  ========================
+binary         P(positive class), float         0/1, int                         NaN, -1
+multiclass     class probabilities, list<float>  the predicted class, str         null, ""
+               in ``score_classes`` order
+regression     the predicted value, float       the predicted value, float       NaN, NaN
+=============  ===============================  ===============================  ========================
+
+Multiclass records add ``score_classes`` (a JSON list: the class order of the score lists).
+
 Layout: ``<capture_dir>/model=<name>/date=YYYY-MM-DD/hour=HH/part-<time>-<uuid>.parquet``. Files are
 written to a temporary name and renamed, so a reader never sees half a file. The router writes;
 the pipeline reads (and joins labels that arrive later on ``entity_key``).
@@ -30,13 +43,15 @@ RECORD_COLUMNS = (
     "timestamp",
     "champion_version",
     "challenger_version",
-    "champion_probability",
-    "challenger_probability",
+    "champion_score",
+    "challenger_score",
     "champion_prediction",
     "challenger_prediction",
     "champion_latency_ms",
     "challenger_latency_ms",
 )
+#: Multiclass records only: the class order of ``champion_score``/``challenger_score`` (a JSON list).
+SCORE_CLASSES = "score_classes"
 FEATURE_PREFIX = "feature."
 #: ``challenger_version`` of a prediction-log record: the champion's answer alone (challenger fields empty).
 NO_CHALLENGER = -1

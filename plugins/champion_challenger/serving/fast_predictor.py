@@ -1,4 +1,4 @@
-"""Fast online scoring of Ludwig ECD models: tensors in, probabilities out, no DataFrame pipeline.
+"""Fast online scoring of Ludwig ECD models: tensors in, task scores out, no DataFrame pipeline.
 
 ``LudwigModel.predict`` costs tens of milliseconds per call whatever the batch size, because it runs
 Ludwig's whole DataFrame preprocessing pipeline. :class:`TensorPredictor` does the same preprocessing
@@ -19,8 +19,18 @@ A missing value is ``None``, a NaN or an empty string (Triton's ``TYPE_STRING`` 
 ``None``). ``LudwigModel.predict`` itself maps a category ``""`` as an unknown value rather than
 filling it; with the default fill value ``<UNK>`` both give the same index.
 
-Only number, category and binary inputs and one binary output are covered; anything else raises
-:class:`UnsupportedModelError` so the caller can fall back to ``LudwigModel.predict``.
+The output side follows Ludwig's postprocessing (``postprocess_predictions`` of each output feature):
+
+* binary: the positive-class probability; the label is ``probability >= threshold``.
+* category: the class probabilities, reordered by class *name* to a requested class order (default:
+  the model's own classes, sorted); the label is ``idx2str`` of the module's predicted index.
+* number: the module's prediction (``clip`` already applied, in the normalized space), then the
+  inverse of the output feature's normalization, computed in float64 as ``LudwigModel.predict`` does.
+
+Only number, category and binary inputs and one binary, category or number output are covered;
+anything else raises :class:`UnsupportedModelError` so the caller can fall back to
+``LudwigModel.predict`` (:func:`~champion_challenger.serving.prediction_outputs.ludwig_scores` turns its
+output into the same task scores). The output side lives in :mod:`.prediction_outputs`.
 """
 
 from __future__ import annotations
@@ -34,6 +44,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+
+from champion_challenger.serving.prediction_outputs import OUTPUTS, TaskPrediction, ludwig_prediction, ludwig_scores
+from champion_challenger.task import OUTPUT_TYPE_TASK, TaskKind
 
 SUPPORTED_INPUT_TYPES: frozenset[str] = frozenset({"number", "category", "binary"})
 #: Missing-value strategies whose result depends on neighbouring rows or drops rows: no per-row answer.
@@ -61,11 +74,24 @@ def check_supported(config: Mapping[str, Any], metadata: Mapping[str, Any] | Non
     if config.get("model_type", "ecd") != "ecd":
         raise UnsupportedModelError(f"model_type {config.get('model_type')!r} is not supported (only 'ecd')")
     outputs = config.get("output_features") or []
-    if len(outputs) != 1 or outputs[0].get("type") != "binary":
+    if len(outputs) != 1 or outputs[0].get("type") not in OUTPUT_TYPE_TASK:
         found = [(o.get("name"), o.get("type")) for o in outputs]
-        raise UnsupportedModelError(f"exactly one binary output feature is supported, got {found}")
+        raise UnsupportedModelError(f"exactly one {'/'.join(OUTPUT_TYPE_TASK)} output feature is supported, got {found}")
+    _check_output(outputs[0], (metadata or {}).get(outputs[0]["name"], {}))
     for feature in config.get("input_features") or []:
         _check_input(feature, (metadata or {}).get(feature["name"], {}))
+
+
+def _check_output(feature: Mapping[str, Any], feature_metadata: Mapping[str, Any]) -> None:
+    if feature.get("type") != "number":
+        return
+    from ludwig.features.number_feature import numeric_transformation_registry
+
+    preprocessing = feature_metadata.get("preprocessing") or feature.get("preprocessing") or {}
+    if preprocessing.get("normalization") not in numeric_transformation_registry:
+        raise UnsupportedModelError(
+            f"output feature {feature['name']!r} (number) has normalization {preprocessing.get('normalization')!r}"
+        )
 
 
 def _check_input(feature: Mapping[str, Any], feature_metadata: Mapping[str, Any]) -> None:
@@ -213,19 +239,28 @@ class TensorPredictor:
     """Score rows with a Ludwig ECD model's torch module on tensors, bypassing the DataFrame pipeline.
 
     Attributes:
-        target: the binary output feature name.
+        target: the output feature name.
+        task: ``binary``, ``multiclass`` or ``regression`` (from the output feature's type).
+        classes: the model's own classes, sorted (multiclass; empty otherwise): the default class
+            order of multiclass scores.
         feature_names: input features in model order.
     """
 
     target: str
+    task: TaskKind
+    classes: tuple[str, ...]
     feature_names: list[str]
 
-    def __init__(self, module: torch.nn.Module, target: str, columns: dict[str, Converter]) -> None:
-        """Wrap an ECD module; ``columns`` maps each input feature, in model order, to its converter."""
+    def __init__(self, module: torch.nn.Module, target: str, columns: dict[str, Converter], output: Any) -> None:
+        """Wrap an ECD module; ``columns`` maps each input feature, in model order, to its converter, and
+        ``output`` turns the module's predictions of ``target`` into task scores and labels."""
         self._module = module.eval()
         self._columns = columns
+        self._output = output
         self._device = next(module.parameters()).device
         self.target = target
+        self.task = output.task
+        self.classes = output.classes
         self.feature_names = list(columns)
 
     @classmethod
@@ -251,30 +286,45 @@ class TensorPredictor:
         types = {f["name"]: f["type"] for f in config["input_features"]}
         names = list(model.model.input_features.keys())
         columns = {name: _CONVERTERS[types[name]](name, metadata[name]) for name in names}
-        return cls(model.model, config["output_features"][0]["name"], columns)
+        target = config["output_features"][0]
+        output = OUTPUTS[target["type"]](target, metadata.get(target["name"], {}))
+        return cls(model.model, target["name"], columns, output)
 
-    def predict_proba(self, columns: Mapping[str, Column]) -> np.ndarray:
-        """Positive-class probabilities of ``n`` rows.
+    def predict(self, columns: Mapping[str, Column], classes: Sequence[str] | None = None) -> TaskPrediction:
+        """Scores and labels of ``n`` rows.
 
         Args:
             columns: feature name → 1-D array of ``n`` raw values (numbers as float; strings as ``str``
                 or ``bytes``). ``None``, NaN and ``""`` are missing and filled as Ludwig fills them.
                 Extra columns are ignored.
-
-        Returns:
-            float32 array of shape ``(n,)``.
+            classes: multiclass only: the column order of the probabilities (a class the model does
+                not know gets 0); None = :attr:`classes`. Ignored for the other tasks.
 
         Raises:
             KeyError: a model input feature is absent from ``columns`` (names it).
             ValueError: the columns differ in length.
         """
         inputs = self._tensors(columns)
-        n = len(next(iter(inputs.values())))
-        if n == 0:
-            return np.empty(0, dtype=np.float32)
+        if len(next(iter(inputs.values()))) == 0:
+            return self._output.empty(classes)
         with torch.inference_mode():
             predictions = self._module.predictions(inputs)
-        return predictions[self.target]["probabilities"].reshape(-1).float().cpu().numpy()
+        return self._output(predictions[self.target], classes)
+
+    def predict_scores(self, columns: Mapping[str, Column], classes: Sequence[str] | None = None) -> np.ndarray:
+        """The task's scores of ``n`` rows (see :class:`TaskPrediction`; arguments as :meth:`predict`)."""
+        return self.predict(columns, classes).scores
+
+    def predict_proba(self, columns: Mapping[str, Column]) -> np.ndarray:
+        """Positive-class probabilities (float32, shape ``(n,)``) of a binary model's ``n`` rows.
+
+        Raises:
+            ValueError: the model is not binary (use :meth:`predict_scores`).
+            KeyError: a model input feature is absent from ``columns`` (names it).
+        """
+        if self.task != "binary":
+            raise ValueError(f"predict_proba needs a binary output; {self.target!r} is {self.task}: use predict_scores")
+        return self.predict(columns).scores
 
     def _tensors(self, columns: Mapping[str, Column]) -> dict[str, torch.Tensor]:
         missing = [name for name in self.feature_names if name not in columns]
@@ -285,3 +335,6 @@ class TensorPredictor:
         if len(set(lengths.values())) > 1:
             raise ValueError(f"input features differ in length: {lengths}")
         return inputs
+
+
+__all__ = ["TaskPrediction", "TensorPredictor", "UnsupportedModelError", "check_supported", "ludwig_prediction", "ludwig_scores"]

@@ -40,6 +40,8 @@ class RoutingTable:
             they are not mirrored (challenger fields empty), for label-based monitoring.
         shadow_batch_delay_ms: how long the shadow thread waits for more mirrored rows to send the
             challenger in one call (fewer, larger calls: less CPU taken from the callers).
+        disagreement_tolerance: regression: a mirrored row counts as a disagreement when the two
+            predicted values differ by more than this (classifiers: when the labels differ).
     """
 
     versions_model: str
@@ -53,6 +55,7 @@ class RoutingTable:
     shadow_queue_size: int = 1000
     prediction_log_fraction: float = 0.0
     shadow_batch_delay_ms: float = 10.0
+    disagreement_tolerance: float = 0.0
 
     @property
     def has_challenger(self) -> bool:

@@ -6,12 +6,15 @@ imports it inside the Triton Python backend, and tests use it directly.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
 
-from champion_challenger.serving.capture import FEATURE_PREFIX, NO_CHALLENGER
+from champion_challenger.serving.capture import FEATURE_PREFIX, NO_CHALLENGER, SCORE_CLASSES
+from champion_challenger.task import TaskKind, score_cells
 
 
 @dataclass
@@ -32,7 +35,7 @@ class ShadowJob:
     keys: list
     request_ids: list
     champion_version: int
-    champion_probability: np.ndarray
+    champion_score: np.ndarray  # (rows,) or, multiclass, (rows, K)
     champion_prediction: np.ndarray
     champion_latency_ms: float
     challenger_version: int | None
@@ -73,25 +76,60 @@ def row_bytes(inputs: dict) -> list[bytes]:
     return [b"|".join(text(a[i, 0]).encode() for a in arrays) for i in range(len(arrays[0]))]
 
 
-def capture_columns(jobs: list[ShadowJob], challenger: int | None, prob: np.ndarray, pred: np.ndarray, latency_ms: float) -> dict:
-    """Capture records of ``jobs`` (one row each) with the challenger's answers (NaN / -1 when only logged)."""
+def no_challenger_answer(task: TaskKind, n: int) -> tuple[np.ndarray | list, np.ndarray | list]:
+    """Score and prediction columns of ``n`` prediction-log records (no challenger asked): NaN and -1
+    (binary), null and "" (multiclass), NaN and NaN (regression)."""
+    if task == "multiclass":
+        return [None] * n, [""] * n
+    nan = np.full(n, np.nan)
+    return nan, (np.full(n, -1, np.int32) if task == "binary" else nan)
+
+
+def disagreements(task: TaskKind, champion: np.ndarray, challenger: np.ndarray, tolerance: float = 0.0) -> int:
+    """Rows where the two answers disagree: the labels differ (classifiers), or the predicted values
+    differ by more than ``tolerance`` (regression)."""
+    champion, challenger = np.asarray(champion).reshape(-1), np.asarray(challenger).reshape(-1)
+    if task == "regression":
+        return int((np.abs(champion.astype(float) - challenger.astype(float)) > tolerance).sum())
+    return int((champion != challenger).sum())
+
+
+def capture_columns(
+    jobs: list[ShadowJob],
+    challenger: int | None,
+    score: np.ndarray | list,
+    prediction: np.ndarray | list,
+    latency_ms: float,
+    task: TaskKind = "binary",
+    classes: Sequence[str] = (),
+) -> dict:
+    """Capture records of ``jobs`` (one row each) with the challenger's answers (see
+    :func:`no_challenger_answer` for records of rows only logged); multiclass records carry
+    ``score_classes``, the class order of the score lists."""
     n = sum(len(job.keys) for job in jobs)
     inputs = {name: np.concatenate([job.inputs[name] for job in jobs]) for name in jobs[0].inputs}
 
     def per_row(value_of) -> np.ndarray:
         return np.concatenate([value_of(job) for job in jobs])
 
-    return {
+    records = {
         "request_id": [r for job in jobs for r in job.request_ids],
         "entity_key": [k for job in jobs for k in job.keys],
         "timestamp": per_row(lambda job: np.full(len(job.keys), np.datetime64(job.timestamp.replace(tzinfo=None), "us"))),
         "champion_version": per_row(lambda job: np.full(len(job.keys), job.champion_version, np.int64)),
         "challenger_version": np.full(n, NO_CHALLENGER if challenger is None else challenger, np.int64),
-        "champion_probability": per_row(lambda job: job.champion_probability),
-        "challenger_probability": prob,
-        "champion_prediction": per_row(lambda job: job.champion_prediction),
-        "challenger_prediction": pred,
+        "champion_score": _scores(per_row(lambda job: job.champion_score)),
+        "challenger_score": _scores(score),
+        "champion_prediction": column(per_row(lambda job: job.champion_prediction)),
+        "challenger_prediction": prediction if isinstance(prediction, list) else column(np.asarray(prediction)),
         "champion_latency_ms": per_row(lambda job: np.full(len(job.keys), job.champion_latency_ms)),
         "challenger_latency_ms": np.full(n, latency_ms),
-        **{FEATURE_PREFIX + name: column(values) for name, values in inputs.items()},
     }
+    if task == "multiclass":
+        records[SCORE_CLASSES] = [json.dumps(list(classes))] * n
+    return {**records, **{FEATURE_PREFIX + name: column(values) for name, values in inputs.items()}}
+
+
+def _scores(values: np.ndarray | list) -> np.ndarray | list:
+    """A score column: floats, or (multiclass) one list of class probabilities per row (None stays None)."""
+    return values if isinstance(values, list) else score_cells(np.asarray(values, dtype=float))

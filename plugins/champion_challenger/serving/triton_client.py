@@ -1,8 +1,14 @@
-"""Talk to Triton: load a model's version set, ask which versions are ready, score a DataFrame."""
+"""Talk to Triton: load a model's version set, ask which versions are ready, score a DataFrame.
+
+Scores follow the schema's task (:mod:`champion_challenger.task`): positive-class probabilities,
+class probabilities ``(n, K)`` or predicted values; the outputs behind them are described in
+:mod:`champion_challenger.serving.triton_repository`.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -12,10 +18,15 @@ from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 
 from champion_challenger.errors import ServiceUnavailableError
 from champion_challenger.ludwig_schema import ModelSchema
-
-#: Outputs of the router, in order; a versions model answers the first two.
-SCORE_OUTPUTS = ("probability", "prediction", "version")
-OUTPUT_DTYPES = {"probability": np.float32, "prediction": np.int32, "version": np.int32}
+from champion_challenger.serving.triton_repository import (
+    PREDICTION_OUTPUT,
+    SCORE_OUTPUT,
+    TASK_OUTPUTS,
+    VERSION_OUTPUT,
+    config_classes,
+    output_frame,
+)
+from champion_challenger.task import align_probabilities
 
 
 class TritonModelClient:
@@ -106,6 +117,43 @@ class TritonModelClient:
         """Input tensors the served model declares (candidates may use different features)."""
         return {tensor["name"] for tensor in self._client.get_model_metadata(model_name)["inputs"]}
 
+    def model_classes(self, model_name: str) -> tuple[str, ...]:
+        """The class order of a multiclass model's probabilities (its ``classes`` parameter); empty for
+        the other tasks."""
+        return config_classes(self._client.get_model_config(model_name).get("parameters") or {})
+
+    def predict_scores(
+        self,
+        model_name: str,
+        frame: pd.DataFrame,
+        schema: ModelSchema,
+        version: int | None = None,
+        batch_size: int = 1024,
+        classes: Sequence[str] = (),
+    ) -> np.ndarray:
+        """Score rows through Triton and return the task's scores (``schema.task``).
+
+        Args:
+            model_name: Triton model (the router or ``<name>_versions``).
+            frame: rows carrying every feature column of ``schema``.
+            schema: which columns to send and as what type, and the task.
+            version: registry version to ask for; None lets Triton choose.
+            batch_size: rows per request.
+            classes: multiclass: the column order wanted (a class the model lacks gets 0); empty =
+                the model's ``classes`` parameter order.
+
+        Returns:
+            Binary: positive-class probabilities ``(n,)``; multiclass: class probabilities ``(n, K)``;
+            regression: predicted values ``(n,)``.
+        """
+        task = schema.task
+        served = self.model_classes(model_name) if task == "multiclass" else ()
+        name = SCORE_OUTPUT[task]
+        scores = self._infer(model_name, frame, schema, (name,), version=version, batch_size=batch_size, width=len(served))[name]
+        if task == "multiclass" and classes and tuple(classes) != served:
+            return align_probabilities(scores, served, classes)
+        return scores
+
     def predict_proba(
         self,
         model_name: str,
@@ -114,17 +162,14 @@ class TritonModelClient:
         version: int | None = None,
         batch_size: int = 1024,
     ) -> np.ndarray:
-        """Score rows through Triton and return the positive-class probabilities.
+        """Positive-class probabilities of a binary model (:meth:`predict_scores` of a binary schema).
 
-        Args:
-            model_name: Triton model.
-            frame: rows carrying every feature column of ``schema``.
-            schema: which columns to send and as what type.
-            version: registry version to ask for; None lets Triton choose.
-            batch_size: rows per request.
+        Raises:
+            ValueError: the schema's task is not binary.
         """
-        outputs = self._infer(model_name, frame, schema, ("probability",), version=version, batch_size=batch_size)
-        return outputs["probability"]
+        if schema.task != "binary":
+            raise ValueError(f"predict_proba serves binary models; {model_name!r} is {schema.task}: use predict_scores")
+        return self.predict_scores(model_name, frame, schema, version, batch_size)
 
     def score(
         self,
@@ -140,16 +185,17 @@ class TritonModelClient:
         Args:
             model_name: the router, named like the registered model.
             frame: rows carrying every feature column of ``schema``.
-            schema: which columns to send and as what type.
+            schema: which columns to send and as what type, and the task.
             entity_keys: one key per row for sticky routing (e.g. the id column); without keys
                 the router routes by request id or row content.
             batch_size: rows per request.
 
         Returns:
-            ``probability``, ``prediction`` and ``version`` (who answered), one row per input row.
+            One row per input row: binary ``probability, prediction, version``; multiclass
+            ``prediction, version`` and one ``probability_<class>`` per class (the model's
+            ``classes`` order); regression ``prediction, version``.
         """
-        outputs = self._infer(model_name, frame, schema, SCORE_OUTPUTS, entity_keys=entity_keys, batch_size=batch_size)
-        return pd.DataFrame(outputs)
+        return self._score_frame(model_name, frame, schema, None, entity_keys, batch_size)
 
     def score_version(
         self,
@@ -164,16 +210,35 @@ class TritonModelClient:
         Args:
             versions_model: the Triton model holding the registry versions (``<name>_versions``).
             frame: rows carrying every feature column of ``schema``.
-            schema: which columns to send and as what type.
+            schema: which columns to send and as what type, and the task.
             version: registry version that must answer.
             batch_size: rows per request.
 
         Returns:
             The same columns as :meth:`score`; ``version`` is ``version`` on every row.
         """
-        outputs = self._infer(versions_model, frame, schema, SCORE_OUTPUTS[:2], version=version, batch_size=batch_size)
-        outputs["version"] = np.full(len(frame), version, dtype=np.int32)
-        return pd.DataFrame(outputs)
+        return self._score_frame(versions_model, frame, schema, version, None, batch_size)
+
+    def _score_frame(
+        self,
+        model_name: str,
+        frame: pd.DataFrame,
+        schema: ModelSchema,
+        version: int | None,
+        entity_keys: pd.Series | None,
+        batch_size: int,
+    ) -> pd.DataFrame:
+        """The task's output frame and ``version``: asked of the router (``version`` None) or of that version."""
+        task = schema.task
+        classes = self.model_classes(model_name) if task == "multiclass" else ()
+        names = tuple(o.name for o in TASK_OUTPUTS[task]) + ((VERSION_OUTPUT,) if version is None else ())
+        outputs = self._infer(
+            model_name, frame, schema, names, version=version, entity_keys=entity_keys, batch_size=batch_size, width=len(classes)
+        )
+        scored = output_frame(task, outputs[SCORE_OUTPUT[task]], outputs[PREDICTION_OUTPUT], classes)
+        answered = outputs[VERSION_OUTPUT] if version is None else np.full(len(frame), version, dtype=np.int32)
+        scored.insert(scored.columns.get_loc(PREDICTION_OUTPUT) + 1, VERSION_OUTPUT, answered)
+        return scored
 
     def _infer(
         self,
@@ -184,8 +249,10 @@ class TritonModelClient:
         version: int | None = None,
         entity_keys: pd.Series | None = None,
         batch_size: int = 1024,
+        width: int = 1,
     ) -> dict[str, np.ndarray]:
-        """Send ``frame`` in requests of ``batch_size`` rows; each output concatenated over requests."""
+        """Send ``frame`` in requests of ``batch_size`` rows; each output concatenated over requests
+        (``(n,)``, or ``(n, width)`` for per-class outputs; text decoded to ``str``)."""
         declared = self.input_names(model_name)
         features = [f for f in schema.features if f.name in declared]
         outputs = [httpclient.InferRequestedOutput(name, binary_data=True) for name in output_names]
@@ -198,10 +265,21 @@ class TritonModelClient:
                 model_name, inputs=inputs, outputs=outputs, model_version="" if version is None else str(version)
             )
             for name in output_names:
-                parts[name].append(result.as_numpy(name).reshape(-1))
-        return {
-            name: np.concatenate(chunks) if chunks else np.empty(0, dtype=OUTPUT_DTYPES[name]) for name, chunks in parts.items()
-        }
+                parts[name].append(_output_array(result.as_numpy(name)))
+        return {name: np.concatenate(chunks) if chunks else _no_rows(name, width) for name, chunks in parts.items()}
+
+
+def _output_array(values: np.ndarray) -> np.ndarray:
+    """One response's output: ``(rows,)`` or ``(rows, K)``; bytes decoded to ``str``."""
+    values = values.reshape(len(values), -1)
+    if values.dtype == object:
+        values = np.vectorize(lambda v: v.decode("utf-8") if isinstance(v, bytes) else str(v), otypes=[object])(values)
+    return values.reshape(-1) if values.shape[1] == 1 else values
+
+
+def _no_rows(name: str, width: int) -> np.ndarray:
+    """An output of zero rows: ``(0, width)`` for the per-class probabilities, else ``(0,)``."""
+    return np.empty((0, width), dtype=np.float32) if name == SCORE_OUTPUT["multiclass"] else np.empty(0, dtype=np.float32)
 
 
 def _entity_key_input(keys: pd.Series) -> httpclient.InferInput:

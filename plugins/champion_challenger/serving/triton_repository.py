@@ -7,6 +7,23 @@ Two Triton models per registered model ``<name>``:
   challenger and previous champion.
 * ``<name>`` is the public entry point, a BLS router (one version) that answers with the champion,
   so a client that names no version always gets the champion; see ``triton_backend/router.py``.
+
+The outputs follow the task of the served model (:data:`TASK_OUTPUTS`):
+
+=============  ==========================================  =========================================
+task           versions model outputs                      the score
+=============  ==========================================  =========================================
+binary         ``probability`` FP32 [1], ``prediction``     ``probability`` (positive class)
+               INT32 [1] (0/1)
+multiclass     ``probabilities`` FP32 [K], ``prediction``   ``probabilities``, in the order of the
+               STRING [1] (the predicted class)             config's ``classes`` parameter
+regression     ``prediction`` FP32 [1]                      ``prediction`` (the predicted value)
+=============  ==========================================  =========================================
+
+Both configs carry the parameters ``task`` and ``classes`` (a JSON list: the sorted union of the served
+versions' classes, from each version's ``serving_spec.json``; ``[]`` unless multiclass). The router has
+the same outputs plus ``version`` (INT32, who answered). Clients and the MLflow pyfunc turn these
+outputs into one frame per task (:func:`output_frame`).
 """
 
 from __future__ import annotations
@@ -14,11 +31,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 from champion_challenger.ludwig_schema import NUMERIC_TYPES
 from champion_challenger.serving.routing import RoutingTable
+from champion_challenger.task import OUTPUT_TYPE_TASK, TaskKind, align_probabilities
 
 MAX_BATCH_SIZE = 8192
 #: Longest a request waits for others to batch with; small, so a lone request is not held back.
@@ -27,6 +50,51 @@ LUDWIG_DIR = "ludwig_model"
 SPEC_FILE = "serving_spec.json"
 ROUTER_VERSION = "1"
 VERSIONS_SUFFIX = "_versions"
+#: Output of the router telling which registry version answered a row.
+VERSION_OUTPUT = "version"
+#: Frame column of one class's probability (multiclass): ``probability_<class>``.
+PROBABILITY_PREFIX = "probability_"
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """One output tensor of a served model.
+
+    Attributes:
+        name: tensor name.
+        data_type: Triton data type (``TYPE_FP32``, ``TYPE_INT32``, ``TYPE_STRING``).
+        per_class: one value per class (dims ``[K]``) instead of one per row (dims ``[1]``).
+    """
+
+    name: str
+    data_type: str
+    per_class: bool = False
+
+
+#: Outputs of the versions model per task (the router adds ``version``); the first is the task's score.
+TASK_OUTPUTS: Mapping[TaskKind, tuple[OutputSpec, ...]] = {
+    "binary": (OutputSpec("probability", "TYPE_FP32"), OutputSpec("prediction", "TYPE_INT32")),
+    "multiclass": (OutputSpec("probabilities", "TYPE_FP32", per_class=True), OutputSpec("prediction", "TYPE_STRING")),
+    "regression": (OutputSpec("prediction", "TYPE_FP32"),),
+}
+#: The output holding the task's scores (see :mod:`champion_challenger.task`).
+SCORE_OUTPUT: Mapping[TaskKind, str] = {task: outputs[0].name for task, outputs in TASK_OUTPUTS.items()}
+PREDICTION_OUTPUT = "prediction"
+
+
+@dataclass(frozen=True)
+class ServedSignature:
+    """What a set of served versions takes and answers.
+
+    Attributes:
+        inputs: feature name → True for numeric (FP32), False for string; the union of the versions'.
+        task: the versions' task.
+        classes: sorted union of the versions' classes (multiclass; empty otherwise).
+    """
+
+    inputs: dict[str, bool]
+    task: TaskKind = "binary"
+    classes: tuple[str, ...] = ()
 
 
 def versions_model_name(model_name: str) -> str:
@@ -35,16 +103,38 @@ def versions_model_name(model_name: str) -> str:
 
 
 def serving_spec(ludwig_model_dir: Path) -> dict:
-    """Describe a saved Ludwig model's inputs and target for the Triton model.
+    """Describe a saved Ludwig model's inputs, target, task and classes for the Triton model.
 
     Args:
         ludwig_model_dir: a folder written by ``LudwigModel.save``.
+
+    Returns:
+        ``target``, ``threshold`` (binary decision threshold), ``task``, ``classes`` (the model's own
+        classes, sorted; ``[]`` unless multiclass) and ``features`` (name, numeric).
+
+    Raises:
+        ValueError: the output feature's type is not a task the pipeline serves.
     """
     hyper = json.loads((ludwig_model_dir / "model_hyperparameters.json").read_text())
     target = hyper["output_features"][0]
-    threshold = float(target.get("threshold", 0.5))
+    task = OUTPUT_TYPE_TASK.get(target["type"])
+    if task is None:
+        raise ValueError(
+            f"{ludwig_model_dir}: output feature {target['name']!r} has type {target['type']!r}; "
+            f"servable: {sorted(OUTPUT_TYPE_TASK)}"
+        )
+    classes: list[str] = []
+    if task == "multiclass":
+        metadata = json.loads((ludwig_model_dir / "training_set_metadata.json").read_text())
+        classes = sorted(str(c) for c in metadata[target["name"]]["idx2str"])
     features = [{"name": f["name"], "numeric": f["type"] in NUMERIC_TYPES} for f in hyper["input_features"]]
-    return {"target": target["name"], "threshold": threshold, "features": features}
+    return {
+        "target": target["name"],
+        "threshold": float(target.get("threshold", 0.5)),
+        "task": task,
+        "classes": classes,
+        "features": features,
+    }
 
 
 def export_version(repository: Path, model_name: str, version: int, ludwig_model_dir: Path) -> Path:
@@ -77,44 +167,69 @@ def exported_versions(repository: Path, model_name: str) -> list[int]:
     return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
 
 
-def served_inputs(repository: Path, model_name: str, versions: list[int]) -> dict[str, bool]:
-    """Union of the versions' input features: name → True for numeric (each version reads the ones it needs).
+def served_signature(repository: Path, model_name: str, versions: Sequence[int]) -> ServedSignature:
+    """Union of the versions' input features (each version reads the ones it needs), their task and
+    the sorted union of their classes, from each version's ``serving_spec.json``.
 
     Raises:
-        ValueError: no version given, a version is not exported, or two versions disagree on a
-            feature's type.
+        ValueError: no version given, a version is not exported, two versions disagree on a
+            feature's type, or the versions serve different tasks.
     """
     if not versions:
         raise ValueError("at least one version must be served")
     inputs: dict[str, bool] = {}
+    tasks: dict[int, str] = {}
+    classes: set[str] = set()
     for version in sorted(set(versions)):
         spec_path = repository / model_name / str(version) / SPEC_FILE
         if not spec_path.exists():
             raise ValueError(f"version {version} of {model_name} is not exported to {repository}")
-        for feat in json.loads(spec_path.read_text())["features"]:
+        spec = json.loads(spec_path.read_text())
+        for feat in spec["features"]:
             if inputs.setdefault(feat["name"], feat["numeric"]) != feat["numeric"]:
                 raise ValueError(f"feature {feat['name']!r} changes type between served versions")
-    return inputs
+        tasks[version] = spec.get("task", "binary")  # exported before tasks were recorded: binary
+        classes.update(str(c) for c in spec.get("classes", []))
+    if len(set(tasks.values())) > 1:
+        raise ValueError(f"served versions of {model_name} serve different tasks: {tasks}")
+    return ServedSignature(inputs, next(iter(tasks.values())), tuple(sorted(classes)))  # type: ignore[arg-type]
+
+
+def served_inputs(repository: Path, model_name: str, versions: list[int]) -> dict[str, bool]:
+    """Union of the versions' input features: name → True for numeric (see :func:`served_signature`)."""
+    return served_signature(repository, model_name, versions).inputs
 
 
 def write_model_config(repository: Path, model_name: str, versions: list[int]) -> bool:
-    """Write ``config.pbtxt`` serving exactly ``versions`` (see :func:`served_inputs` for errors).
+    """Write ``config.pbtxt`` serving exactly ``versions`` (see :func:`served_signature` for errors).
 
     Returns:
         True when the config changed. An unchanged config is not rewritten: Triton reloads every
         version of a model whose config file is newer than its last load.
     """
-    config = render_config(model_name, served_inputs(repository, model_name, versions), sorted(set(versions)))
+    config = render_config(model_name, served_signature(repository, model_name, versions), sorted(set(versions)))
     return _write_if_changed(repository / model_name / "config.pbtxt", config)
 
 
-def write_router(repository: Path, router_name: str, inputs: dict[str, bool], table: RoutingTable) -> bool:
+def write_router(repository: Path, router_name: str, served: ServedSignature | Mapping[str, bool], table: RoutingTable) -> bool:
     """Write the router model (config, BLS code, routing table) for ``router_name``.
+
+    Args:
+        repository: the Triton model repository.
+        router_name: the public model name.
+        served: :func:`served_signature` of the served versions. A plain mapping of inputs (name →
+            numeric) takes the task and classes from every version exported for
+            ``table.versions_model`` (a superset of those served: a class no served version knows
+            is answered with probability 0).
+        table: the routing table to write.
 
     Returns:
         True when the config or code changed, so Triton must (re)load the router; a changed
         routing table alone needs no reload (the router re-reads it).
     """
+    if not isinstance(served, ServedSignature):
+        exported = served_signature(repository, table.versions_model, exported_versions(repository, table.versions_model))
+        served = ServedSignature(dict(served), exported.task, exported.classes)
     router_dir = repository / router_name
     router_dir.mkdir(parents=True, exist_ok=True)
     for stale in router_dir.iterdir():  # version folders of an older layout
@@ -122,7 +237,7 @@ def write_router(repository: Path, router_name: str, inputs: dict[str, bool], ta
             shutil.rmtree(stale)
     (router_dir / ROUTER_VERSION).mkdir(exist_ok=True)
     changed = _write_if_changed(router_dir / ROUTER_VERSION / "model.py", _backend_source("router.py"))
-    changed |= _write_if_changed(router_dir / "config.pbtxt", render_router_config(router_name, inputs))
+    changed |= _write_if_changed(router_dir / "config.pbtxt", render_router_config(router_name, served))
     table.write(router_dir)
     return changed
 
@@ -142,58 +257,126 @@ def _backend_source(name: str) -> str:
     return (resources.files("champion_challenger.serving") / "triton_backend" / name).read_text(encoding="utf-8")
 
 
-def _input_blocks(inputs: dict[str, bool]) -> str:
+def _input_blocks(inputs: Mapping[str, bool]) -> str:
     return ",\n".join(
         f'  {{ name: "{name}" data_type: {"TYPE_FP32" if numeric else "TYPE_STRING"} dims: [ 1 ] }}'
         for name, numeric in inputs.items()
     )
 
 
-def render_config(model_name: str, inputs: dict[str, bool], versions: list[int]) -> str:
-    """Render a python-backend ``config.pbtxt``.
+def _output_blocks(served: ServedSignature, extra: tuple[OutputSpec, ...] = ()) -> str:
+    width = len(served.classes)
+    if served.task == "multiclass" and width == 0:
+        raise ValueError("a multiclass model needs at least one class to serve")
+    return ",\n".join(
+        f'  {{ name: "{o.name}" data_type: {o.data_type} dims: [ {width if o.per_class else 1} ] }}'
+        for o in (*TASK_OUTPUTS[served.task], *extra)
+    )
+
+
+def _parameter_blocks(served: ServedSignature) -> str:
+    """``task`` and ``classes`` (JSON, ASCII-only) as string parameters, escaped for the text format."""
+    values = {"task": served.task, "classes": json.dumps(list(served.classes))}
+    escaped = {key: value.replace("\\", "\\\\").replace('"', '\\"') for key, value in values.items()}
+    return ",\n".join(f'  {{ key: "{key}" value: {{ string_value: "{value}" }} }}' for key, value in escaped.items())
+
+
+def render_config(model_name: str, served: ServedSignature, versions: list[int]) -> str:
+    """Render the versions model's python-backend ``config.pbtxt``.
 
     Args:
         model_name: Triton model name.
-        inputs: feature name → True for numeric (FP32), False for string.
+        served: inputs, task and classes of the served versions (:func:`served_signature`).
         versions: versions to serve.
+
+    Raises:
+        ValueError: a multiclass signature without classes.
     """
-    input_blocks = _input_blocks(inputs)
     version_list = ", ".join(str(v) for v in versions)
     return f"""name: "{model_name}"
 backend: "python"
 max_batch_size: {MAX_BATCH_SIZE}
 version_policy: {{ specific: {{ versions: [ {version_list} ] }} }}
 input [
-{input_blocks}
+{_input_blocks(served.inputs)}
 ]
 output [
-  {{ name: "probability" data_type: TYPE_FP32 dims: [ 1 ] }},
-  {{ name: "prediction" data_type: TYPE_INT32 dims: [ 1 ] }}
+{_output_blocks(served)}
+]
+parameters [
+{_parameter_blocks(served)}
 ]
 dynamic_batching {{ max_queue_delay_microseconds: {MAX_QUEUE_DELAY_US} }}
 instance_group [ {{ kind: KIND_CPU count: 1 }} ]
 """
 
 
-def render_router_config(router_name: str, inputs: dict[str, bool]) -> str:
-    """Render the router's ``config.pbtxt``: the served features, an optional ``entity_key``,
-    and ``version`` (who answered) beside the prediction outputs."""
+def render_router_config(router_name: str, served: ServedSignature) -> str:
+    """Render the router's ``config.pbtxt``: the served features, an optional ``entity_key``, the
+    task's outputs and ``version`` (who answered), and the same ``task``/``classes`` parameters."""
     return f"""name: "{router_name}"
 backend: "python"
 max_batch_size: {MAX_BATCH_SIZE}
 version_policy: {{ specific: {{ versions: [ {ROUTER_VERSION} ] }} }}
 input [
-{_input_blocks(inputs)},
+{_input_blocks(served.inputs)},
   {{ name: "entity_key" data_type: TYPE_STRING dims: [ 1 ] optional: true }}
 ]
 output [
-  {{ name: "probability" data_type: TYPE_FP32 dims: [ 1 ] }},
-  {{ name: "prediction" data_type: TYPE_INT32 dims: [ 1 ] }},
-  {{ name: "version" data_type: TYPE_INT32 dims: [ 1 ] }}
+{_output_blocks(served, (OutputSpec(VERSION_OUTPUT, "TYPE_INT32"),))}
+]
+parameters [
+{_parameter_blocks(served)}
 ]
 dynamic_batching {{ max_queue_delay_microseconds: {MAX_QUEUE_DELAY_US} }}
 instance_group [ {{ kind: KIND_CPU count: 1 }} ]
 """
+
+
+def config_classes(parameters: Mapping[str, object]) -> tuple[str, ...]:
+    """The ``classes`` parameter of a model config (as Triton reports it: ``{key: {"string_value": ...}}``)."""
+    value = parameters.get("classes")
+    text = value.get("string_value", "") if isinstance(value, Mapping) else ""
+    return tuple(str(c) for c in json.loads(text)) if text else ()
+
+
+def probability_column(cls: str) -> str:
+    """Frame column of one class's probability."""
+    return f"{PROBABILITY_PREFIX}{cls}"
+
+
+def output_frame(task: TaskKind, scores: np.ndarray, predictions: np.ndarray, classes: Sequence[str] = ()) -> pd.DataFrame:
+    """A model's answers as one frame: binary ``probability, prediction``; multiclass ``prediction`` and one
+    ``probability_<class>`` per class (``scores`` columns in ``classes`` order); regression ``prediction``.
+
+    Raises:
+        ValueError: multiclass scores whose width is not ``len(classes)``.
+    """
+    if task == "binary":
+        return pd.DataFrame(
+            {"probability": np.asarray(scores).reshape(-1), PREDICTION_OUTPUT: np.asarray(predictions).reshape(-1)}
+        )
+    if task == "regression":
+        return pd.DataFrame({PREDICTION_OUTPUT: np.asarray(predictions, dtype=float).reshape(-1)})
+    scores = np.asarray(scores).reshape(len(predictions), len(classes))
+    frame = pd.DataFrame({PREDICTION_OUTPUT: [str(p) for p in np.asarray(predictions, dtype=object).reshape(-1)]})
+    for j, cls in enumerate(classes):
+        frame[probability_column(cls)] = scores[:, j]
+    return frame
+
+
+def frame_scores(frame: pd.DataFrame, task: TaskKind, classes: Sequence[str] = ()) -> np.ndarray:
+    """The task's scores from an :func:`output_frame`: ``probability``; the ``probability_<class>`` columns
+    in ``classes`` order (0 for a class the frame lacks; empty = the frame's classes, sorted); or ``prediction``."""
+    if task == "binary":
+        return frame["probability"].to_numpy(dtype=float)
+    if task == "regression":
+        return frame[PREDICTION_OUTPUT].to_numpy(dtype=float)
+    own = [c[len(PROBABILITY_PREFIX) :] for c in frame.columns if c.startswith(PROBABILITY_PREFIX)]
+    order = list(classes) or sorted(own)
+    if frame.empty:
+        return np.empty((0, len(order)))
+    return align_probabilities(frame[[probability_column(c) for c in own]].to_numpy(dtype=float), own, order)
 
 
 def prune_versions(repository: Path, model_name: str, keep: set[int]) -> list[int]:

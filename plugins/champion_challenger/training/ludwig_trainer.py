@@ -13,9 +13,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from champion_challenger.evaluation.metrics import binary_metrics
+from champion_challenger.evaluation.metrics import task_metrics
 from champion_challenger.ludwig_schema import ModelSchema
-from champion_challenger.training.pyfunc import positive_probability
+from champion_challenger.task import TaskKind, encode_labels
+from champion_challenger.training.pyfunc import ludwig_scores
 
 SAVED_MODEL_DIR = "ludwig_model"
 
@@ -26,10 +27,12 @@ class TrainedModel:
 
     Attributes:
         model_dir: folder written by ``LudwigModel.save``.
-        validation_metrics: our binary metrics of the saved (best-epoch) model on the validation rows.
+        validation_metrics: our metrics of the task for the saved (best-epoch) model on the validation rows.
         epoch_metrics: Ludwig's per-epoch ``{split: {metric: [values]}}`` of the target.
         statistics: Ludwig's full training statistics.
         device: ``cuda`` or ``cpu``.
+        task: ``binary``, ``multiclass`` or ``regression``.
+        classes: multiclass: the class order of :meth:`predict_scores`' columns.
     """
 
     model_dir: Path
@@ -38,11 +41,13 @@ class TrainedModel:
     statistics: dict[str, Any]
     device: str
     model: Any = field(repr=False, default=None)
+    task: TaskKind = "binary"
+    classes: tuple[str, ...] = ()
 
-    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        """Positive-class probabilities from the in-memory Ludwig model."""
+    def predict_scores(self, frame: pd.DataFrame) -> np.ndarray:
+        """The task's scores (:mod:`champion_challenger.task`) from the in-memory Ludwig model."""
         scored = self.model.predict(frame, return_type=pd.DataFrame)[0]
-        return positive_probability(scored, self.model.config["output_features"][0]["name"])
+        return ludwig_scores(scored, self.model.config["output_features"][0]["name"], self.task, self.classes)
 
 
 def config_hash(ludwig_config: dict[str, Any]) -> str:
@@ -64,11 +69,15 @@ def train_ludwig(
     schema: ModelSchema,
     work_dir: Path,
     seed: int,
+    classes: tuple[str, ...] = (),
 ) -> TrainedModel:
     """Train one Ludwig model and save it under ``work_dir/ludwig_model``.
 
     Only the schema's feature columns and target reach Ludwig; ids and timestamps never become
     features. Ludwig uses CUDA when a GPU is visible and the CPU otherwise.
+
+    Args:
+        classes: multiclass: the pipeline's classes, the order of the validation metrics' probabilities.
     """
     import torch
     from ludwig.api import LudwigModel
@@ -94,10 +103,11 @@ def train_ludwig(
         statistics={split: _jsonable(getattr(stats, split)) for split in ("training", "validation")},
         device="cuda" if torch.cuda.is_available() else "cpu",
         model=model,
+        task=schema.task,
+        classes=tuple(classes),
     )
-    trained.validation_metrics = binary_metrics(
-        valid_df[schema.target].to_numpy(), trained.predict_proba(valid_df[schema.feature_names])
-    )
+    y = encode_labels(schema.task, valid_df[schema.target], classes)
+    trained.validation_metrics = task_metrics(schema.task, y, trained.predict_scores(valid_df[schema.feature_names]))
     return trained
 
 

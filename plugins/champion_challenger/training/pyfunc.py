@@ -1,17 +1,25 @@
 """The Ludwig model as an MLflow pyfunc model.
 
-``mlflow.pyfunc.load_model("models:/<name>@champion").predict(df)`` returns a DataFrame with the
-positive-class ``probability`` and the 0/1 ``prediction``, the same as Triton's outputs.
+``mlflow.pyfunc.load_model("models:/<name>@champion").predict(df)`` returns the same frame as the
+Triton client (:func:`champion_challenger.serving.triton_repository.output_frame`), per task:
+binary ``probability`` (positive class) and ``prediction`` (0/1); multiclass ``prediction`` (the
+class) and one ``probability_<class>`` per class (the model's own classes, sorted); regression
+``prediction`` (the value).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import yaml
 from mlflow.pyfunc import PythonModel, PythonModelContext
+
+from champion_challenger.serving.prediction_outputs import ludwig_prediction, ludwig_scores
+from champion_challenger.serving.triton_repository import frame_scores, output_frame
+from champion_challenger.task import OUTPUT_TYPE_TASK, TaskKind
 
 LUDWIG_ARTIFACT = "ludwig_model"
 
@@ -25,13 +33,17 @@ class LudwigPyfuncModel(PythonModel):
         from ludwig.api import LudwigModel
 
         self._model = LudwigModel.load(context.artifacts[LUDWIG_ARTIFACT], backend="local", logging_level=logging.ERROR)
-        self._target = self._model.config["output_features"][0]["name"]
+        output = self._model.config["output_features"][0]
+        self._target = output["name"]
+        self._task: TaskKind = OUTPUT_TYPE_TASK[output["type"]]
+        self._threshold = float(output.get("threshold", 0.5))
+        vocabulary = self._model.training_set_metadata[self._target].get("idx2str", [])
+        self._classes = tuple(sorted(str(c) for c in vocabulary)) if self._task == "multiclass" else ()
 
     def predict(self, context: PythonModelContext, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         scored = self._model.predict(model_input, return_type=pd.DataFrame)[0]
-        probability = positive_probability(scored, self._target)
-        threshold = float(self._model.config["output_features"][0].get("threshold", 0.5))
-        return pd.DataFrame({"probability": probability, "prediction": (probability >= threshold).astype(int)})
+        answer = ludwig_prediction(scored, self._target, self._task, self._threshold, self._classes)
+        return output_frame(self._task, answer.scores, answer.predictions, self._classes)
 
 
 def ludwig_dir_in(pyfunc_model_dir: Path) -> Path:
@@ -42,4 +54,13 @@ def ludwig_dir_in(pyfunc_model_dir: Path) -> Path:
 
 def positive_probability(scored: pd.DataFrame, target: str) -> np.ndarray:
     """Positive-class probability from ``LudwigModel.predict`` output of a binary target."""
-    return np.stack(scored[f"{target}_probabilities"].to_numpy())[:, 1].astype(float)
+    return ludwig_scores(scored, target, "binary")
+
+
+def pyfunc_scores(out: pd.DataFrame, task: TaskKind, classes: Sequence[str] = ()) -> np.ndarray:
+    """The task's scores from this pyfunc's output frame: probabilities (binary), class probabilities in
+    ``classes`` order (multiclass; 0 for a class the model lacks; empty = its own, sorted) or values."""
+    return frame_scores(out, task, classes)
+
+
+__all__ = ["LudwigPyfuncModel", "ludwig_dir_in", "ludwig_scores", "positive_probability", "pyfunc_scores"]

@@ -44,6 +44,7 @@ def test_the_walk_finds_every_command():
     names = {" ".join(path) for path, _ in _commands(build_parser())}
     assert {
         "predict",
+        "init",
         "generate-data",
         "status",
         "serve",
@@ -209,6 +210,9 @@ def test_predict_with_triton_unreachable_exits_3_saying_what_to_do(offline, caps
         pytest.param(["predict", "x.csv", "--batch-size", "0"], "must be at least 1, got 0", id="batch-size-0"),
         pytest.param(["predict", "x.csv", "--version", "two"], "expected a whole number, got 'two'", id="version-not-a-number"),
         pytest.param(["generate-data", "--batches", "-1"], "must be at least 1, got -1", id="no-batches"),
+        pytest.param(["generate-data", "--batches", "1", "--task", "ranking"], "invalid choice: 'ranking'", id="unknown-task"),
+        pytest.param(["init", "--data", "x.csv"], "the following arguments are required: --target", id="init-no-target"),
+        pytest.param(["init", "--target", "y"], "the following arguments are required: --data", id="init-no-data"),
         pytest.param(["predict"], "the following arguments are required: FILE", id="no-file"),
     ],
 )

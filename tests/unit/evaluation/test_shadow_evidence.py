@@ -24,8 +24,8 @@ def captures(keys: list[str], start: datetime, hours: float) -> pd.DataFrame:
             "timestamp": pd.date_range(start, start + timedelta(hours=hours), periods=n, tz="UTC"),
             "champion_version": 1,
             "challenger_version": 2,
-            "champion_probability": np.linspace(0.1, 0.9, n),
-            "challenger_probability": np.linspace(0.2, 0.8, n),
+            "champion_score": np.linspace(0.1, 0.9, n),
+            "challenger_score": np.linspace(0.2, 0.8, n),
             "champion_latency_ms": np.full(n, 2.0),
             "challenger_latency_ms": np.full(n, 3.0),
         }
@@ -50,7 +50,7 @@ def test_captures_pair_with_labels_by_entity_newest_capture_and_newest_label():
     assert sorted(paired["entity_key"]) == ["c1", "c2"]  # c3 has no label yet
     c1 = paired.set_index("entity_key").loc["c1"]
     assert c1["churned"] == 1  # the newest label
-    assert c1["champion"] == pytest.approx(caught["champion_probability"].iloc[2])  # the newest capture
+    assert c1["champion"] == pytest.approx(caught["champion_score"].iloc[2])  # the newest capture
     assert list(paired.columns[:3]) == ["churned", "champion", "challenger"]
 
 

@@ -23,3 +23,13 @@ def paired_models(n: int, seed: int, fixes: float, breaks: float, base_accuracy:
         return np.where(right == (y == 1), confidence, 1 - confidence)
 
     return PairedScores(y=y, challenger=proba(challenger_right), champion=proba(champion_right))
+
+
+def class_probabilities(rng: np.random.Generator, y: np.ndarray, shared: np.ndarray, skill: float) -> np.ndarray:
+    """A multiclass model's probabilities: ``shared`` logit noise (what every model trained on the same
+    features gets wrong alike) plus its own, and ``skill`` added to the true class's logit."""
+    n, k = shared.shape
+    logits = shared + rng.normal(0, 0.5, (n, k))
+    logits[np.arange(n), y] += skill
+    exp = np.exp(logits)
+    return exp / exp.sum(axis=1, keepdims=True)

@@ -21,14 +21,14 @@ from champion_challenger.policy.direction import (
 
 @pytest.mark.parametrize(
     ("metric", "lower"),
-    [pytest.param(m, m in {"log_loss", "brier", "ece"}, id=m) for m in get_args(config.MetricName)],
+    [pytest.param(m, m in {"log_loss", "brier", "ece", "rmse", "mae", "smape"}, id=m) for m in get_args(config.MetricName)],
 )
 def test_lower_is_better(metric, lower):
     assert lower_is_better(metric) is lower
 
 
 def test_every_lower_is_better_metric_is_a_configurable_metric():
-    assert LOWER_IS_BETTER <= set(get_args(config.MetricName))
+    assert LOWER_IS_BETTER <= set(get_args(config.MetricName)) | set(get_args(config.OnlineLoss))
 
 
 def test_oriented_negates_losses_only():

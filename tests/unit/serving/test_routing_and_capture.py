@@ -59,10 +59,15 @@ def test_row_keys_prefer_entity_keys_then_request_id_then_row_content():
 
 
 def test_routing_table_round_trips_atomically(tmp_path):
-    table = RoutingTable("m_versions", 2, 4, 0.5, 0.1, str(tmp_path / "captures"))
+    table = RoutingTable("m_versions", 2, 4, 0.5, 0.1, str(tmp_path / "captures"), disagreement_tolerance=2.5)
     table.write(tmp_path)
     assert RoutingTable.read(tmp_path) == table
     assert [p.name for p in tmp_path.iterdir()] == ["routing.json"]
+
+
+def test_a_routing_table_written_before_the_tolerance_existed_reads_with_zero(tmp_path):
+    (tmp_path / "routing.json").write_text('{"versions_model": "m_versions", "champion": 1}')
+    assert RoutingTable.read(tmp_path).disagreement_tolerance == 0.0
 
 
 def _records(n: int, at: datetime, prefix: str = "k") -> pd.DataFrame:
@@ -73,8 +78,8 @@ def _records(n: int, at: datetime, prefix: str = "k") -> pd.DataFrame:
             "timestamp": [pd.Timestamp(at) + pd.Timedelta(seconds=i) for i in range(n)],
             "champion_version": 1,
             "challenger_version": 2,
-            "champion_probability": 0.4,
-            "challenger_probability": 0.6,
+            "champion_score": 0.4,
+            "challenger_score": 0.6,
             "champion_prediction": 0,
             "challenger_prediction": 1,
             "champion_latency_ms": 1.0,

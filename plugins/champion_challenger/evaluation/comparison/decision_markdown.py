@@ -5,16 +5,20 @@ registered model version, which links to that evidence.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from champion_challenger.evaluation.comparison.table import delta_ci, finite, offline_checks, verdict
-from champion_challenger.policy.direction import LOWER_IS_BETTER, better
+from champion_challenger.policy.direction import better, lower_is_better
+from champion_challenger.task import TASK_METRICS, TaskKind
 
 if TYPE_CHECKING:
     from champion_challenger.evaluation.comparison.report import ComparisonSummary
 
 #: MLflow's SQL store keeps at most 5,000 characters of a model version's description.
 MAX_DESCRIPTION_CHARS = 5000
+#: ``decision.md`` names at most this many classes when it says what the scores are.
+MAX_NAMED_CLASSES = 20
 
 
 def _challenger(version: int | None) -> str:
@@ -47,9 +51,9 @@ def decision_markdown(summary: ComparisonSummary, decision: dict | None, thresho
         "",
         f"**{headline(decision, summary.champion_version, summary.challenger_version)}.**",
         "",
-        f"{scored} {summary.n_rows} holdout rows; predictions are positive at "
-        f"probability >= {threshold:g}. Delta and CI are challenger − champion; lower is better for "
-        f"{', '.join(sorted(LOWER_IS_BETTER))}.",
+        f"{scored} {summary.n_rows} holdout rows; {scores_sentence(summary.task, summary.classes, threshold)} "
+        f"Delta and CI are challenger − champion; lower is better for "
+        f"{', '.join(m for m in sorted(TASK_METRICS[summary.task]) if lower_is_better(m))}.",
         "",
         "## Metrics",
         "",
@@ -70,6 +74,20 @@ def decision_markdown(summary: ComparisonSummary, decision: dict | None, thresho
         *(f"- `{path.name}`" for path in summary.files if path != summary.decision_md),
     ]
     return "\n".join(lines) + "\n"
+
+
+def scores_sentence(task: TaskKind, classes: Sequence[str], threshold: float) -> str:
+    """What the models' scores are and how a prediction is read from them, in one sentence."""
+    if task == "multiclass":
+        shown = ", ".join(str(c) for c in classes[:MAX_NAMED_CLASSES])
+        more = f", … ({len(classes) - MAX_NAMED_CLASSES} more)" if len(classes) > MAX_NAMED_CLASSES else ""
+        return (
+            f"scores are class probabilities over {len(classes)} classes ({shown}{more}); a row is predicted as "
+            f"its most probable class."
+        )
+    if task == "regression":
+        return "scores are the predicted values; rmse and mae are in the label's units, smape is relative (0..2)."
+    return f"predictions are positive at probability >= {threshold:g}."
 
 
 def _fmt(value: float | None, signed: bool = False) -> str:

@@ -1,11 +1,19 @@
-"""The models a comparison is about: each one's positive-class probabilities on the same paired rows."""
+"""The models a comparison is about: each one's scores on the same paired rows, and the labels of those rows.
+
+Scores follow :mod:`champion_challenger.task`: the positive-class probability (binary), a ``(n, K)``
+class-probability matrix in the pipeline's class order (multiclass; a Parquet list column in
+``paired_scores.parquet``) or the predicted value (regression).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from champion_challenger.task import TaskKind, encode_labels, stack_scores
 
 #: Plot colour of each role, the same in every figure.
 COLORS = {"champion": "tab:blue", "challenger": "tab:orange"}
@@ -13,17 +21,17 @@ COLORS = {"champion": "tab:blue", "challenger": "tab:orange"}
 
 @dataclass(frozen=True)
 class ModelScores:
-    """One model's positive-class probabilities on the paired rows.
+    """One model's scores on the paired rows.
 
     Attributes:
         role: ``champion`` or ``challenger``.
         version: registry version (None: a dry run's unregistered candidate).
-        probability: positive-class probabilities, one per paired row.
+        scores: the task's scores, one per paired row (``(n,)``, or ``(n, K)`` for multiclass).
     """
 
     role: str
     version: int | None
-    probability: np.ndarray
+    scores: np.ndarray
 
     @property
     def label(self) -> str:
@@ -35,9 +43,23 @@ class ModelScores:
 
 
 def paired_models(
-    paired: pd.DataFrame, target: str, slice_columns: list[str], champion_version: int | None, challenger_version: int | None
+    paired: pd.DataFrame,
+    target: str,
+    slice_columns: list[str],
+    champion_version: int | None,
+    challenger_version: int | None,
+    task: TaskKind = "binary",
+    classes: Sequence[str] = (),
 ) -> list[ModelScores]:
     """Check the paired frame and return the models it scores, champion first when there is one.
+
+    Args:
+        paired: ``paired_scores.parquet`` as a frame.
+        target: label column.
+        slice_columns: columns that must be present.
+        champion_version / challenger_version: registry versions (None: no champion / a dry run).
+        task: ``binary``, ``multiclass`` or ``regression``.
+        classes: multiclass: the column order of the class-probability lists.
 
     Raises:
         ValueError: what is missing or inconsistent, by name.
@@ -60,6 +82,32 @@ def paired_models(
         if gaps := int(paired[column].isna().sum()):
             raise ValueError(f"paired scores column {column!r} has {gaps} missing values; score every holdout row")
     return [
-        ModelScores(role, None if version is None else int(version), paired[role].to_numpy(dtype=float))
+        ModelScores(role, None if version is None else int(version), _scores(paired[role], role, task, classes))
         for role, version in roles.items()
     ]
+
+
+def paired_labels(paired: pd.DataFrame, target: str, task: TaskKind = "binary", classes: Sequence[str] = ()) -> np.ndarray:
+    """The labels as the metrics read them (0/1, class indices into ``classes``, values).
+
+    Raises:
+        ValueError: a multiclass label is not one of ``classes``.
+    """
+    return encode_labels(task, paired[target], classes)
+
+
+def _scores(column: pd.Series, role: str, task: TaskKind, classes: Sequence[str]) -> np.ndarray:
+    try:
+        scores = stack_scores(column, task)
+    except ValueError as exc:  # ragged probability lists, or cells that are no numbers
+        raise ValueError(f"paired scores column {role!r} cannot be read as {task} scores: {exc}") from exc
+    if task != "multiclass":
+        return scores
+    if not classes:
+        raise ValueError("a multiclass comparison needs the classes: the column order of the probability lists")
+    if scores.ndim != 2 or scores.shape[1] != len(classes):
+        raise ValueError(
+            f"paired scores column {role!r} holds {scores.shape[-1] if scores.ndim == 2 else 'no'} class probabilities "
+            f"per row, expected {len(classes)} (classes {list(classes)})"
+        )
+    return scores

@@ -4,6 +4,7 @@ cycle's MLflow run (:func:`log_comparison`) and link to that run (:func:`run_url
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,12 +13,35 @@ import numpy as np
 import pandas as pd
 
 from champion_challenger.evaluation.comparison.decision_markdown import decision_markdown
-from champion_challenger.evaluation.comparison.paired_scores import ModelScores, paired_models
-from champion_challenger.evaluation.comparison.plots import plot_calibration, plot_confusion, plot_pr, plot_roc, plot_slices
-from champion_challenger.evaluation.comparison.table import TABLE_COLUMNS, comparison_rows, slice_frame, write_table
+from champion_challenger.evaluation.comparison.paired_scores import ModelScores, paired_labels, paired_models
+from champion_challenger.evaluation.comparison.plots import (
+    plot_calibration,
+    plot_class_metrics,
+    plot_confusion,
+    plot_pr,
+    plot_predicted_vs_actual,
+    plot_residuals,
+    plot_roc,
+    plot_slices,
+)
+from champion_challenger.evaluation.comparison.table import (
+    TABLE_COLUMNS,
+    comparison_rows,
+    default_metric,
+    slice_frame,
+    write_table,
+)
+from champion_challenger.task import TaskKind
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
+
+#: The whole-holdout figures of each task (file ``<name>.png``), in the order they are written and listed.
+TASK_PLOTS: Mapping[TaskKind, tuple[str, ...]] = {
+    "binary": ("roc_curves", "pr_curves", "confusion_matrices", "calibration"),
+    "multiclass": ("confusion_matrices", "class_metrics"),
+    "regression": ("predicted_vs_actual", "residuals"),
+}
 
 
 @dataclass(frozen=True)
@@ -32,13 +56,14 @@ class ComparisonSummary:
         rows: one dict per metric with the keys of :data:`TABLE_COLUMNS`.
         table_csv: the table as CSV.
         table_json: the table in ``MlflowClient.log_table``'s JSON format (pandas ``orient="split"``).
-        roc_curves: ROC curves of both models.
-        pr_curves: precision–recall curves of both models.
-        confusion_matrices: confusion matrices side by side.
-        calibration: reliability diagram and histogram of predicted probabilities.
+        plots: the task's whole-holdout figures by name (:data:`TASK_PLOTS`): binary ROC and PR curves,
+            confusion matrices, calibration; multiclass K×K confusion matrices and per-class bars;
+            regression predicted-vs-actual scatter and residual histograms.
         slice_metrics: per-slice bars, None when there are no slice columns.
         slice_table: per-slice numbers behind the bars, None when there are no slice columns.
         decision_md: the cycle's story in markdown.
+        task: ``binary``, ``multiclass`` or ``regression``.
+        classes: multiclass: the class order of the probabilities; empty otherwise.
     """
 
     out_dir: Path
@@ -48,20 +73,18 @@ class ComparisonSummary:
     rows: tuple[dict[str, Any], ...]
     table_csv: Path
     table_json: Path
-    roc_curves: Path
-    pr_curves: Path
-    confusion_matrices: Path
-    calibration: Path
+    plots: Mapping[str, Path]
     slice_metrics: Path | None
     slice_table: Path | None
     decision_md: Path
+    task: TaskKind = "binary"
+    classes: tuple[str, ...] = ()
 
     @property
     def files(self) -> list[Path]:
         """Every file written, the comparison table's JSON first."""
         optional = [p for p in (self.slice_metrics, self.slice_table) if p is not None]
-        plots = [self.roc_curves, self.pr_curves, self.confusion_matrices, self.calibration]
-        return [self.table_json, self.table_csv, *plots, *optional, self.decision_md]
+        return [self.table_json, self.table_csv, *self.plots.values(), *optional, self.decision_md]
 
     def table(self) -> pd.DataFrame:
         """The comparison table as a DataFrame (columns :data:`TABLE_COLUMNS`)."""
@@ -77,33 +100,40 @@ def write_comparison(
     challenger_version: int | None,
     decision: dict | None = None,
     threshold: float = 0.5,
+    task: TaskKind = "binary",
+    classes: Sequence[str] = (),
 ) -> ComparisonSummary:
     """Write the comparison table, plots and ``decision.md`` of one cycle into ``out_dir``.
 
     Args:
-        paired: one row per holdout row: ``target`` (0/1), ``challenger`` and, when there is a
-            champion, ``champion`` positive-class probabilities, plus the slice columns.
+        paired: one row per holdout row (``paired_scores.parquet``): ``target`` (the raw label: 0/1, a
+            class label, a value), ``challenger`` and, when there is a champion, ``champion`` scores
+            (binary positive-class probabilities, multiclass lists of class probabilities in ``classes``
+            order, regression predicted values), plus the slice columns.
         target: label column.
         slice_columns: columns whose values get their own bars (may be empty).
         out_dir: folder to write into (created; files are overwritten, so a retry gives the same files).
         champion_version: registry version of the champion, None when there is none yet.
         challenger_version: registry version of the challenger (None: a dry run's unregistered candidate).
         decision: the gate's ``GateResult.as_dict()``, or None when no decision was made.
-        threshold: probability at or above which a prediction is positive.
+        threshold: binary: probability at or above which a prediction is positive.
+        task: ``binary``, ``multiclass`` or ``regression``.
+        classes: multiclass: the pipeline's classes, the order of the probability lists (required).
 
     Returns:
         Paths of every file and the table's rows.
 
     Raises:
-        ValueError: a required column is missing, scores are missing, or the champion column and
-            ``champion_version`` disagree.
+        ValueError: a required column is missing, scores are missing or of the wrong shape, a label is
+            not one of ``classes``, or the champion column and ``champion_version`` disagree.
     """
-    models = paired_models(paired, target, slice_columns, champion_version, challenger_version)
-    y = paired[target].to_numpy(dtype=int)
+    classes = tuple(str(c) for c in classes) if task == "multiclass" else ()
+    models = paired_models(paired, target, slice_columns, champion_version, challenger_version, task, classes)
+    y = paired_labels(paired, target, task, classes)
     out_dir.mkdir(parents=True, exist_ok=True)
-    rows = comparison_rows(y, models, decision, threshold)
+    rows = comparison_rows(y, models, decision, threshold, task, classes)
     table_csv, table_json = write_table(rows, out_dir)
-    slice_table, slice_plot = _write_slices(paired, target, slice_columns, models, decision, threshold, out_dir)
+    slice_table, slice_plot = _write_slices(paired, target, slice_columns, models, decision, threshold, out_dir, task, classes)
     summary = ComparisonSummary(
         out_dir=out_dir,
         challenger_version=challenger_version,
@@ -112,23 +142,34 @@ def write_comparison(
         rows=tuple(rows),
         table_csv=table_csv,
         table_json=table_json,
+        plots=_write_plots(y, models, threshold, task, classes, out_dir),
         slice_metrics=slice_plot,
         slice_table=slice_table,
         decision_md=out_dir / "decision.md",
-        **_write_plots(y, models, threshold, out_dir),
+        task=task,
+        classes=classes,
     )
     summary.decision_md.write_text(decision_markdown(summary, decision, threshold))
     return summary
 
 
-def _write_plots(y: np.ndarray, models: list[ModelScores], threshold: float, out_dir: Path) -> dict[str, Path]:
-    """The four whole-holdout figures, keyed by their :class:`ComparisonSummary` field."""
-    return {
-        "roc_curves": plot_roc(y, models, out_dir / "roc_curves.png"),
-        "pr_curves": plot_pr(y, models, out_dir / "pr_curves.png"),
-        "confusion_matrices": plot_confusion(y, models, threshold, out_dir / "confusion_matrices.png"),
-        "calibration": plot_calibration(y, models, out_dir / "calibration.png"),
-    }
+def _write_plots(
+    y: np.ndarray, models: list[ModelScores], threshold: float, task: TaskKind, classes: Sequence[str], out_dir: Path
+) -> dict[str, Path]:
+    """The task's whole-holdout figures (:data:`TASK_PLOTS`), keyed by name."""
+    paths = {name: out_dir / f"{name}.png" for name in TASK_PLOTS[task]}
+    if task == "multiclass":
+        plot_confusion(y, models, threshold, paths["confusion_matrices"], classes)
+        plot_class_metrics(y, models, classes, paths["class_metrics"])
+    elif task == "regression":
+        plot_predicted_vs_actual(y, models, paths["predicted_vs_actual"])
+        plot_residuals(y, models, paths["residuals"])
+    else:
+        plot_roc(y, models, paths["roc_curves"])
+        plot_pr(y, models, paths["pr_curves"])
+        plot_confusion(y, models, threshold, paths["confusion_matrices"])
+        plot_calibration(y, models, paths["calibration"])
+    return paths
 
 
 def _write_slices(
@@ -139,11 +180,13 @@ def _write_slices(
     decision: dict | None,
     threshold: float,
     out_dir: Path,
+    task: TaskKind,
+    classes: Sequence[str],
 ) -> tuple[Path | None, Path | None]:
-    """The per-slice table and bars of the decision's primary metric: ``(csv, png)``, both None
-    without slice columns."""
-    metric = (decision or {}).get("metric", "roc_auc")
-    slices = slice_frame(paired, target, slice_columns, models, metric, threshold, decision)
+    """The per-slice table and bars of the decision's primary metric (the task's default one without a
+    decision): ``(csv, png)``, both None without slice columns."""
+    metric = (decision or {}).get("metric") or default_metric(task)
+    slices = slice_frame(paired, target, slice_columns, models, metric, threshold, decision, task, classes)
     if slices.empty:
         return None, None
     slices.to_csv(table := out_dir / "slice_metrics.csv", index=False)

@@ -1,6 +1,9 @@
 """The comparison table: one row per metric with both models' values, the delta, the winner, the
 gate's CI and the gate's checks on that metric; and the per-slice numbers behind the slice plot.
 
+The rows are the task's metrics (:func:`table_metrics`): binary keeps :data:`TABLE_METRICS`; multiclass
+shows :data:`~champion_challenger.task.TASK_METRICS` plus each class's recall (``recall[<class>]``, the
+row the gate's ``guardrail:class_recall=<class>`` check annotates); regression shows its error metrics.
 Deltas and their confidence intervals are ``challenger − champion`` in the metric's own units;
 which model is better comes from :mod:`champion_challenger.policy.direction`.
 """
@@ -15,34 +18,74 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from champion_challenger.evaluation.comparison.paired_scores import ModelScores
-from champion_challenger.evaluation.metrics import binary_metrics, metric_value
+from champion_challenger.evaluation.comparison.paired_scores import ModelScores, paired_labels
+from champion_challenger.evaluation.metrics import class_recalls, metric_value, task_metrics
 from champion_challenger.policy.direction import better, gain_interval
+from champion_challenger.task import TASK_DEFAULTS, TASK_METRICS, TaskKind
 
+#: The binary table's rows (the order of every binary comparison so far).
 TABLE_METRICS: tuple[str, ...] = ("accuracy", "roc_auc", "f1", "precision", "recall", "log_loss", "brier")
 TABLE_COLUMNS: tuple[str, ...] = ("metric", "champion", "challenger", "delta", "better", "ci_low", "ci_high", "check")
 TABLE_FILE = "comparison_table.json"
 SLICE_COLUMNS: tuple[str, ...] = ("column", "value", "rows", "role", "version")
+#: The gate's per-class recall guardrail (``guardrail:class_recall=<class>``).
+CLASS_RECALL = "class_recall"
+
+
+def class_recall_metric(cls: str) -> str:
+    """The table row holding the recall of class ``cls``: ``recall[<cls>]``."""
+    return f"recall[{cls}]"
+
+
+def table_metrics(task: TaskKind = "binary", classes: Sequence[str] = ()) -> tuple[str, ...]:
+    """The table's metric rows for ``task``, in order (multiclass: one ``recall[<class>]`` per class last)."""
+    if task == "binary":
+        return TABLE_METRICS
+    per_class = tuple(class_recall_metric(str(c)) for c in classes) if task == "multiclass" else ()
+    return (*TASK_METRICS[task], *per_class)
+
+
+def default_metric(task: TaskKind) -> str:
+    """The metric the slice table shows when no decision names one: the task's default primary metric."""
+    return str(TASK_DEFAULTS[task]["primary_metric"])
+
+
+def model_metrics(
+    task: TaskKind, y: np.ndarray, scores: np.ndarray, threshold: float = 0.5, classes: Sequence[str] = ()
+) -> dict[str, float]:
+    """Every metric the table can show for one model: the task's metrics, plus each class's recall."""
+    values = task_metrics(task, y, scores, threshold)
+    if task == "multiclass":
+        recalls = class_recalls(y, scores)
+        values.update({class_recall_metric(str(c)): float(r) for c, r in zip(classes, recalls, strict=False)})
+    return values
 
 
 def comparison_rows(
-    y: np.ndarray, models: Sequence[ModelScores], decision: dict | None = None, threshold: float = 0.5
+    y: np.ndarray,
+    models: Sequence[ModelScores],
+    decision: dict | None = None,
+    threshold: float = 0.5,
+    task: TaskKind = "binary",
+    classes: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
-    """One row per metric of :data:`TABLE_METRICS`: both values, delta, winner, CI and gate reasons.
+    """One row per metric of :func:`table_metrics`: both values, delta, winner, CI and gate reasons.
 
     Args:
-        y: 0/1 labels.
+        y: labels as the metrics read them (0/1, class indices into ``classes``, values).
         models: the challenger and, optionally, the champion, scored on the same rows.
         decision: the gate's result as a dict; its checks annotate the metrics they concern.
-        threshold: probability at or above which a prediction is positive.
+        threshold: binary: probability at or above which a prediction is positive.
+        task: ``binary``, ``multiclass`` or ``regression``.
+        classes: multiclass: the column order of the probabilities (names the per-class recall rows).
 
     Returns:
         Dicts with the keys of :data:`TABLE_COLUMNS`; NaN values become None.
 
     Raises:
-        ValueError: labels and probabilities differ in length, or no challenger is given.
+        ValueError: labels and scores differ in length, or no challenger is given.
     """
-    scores = {m.role: binary_metrics(y, m.probability, threshold) for m in models}
+    scores = {m.role: model_metrics(task, y, m.scores, threshold, classes) for m in models}
     if "challenger" not in scores:
         raise ValueError("the comparison needs the challenger's scores")
     checks = checks_by_metric(decision)
@@ -53,7 +96,7 @@ def comparison_rows(
             scores["champion"][metric] if "champion" in scores else None,
             checks.get(metric, []),
         )
-        for metric in TABLE_METRICS
+        for metric in table_metrics(task, classes)
     ]
 
 
@@ -91,8 +134,10 @@ def offline_checks(decision: dict | None) -> Iterator[tuple[str, dict]]:
 def checks_by_metric(decision: dict | None) -> dict[str, list[dict]]:
     """The decision's checks, passed or failed, grouped by the table metric they concern.
 
-    ``primary:<m>`` and ``guardrail:<m>`` concern metric ``m``; ``quality_floor`` concerns the
-    decision's primary metric. Slice and sample-size checks concern no single table row.
+    ``primary:<m>`` and ``guardrail:<m>`` concern metric ``m``; ``guardrail:class_recall=<c>`` concerns
+    ``recall[<c>]`` (:func:`class_recall_metric`); ``quality_floor`` concerns the decision's primary
+    metric. Slice and sample-size checks concern no single table row. A metric the table does not show
+    keeps its checks here and in ``decision.md`` only.
     """
     grouped: dict[str, list[dict]] = {}
     for name, check in offline_checks(decision):
@@ -101,8 +146,10 @@ def checks_by_metric(decision: dict | None) -> dict[str, list[dict]]:
             metric = decision.get("metric", "")
         elif kind not in ("primary", "guardrail"):
             continue
-        if metric in TABLE_METRICS:
-            grouped.setdefault(metric, []).append(check)
+        family, is_class, cls = metric.partition("=")
+        if is_class and family == CLASS_RECALL:
+            metric = class_recall_metric(cls)
+        grouped.setdefault(metric, []).append(check)
     return grouped
 
 
@@ -141,17 +188,22 @@ def slice_frame(
     metric: str,
     threshold: float = 0.5,
     decision: dict | None = None,
+    task: TaskKind = "binary",
+    classes: Sequence[str] = (),
 ) -> pd.DataFrame:
     """The metric of every model on every value of every slice column, with the gate's verdict on it.
+
+    ``metric`` is any metric of ``task`` (binary: at ``threshold``); for a regression that is the error
+    by slice (e.g. RMSE).
 
     Returns:
         Columns ``column, value, rows, role, version, <metric>, check``; empty without slice columns.
         Values are compared as text; missing values form their own ``(missing)`` slice.
-        The metric is NaN where it is undefined (e.g. ROC AUC on a one-class slice).
+        The metric is NaN where it is undefined (e.g. ROC AUC on a one-class slice, R² on constant labels).
         ``check`` is ``PASS`` or ``FAIL`` where the decision has a ``slice:<column>=<value>`` check,
         None where the gate did not check that slice (too few rows, one class, or no decision).
     """
-    y = paired[target].to_numpy(dtype=int)
+    y = paired_labels(paired, target, task, classes)
     verdicts = {name: verdict(c) for name, c in offline_checks(decision) if name.startswith("slice:")}
     records = []
     for column in slice_columns:
@@ -160,7 +212,7 @@ def slice_frame(
             mask = values == value
             check = verdicts.get(f"slice:{column}={value}")
             for model in models:
-                score = metric_value(metric, y[mask], model.probability[mask], threshold)
+                score = metric_value(metric, y[mask], model.scores[mask], threshold, task=task)
                 records.append(
                     {
                         "column": column,

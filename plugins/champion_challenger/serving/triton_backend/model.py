@@ -4,9 +4,17 @@ Copied into ``<repository>/<model>/<version>/model.py`` next to ``ludwig_model/`
 ``serving_spec.json`` by :mod:`champion_challenger.serving.triton_repository`.
 
 Inputs: one tensor per Ludwig input feature (``TYPE_FP32`` for numbers, ``TYPE_STRING`` otherwise),
-shape ``[batch, 1]``. Outputs: ``probability`` (positive class, FP32) and ``prediction`` (INT32 0/1).
+shape ``[batch, 1]``. Outputs follow the model's task (``task`` in ``serving_spec.json``):
+
+* binary: ``probability`` (positive class, FP32) and ``prediction`` (INT32 0/1);
+* multiclass: ``probabilities`` (FP32 ``[K]``) and ``prediction`` (the predicted class, STRING). The
+  columns follow the ``classes`` parameter of the model config (the served versions' classes), or a
+  request's own ``classes`` parameter (a JSON list; the router sends its order); a class this
+  version does not know gets probability 0;
+* regression: ``prediction`` (the predicted value, FP32).
+
 All requests of one ``execute`` call are scored in a single call of the fast tensor path
-(:class:`~champion_challenger.serving.fast_predictor.TensorPredictor`, same probabilities as
+(:class:`~champion_challenger.serving.fast_predictor.TensorPredictor`, same answers as
 ``LudwigModel.predict`` without its ~40 ms DataFrame pipeline); models it does not cover fall back
 to ``LudwigModel.predict``.
 """
@@ -37,13 +45,20 @@ class TritonPythonModel:
         import torch
         from ludwig.api import LudwigModel
 
+        from champion_challenger.serving.fast_predictor import TensorPredictor, UnsupportedModelError
+        from champion_challenger.serving.triton_repository import config_classes
+
         torch.set_num_threads(int(os.environ.get("CCP_TRITON_TORCH_THREADS", "1")))
         version_dir = os.path.join(args["model_repository"], args["model_version"])
         with open(os.path.join(version_dir, "serving_spec.json"), encoding="utf-8") as fh:
             self.spec = json.load(fh)
+        self.task = self.spec.get("task", "binary")  # exported before tasks were recorded: binary
+        self.own_classes = tuple(self.spec.get("classes", []))  # this version's classes, sorted
+        config = json.loads(args["model_config"])
+        self.classes = config_classes(config.get("parameters") or {}) or self.own_classes  # the served order
+        self.orders = {}  # a request's "classes" parameter (JSON text) -> class order
+        self.encoded = {}  # class name -> bytes
         self.model = LudwigModel.load(os.path.join(version_dir, "ludwig_model"), backend="local", logging_level=logging.ERROR)
-        from champion_challenger.serving.fast_predictor import TensorPredictor, UnsupportedModelError
-
         try:
             self.fast = TensorPredictor.from_model(self.model)
         except UnsupportedModelError as exc:
@@ -62,39 +77,70 @@ class TritonPythonModel:
         parsed, errors = [], []
         for request in requests:  # a malformed request fails alone, not the whole dynamic batch
             try:
-                parsed.append(self._columns(request))
+                parsed.append((self._columns(request), self._order(request)))
                 errors.append(None)
             except Exception as exc:  # noqa: BLE001 - reported to that request's client
                 parsed.append(None)
                 errors.append(pb_utils.TritonError(f"invalid request: {type(exc).__name__}: {exc}"))
                 self.invalid_requests.increment(1)
-        good = [c for c in parsed if c is not None]
-        probs = self._score(_concat(good)) if good else np.empty(0, dtype=np.float32)
+        good = [p[0] for p in parsed if p is not None]
+        answer = self._score(_concat(good)) if good else None
         responses, start = [], 0
-        for columns, error in zip(parsed, errors, strict=True):
+        for item, error in zip(parsed, errors, strict=True):
             if error is not None:
                 responses.append(pb_utils.InferenceResponse(output_tensors=[], error=error))
                 continue
-            rows = len(next(iter(columns.values())))
-            p = probs[start : start + rows].reshape(-1, 1)
-            start += rows
-            responses.append(
-                pb_utils.InferenceResponse(
-                    output_tensors=[
-                        pb_utils.Tensor("probability", p),
-                        pb_utils.Tensor("prediction", (p >= self.spec["threshold"]).astype(np.int32)),
-                    ]
-                )
-            )
+            columns, order = item
+            rows = slice(start, start + len(next(iter(columns.values()))))
+            start = rows.stop
+            responses.append(pb_utils.InferenceResponse(output_tensors=self._outputs(answer, rows, order)))
         return responses
 
     def _score(self, columns):
+        """Scores (multiclass: in this version's own sorted class order) and labels of the rows."""
         if self.fast is not None:
-            return self.fast.predict_proba(columns)
+            return self.fast.predict(columns)
         import pandas as pd
 
+        from champion_challenger.serving.prediction_outputs import ludwig_prediction
+
         scored = self.model.predict(pd.DataFrame(columns), return_type=pd.DataFrame)[0]
-        return np.stack(scored[self.spec["target"] + "_probabilities"].to_numpy())[:, 1].astype(np.float32)
+        return ludwig_prediction(scored, self.spec["target"], self.task, self.spec["threshold"], self.own_classes)
+
+    def _outputs(self, answer, rows, order):
+        """The task's output tensors for ``rows`` of ``answer``."""
+        scores, labels = answer.scores[rows], answer.predictions[rows]
+        if self.task == "binary":
+            return [
+                pb_utils.Tensor("probability", scores.astype(np.float32).reshape(-1, 1)),
+                pb_utils.Tensor("prediction", labels.astype(np.int32).reshape(-1, 1)),
+            ]
+        if self.task == "regression":
+            return [pb_utils.Tensor("prediction", scores.astype(np.float32).reshape(-1, 1))]
+        from champion_challenger.task import align_probabilities
+
+        probabilities = scores if order == self.own_classes else align_probabilities(scores, self.own_classes, order)
+        encoded = np.array([self._encode(label) for label in labels], dtype=object).reshape(-1, 1)
+        return [
+            pb_utils.Tensor("probabilities", np.ascontiguousarray(probabilities, dtype=np.float32)),
+            pb_utils.Tensor("prediction", encoded),
+        ]
+
+    def _order(self, request):
+        """The class order a request asks for (its ``classes`` parameter), else the config's."""
+        if self.task != "multiclass":
+            return ()
+        text = json.loads(request.parameters() or "{}").get("classes")
+        if not text:
+            return self.classes
+        if text not in self.orders:
+            self.orders[text] = tuple(str(c) for c in json.loads(text))
+        return self.orders[text]
+
+    def _encode(self, label):
+        if label not in self.encoded:
+            self.encoded[label] = str(label).encode("utf-8")
+        return self.encoded[label]
 
     def _columns(self, request):
         """Feature name → values of one request (numbers as float64, text decoded from UTF-8)."""

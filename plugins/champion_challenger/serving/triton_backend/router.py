@@ -11,7 +11,11 @@ Routing comes from ``routing.json`` beside ``config.pbtxt`` and is re-read when 
 switching the champion is an atomic file replace, not a model reload.
 
 Inputs: the served features plus an optional ``entity_key`` (TYPE_STRING) for sticky routing.
-Outputs: ``probability`` (FP32), ``prediction`` (INT32) and ``version`` (INT32, who answered).
+Outputs: those the config declares (the task's outputs of ``<model>_versions``, see
+:mod:`champion_challenger.serving.triton_repository`) and ``version`` (INT32, who answered). The
+router reads their names, types and widths from its config, and the ``task`` and ``classes``
+parameters; each call to a version passes ``classes`` as a request parameter, so the version's
+class probabilities come back in the router's order whatever the versions model's config says.
 """
 
 import locale
@@ -39,15 +43,24 @@ from champion_challenger.serving.shadow_batches import (  # noqa: E402
     Batch,
     ShadowJob,
     capture_columns,
+    disagreements,
     merge_batches,
+    no_challenger_answer,
     row_bytes,
     take_rows,
     text,
 )
+from champion_challenger.serving.triton_repository import (  # noqa: E402
+    PREDICTION_OUTPUT,
+    SCORE_OUTPUT,
+    VERSION_OUTPUT,
+    config_classes,
+)
 
 ENTITY_KEY = "entity_key"
-OUTPUTS = ["probability", "prediction"]
 MAX_SHADOW_ROWS = 4096  # rows of one coalesced challenger call
+#: Triton data type → NumPy dtype of an output array (strings travel as bytes objects).
+NUMPY_TYPES = {"TYPE_FP32": np.float32, "TYPE_INT32": np.int32, "TYPE_STRING": np.object_}
 
 
 class TritonPythonModel:
@@ -57,6 +70,18 @@ class TritonPythonModel:
         config = json.loads(args["model_config"])
         self.name = args["model_name"]
         self.feature_names = [i["name"] for i in config["input"] if i["name"] != ENTITY_KEY]
+        parameters = config.get("parameters") or {}
+        self.task = (parameters.get("task") or {}).get("string_value") or "binary"
+        self.classes = config_classes(parameters)
+        # Outputs a version answers: name -> (dtype, values per row), as declared in this config.
+        self.outputs = {
+            o["name"]: (NUMPY_TYPES[o["data_type"]], int(np.prod([int(d) for d in o["dims"]])))
+            for o in config["output"]
+            if o["name"] != VERSION_OUTPUT
+        }
+        self.score_name = SCORE_OUTPUT[self.task]
+        # Multiclass: each version answers in this router's class order, whatever its own config says.
+        self.request_extra = {"parameters": {"classes": json.dumps(list(self.classes))}} if self.task == "multiclass" else {}
         self.routing_path = os.path.join(args["model_repository"], ROUTING_FILE)
         self.table, self.mtime = None, None
         self.writer = None
@@ -71,7 +96,8 @@ class TritonPythonModel:
             ),
             "disagreements": pb_utils.MetricFamily(
                 "ccp_shadow_disagreements_total",
-                "Mirrored rows where the challenger's label differs from the champion's",
+                "Mirrored rows where the challenger's answer differs from the champion's "
+                "(labels; regression: values further apart than the routing table's disagreement_tolerance)",
                 pb_utils.MetricFamily.COUNTER,
             ),
             "dropped": pb_utils.MetricFamily(
@@ -167,7 +193,7 @@ class TritonPythonModel:
         tensors = [pb_utils.get_input_tensor_by_name(request, name) for name in self.feature_names]
         n = len(batch.keys)
         try:
-            prob, pred, latency_ms = self._call(table.versions_model, table.champion, tensors)
+            answer, latency_ms = self._call(table.versions_model, table.champion, tensors)
         except Exception as exc:  # noqa: BLE001 - the caller gets the reason
             self._count("errors", n, version=table.champion, role="champion")
             return self._error(str(exc))
@@ -175,71 +201,74 @@ class TritonPythonModel:
         if (plan.mirror.any() or plan.log.any()) and isinstance(batch := self._with_features(request, batch), Batch):
             stamp, rows = datetime.now(UTC), np.arange(n)
             for mask, challenger in ((plan.mirror, table.challenger), (plan.log, None)):
-                self._mirror(batch, rows[mask], prob[mask], pred[mask], latency_ms, challenger, table, stamp)
-        return pb_utils.InferenceResponse(
-            output_tensors=[
-                pb_utils.Tensor("probability", prob.reshape(-1, 1)),
-                pb_utils.Tensor("prediction", pred.reshape(-1, 1)),
-                pb_utils.Tensor("version", np.full((n, 1), table.champion, np.int32)),
-            ]
-        )
+                self._mirror(batch, rows[mask], *self._champion_answer(answer, mask), latency_ms, challenger, table, stamp)
+        answer[VERSION_OUTPUT] = np.full(n, table.champion, np.int32)
+        return self._tensors(answer, n)
 
     def _answer(self, batch, table):
-        """Probability, prediction, version and error message per row."""
+        """Every output, ``version`` and an error message (or None) per row."""
         plan = plan_rows(batch.keys, table)
         n = len(batch.keys)
-        out = {
-            "probability": np.zeros(n, np.float32),
-            "prediction": np.zeros(n, np.int32),
-            "version": plan.answer_version.astype(np.int32),
-            "error": [None] * n,
-        }
+        out = {name: self._empty(name, n) for name in self.outputs}
+        out[VERSION_OUTPUT] = plan.answer_version.astype(np.int32)
+        out["error"] = np.full(n, None, dtype=object)
         stamp = datetime.now(UTC)
         for version in np.unique(plan.answer_version):
             rows = np.flatnonzero(plan.answer_version == version)
             role = "champion" if version == table.champion else "canary"
             try:
-                prob, pred, latency_ms = self._infer(table.versions_model, int(version), take_rows(batch.inputs, rows))
+                answer, latency_ms = self._infer(table.versions_model, int(version), take_rows(batch.inputs, rows))
             except Exception as exc:  # noqa: BLE001 - those rows' requests get the reason
                 self._count("errors", len(rows), version=version, role=role)
-                for i in rows:
-                    out["error"][i] = str(exc)
+                out["error"][rows] = str(exc)
                 continue
-            out["probability"][rows], out["prediction"][rows] = prob, pred
+            for name, values in answer.items():
+                out[name][rows] = values
             self._count("rows", len(rows), version=version, role=role)
             if role == "champion":
                 for mask, challenger in ((plan.mirror[rows], table.challenger), (plan.log[rows], None)):
-                    self._mirror(batch, rows[mask], prob[mask], pred[mask], latency_ms, challenger, table, stamp)
+                    self._mirror(batch, rows[mask], *self._champion_answer(answer, mask), latency_ms, challenger, table, stamp)
         return out
+
+    def _empty(self, name, n):
+        dtype, width = self.outputs[name]
+        shape = (n, width) if width > 1 else (n,)
+        return np.full(shape, b"", dtype=object) if dtype is np.object_ else np.zeros(shape, dtype)
 
     def _infer(self, model, version, inputs):
         return self._call(model, version, [pb_utils.Tensor(name, array) for name, array in inputs.items()])
 
     def _call(self, model, version, tensors):
-        """Probabilities, predictions and latency (ms) of ``model`` ``version`` on ``tensors`` (BLS)."""
+        """Every declared output (rows first) and the latency (ms) of ``model`` ``version`` on ``tensors`` (BLS)."""
         request = pb_utils.InferenceRequest(
             model_name=model,
             model_version=int(version),
-            requested_output_names=OUTPUTS,
+            requested_output_names=list(self.outputs),
             inputs=tensors,
+            **self.request_extra,
         )
         start = time.perf_counter()
         response = request.exec()
         latency_ms = (time.perf_counter() - start) * 1000
         if response.has_error():
             raise RuntimeError(f"{model} v{version}: {response.error().message()}")
-        prob = pb_utils.get_output_tensor_by_name(response, "probability").as_numpy().reshape(-1)
-        pred = pb_utils.get_output_tensor_by_name(response, "prediction").as_numpy().reshape(-1)
-        return prob, pred, latency_ms
+        answer = {}
+        for name, (_, width) in self.outputs.items():
+            values = pb_utils.get_output_tensor_by_name(response, name).as_numpy()
+            answer[name] = values.reshape(len(values), width) if width > 1 else values.reshape(-1)
+        return answer, latency_ms
 
     def _response(self, answers, rows):
         errors = [e for e in answers["error"][rows] if e]
         if errors:
             return self._error(errors[0])
+        return self._tensors({name: answers[name][rows] for name in (*self.outputs, VERSION_OUTPUT)}, rows.stop - rows.start)
+
+    @staticmethod
+    def _tensors(answer, n):
+        """A response carrying ``answer``'s arrays as ``[rows, width]`` tensors."""
         return pb_utils.InferenceResponse(
-            output_tensors=[
-                pb_utils.Tensor(name, answers[name][rows].reshape(-1, 1)) for name in ("probability", "prediction", "version")
-            ]
+            output_tensors=[pb_utils.Tensor(name, values.reshape(n, -1)) for name, values in answer.items()]
         )
 
     @staticmethod
@@ -261,7 +290,11 @@ class TritonPythonModel:
         return self.table
 
     # ---- shadow path (background thread) --------------------------------------------------
-    def _mirror(self, batch, rows, prob, pred, latency_ms, challenger, table, stamp):
+    def _champion_answer(self, answer, mask):
+        """The champion's score and prediction on the rows ``mask`` picks."""
+        return answer[self.score_name][mask], answer[PREDICTION_OUTPUT][mask]
+
+    def _mirror(self, batch, rows, score, prediction, latency_ms, challenger, table, stamp):
         """Queue rows for the background thread: mirrored to ``challenger``, or (None) only logged."""
         if len(rows) == 0 or (challenger is not None and not table.has_challenger):
             return
@@ -270,8 +303,8 @@ class TritonPythonModel:
             [batch.keys[i] for i in rows],
             [batch.request_ids[i] for i in rows],
             table.champion,
-            prob,
-            pred,
+            score,
+            prediction,
             latency_ms,
             challenger,
             stamp,
@@ -330,18 +363,20 @@ class TritonPythonModel:
         inputs = {name: np.concatenate([job.inputs[name] for job in jobs]) for name in jobs[0].inputs}
         champion_prediction = np.concatenate([job.champion_prediction for job in jobs])
         if challenger is None:  # prediction log: the champion's answer alone
-            prob, pred, latency_ms = np.full(n, np.nan, np.float32), np.full(n, -1, np.int32), np.nan
+            (score, prediction), latency_ms = no_challenger_answer(self.task, n), np.nan
         else:
             try:
-                prob, pred, latency_ms = self._infer(self.table.versions_model, challenger, inputs)
+                answer, latency_ms = self._infer(self.table.versions_model, challenger, inputs)
             except Exception:  # noqa: BLE001 - counted; the callers were answered long ago
                 self._count("errors", n, version=challenger, role="shadow")
                 return
+            score, prediction = answer[self.score_name], answer[PREDICTION_OUTPUT]
             self._count("rows", n, version=challenger, role="shadow")
-            self._count("disagreements", int((pred != champion_prediction).sum()), version=challenger)
+            differ = disagreements(self.task, champion_prediction, prediction, self.table.disagreement_tolerance)
+            self._count("disagreements", differ, version=challenger)
         if self.writer is None:
             return
-        self.writer.add(capture_columns(jobs, challenger, prob, pred, latency_ms))
+        self.writer.add(capture_columns(jobs, challenger, score, prediction, latency_ms, self.task, self.classes))
         self._count("captured", n)
 
     # ---- metrics --------------------------------------------------------------------------
