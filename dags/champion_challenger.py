@@ -15,6 +15,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 
 from champion_challenger.airflow.assets import LANDING_BATCHES
 from champion_challenger.airflow.failures import fail_fast_on_user_errors
+from champion_challenger.airflow.pools import CHAMPION_POOL
 from champion_challenger.payloads import (
     CandidateResult,
     Challenger,
@@ -74,7 +75,7 @@ def _mark_cycle_failed(context) -> None:
 
 @task_group(tooltip="configs, services, new batches, validation, train/holdout split")
 def ingest() -> PreparedWindow:
-    @task
+    @task(pool=CHAMPION_POOL)
     @fail_fast_on_user_errors
     def check_and_recover() -> dict:
         """Validate the configs, reach MLflow and Triton, then finish or undo an interrupted champion change."""
@@ -158,7 +159,7 @@ def train(prepared: PreparedWindow, plan: TrainingPlan, path):
         _link(ctx, run_id=result.run_id)
         return result
 
-    @task
+    @task(pool=CHAMPION_POOL)
     def choose_challenger(prepared: PreparedWindow, results: list[CandidateResult], params: dict | None = None) -> Challenger:
         """The best candidate, registered as @challenger (only chosen in a dry run)."""
         from champion_challenger.cycle.training import choose_challenger as choose
@@ -183,7 +184,7 @@ def train(prepared: PreparedWindow, plan: TrainingPlan, path):
 
 @task_group(tooltip="shadow deployment, offline replay and online evidence, the gate")
 def evaluate(prepared: PreparedWindow, trained: Challenger, reused: Challenger):
-    @task(trigger_rule="none_failed_min_one_success")
+    @task(trigger_rule="none_failed_min_one_success", pool=CHAMPION_POOL)
     def deploy_challenger(
         trained: Challenger | None = None, reused: Challenger | None = None, params: dict | None = None
     ) -> Challenger:
@@ -220,7 +221,7 @@ def promote(prepared: PreparedWindow, challenger: Challenger, evidence: Evidence
     def route(decision: Decision) -> str:
         return "promote.promote" if decision.action == "promote" else "promote.keep_champion"
 
-    @task
+    @task(pool=CHAMPION_POOL)
     def promote(challenger: Challenger, decision: Decision, prepared: PreparedWindow, run_id: str | None = None) -> dict:
         from champion_challenger.cycle.transitions import promote as promote_version
 
@@ -229,7 +230,7 @@ def promote(prepared: PreparedWindow, challenger: Challenger, evidence: Evidence
         _link(ctx, run_id=prepared.cycle_run_id, version=challenger.version)
         return entry
 
-    @task
+    @task(pool=CHAMPION_POOL)
     def keep_champion(challenger: Challenger, decision: Decision) -> list[int]:
         """Hold or reject: the champion keeps serving; a rejected challenger leaves Triton and @challenger."""
         from champion_challenger.cycle.transitions import keep_champion as keep

@@ -9,6 +9,8 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import dag, task
 
+from champion_challenger.airflow.pools import CHAMPION_POOL
+
 DOC_MD = """
 ### Champion watch
 First finishes or undoes any champion change a crash left unfinished (the transition journal). Then, within
@@ -32,7 +34,7 @@ stages and the Triton router in one transaction) and appends an `auto_rollback` 
     default_args={"owner": "mlops", "retries": 2, "retry_delay": timedelta(seconds=30)},
 )
 def champion_watch():
-    @task
+    @task(pool=CHAMPION_POOL)
     def watch_champion(run_id: str | None = None) -> dict:
         from champion_challenger.airflow.hooks import context_from_connections
         from champion_challenger.cycle.watch import watch_champion as watch

@@ -254,6 +254,17 @@ class ServingConfig(StrictModel):
     )
 
 
+class ChangesConfig(StrictModel):
+    """One champion change at a time: the lease every changer of the model holds (``registry.lease``)."""
+
+    lease_seconds: float = Field(
+        default=120, ge=2, le=3600, description="A holder that stops renewing (a killed process) loses the lease after this long."
+    )
+    wait_seconds: float = Field(
+        default=600, ge=0, description="How long a second changer waits for the holder before failing with its name."
+    )
+
+
 class PipelineConfig(StrictModel):
     """The whole pipeline configuration (``configs/pipeline.yaml``).
 
@@ -273,6 +284,7 @@ class PipelineConfig(StrictModel):
     drift: DriftConfig = DriftConfig()
     watch: WatchConfig = WatchConfig()
     serving: ServingConfig = ServingConfig()
+    changes: ChangesConfig = ChangesConfig()
     source_path: Path | None = Field(default=None, exclude=True)
 
     @model_validator(mode="before")

@@ -36,3 +36,8 @@ class PendingTransitionError(PipelineError):
 class ScoringInputError(PipelineError):
     """Rows given for batch scoring cannot be scored: the file is missing, unreadable, empty or of an
     unsupported format, lacks feature columns, or asks for a version Triton does not serve."""
+
+
+class ChampionLeaseError(PipelineError):
+    """Another process is changing the champion of the same model (it holds the model's lease), or
+    this change lost its lease; the message names the holder."""

@@ -96,6 +96,21 @@ def test_training_runs_on_the_gpu_queue_and_pool_and_nothing_else_does(dagbag):
     assert dag.get_task("train.train_candidate").pool == "gpu"
 
 
+def test_tasks_that_change_the_champion_share_the_one_slot_champion_pool(dagbag):
+    from champion_challenger.airflow.pools import CHAMPION_POOL
+
+    cycle, watch = dagbag.dags["champion_challenger"], dagbag.dags["champion_watch"]
+    changers = {t.task_id for t in cycle.tasks if t.pool == CHAMPION_POOL}
+    assert changers == {
+        "ingest.check_and_recover",
+        "train.choose_challenger",
+        "evaluate.deploy_challenger",
+        "promote.promote",
+        "promote.keep_champion",
+    }
+    assert [t.pool for t in watch.tasks] == [CHAMPION_POOL]
+
+
 def test_extra_links_to_mlflow_are_registered():
     from airflow import plugins_manager
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -25,8 +26,8 @@ from champion_challenger.cycle.serving_deployment import sync_serving
 from champion_challenger.cycle.training import train_challenger_in_process
 from champion_challenger.cycle.watch import watch_champion
 from champion_challenger.data.generate import write_batches
-from champion_challenger.errors import PendingTransitionError
-from champion_challenger.registry import journal, ledger
+from champion_challenger.errors import ChampionLeaseError, PendingTransitionError
+from champion_challenger.registry import journal, lease, ledger
 from champion_challenger.registry import model_registry as registry
 from tests.conftest import write_test_configs
 
@@ -43,6 +44,7 @@ def pipeline(stack_settings, mlflow_server, triton_server, tmp_path_factory) -> 
     data = yaml.safe_load(config_path.read_text())
     data.update(model_name=MODEL, experiment_name=f"{MODEL}-experiment")
     data["watch"] = {"min_requests": 10, "max_error_rate": 0.2, "window_hours": 1}
+    data["changes"] = {"lease_seconds": 3, "wait_seconds": 60}  # a killed promoter's lease expires in seconds
     config_path.write_text(yaml.safe_dump(data))
     settings = dataclasses.replace(stack_settings, pipeline_config=config_path)
     pipe = CycleContext(PipelineConfig.from_yaml(config_path), settings, mlflow_server, triton_server)
@@ -259,3 +261,102 @@ def test_watch_rolls_back_a_failing_champion(pipeline):
     assert default_version(pipeline) == 1
     events = ledger.history(pipeline.client, pipeline.config.experiment_name, limit=2)
     assert [(e.action, e.to_version) for e in events] == [("auto_rollback", 1), ("promote", 2)]
+
+
+def _with_wait(pipe: CycleContext, seconds: float) -> CycleContext:
+    """Another process's view of the pipeline: its own clients, waiting ``seconds`` for the lease."""
+    changes = pipe.config.changes.model_copy(update={"wait_seconds": seconds})
+    return CycleContext(pipe.config.model_copy(update={"changes": changes}), pipe.settings, pipe.tracking_uri, pipe.triton_url)
+
+
+def test_the_watch_leaves_a_promotion_between_steps_alone(pipeline, monkeypatch):
+    """Driven deterministically: the promotion pauses right after 'loaded' (v2 loaded, aliases not moved
+    yet) and the watch runs then. Its recovery used to undo such a promotion; now the watch answers
+    busy, naming the holder, and the promotion completes untouched."""
+    assert registry.alias_state(pipeline.client, MODEL).champion == 1
+    paused, resume, mark = threading.Event(), threading.Event(), journal.mark
+
+    def pausing(client, model, pending, step):
+        recorded = mark(client, model, pending, step)
+        if step == "loaded" and threading.current_thread().name == "promoter":
+            paused.set()
+            resume.wait(300)
+        return recorded
+
+    monkeypatch.setattr(journal, "mark", pausing)
+    done: dict = {}
+    promoter = threading.Thread(  # its own clients: a Triton HTTP client belongs to the thread that made it
+        target=lambda: done.update(transitions.promote(_with_wait(pipeline, 60), 2, "alice", "lease test")),
+        name="promoter",
+        daemon=True,
+    )
+    promoter.start()
+    try:
+        assert paused.wait(300), "the promotion never reached 'loaded'"
+        watcher = _with_wait(pipeline, 2)
+        outcome = watch_champion(watcher, actor="watch")
+        with pytest.raises(ChampionLeaseError, match=r"held by alice on .*\(promote, since"):
+            transitions.recover(watcher)
+        pending = journal.read(pipeline.client, MODEL)
+    finally:
+        resume.set()
+        promoter.join(300)
+    assert outcome["action"] == "busy" and "held by alice" in outcome["reason"], outcome
+    assert pending is not None and pending.step == "loaded"  # untouched while its owner was alive
+    assert done["to_version"] == 2 and done["actor"] == "alice"
+    assert registry.alias_state(pipeline.client, MODEL).champion == 2 == default_version(pipeline)
+    assert journal.read(pipeline.client, MODEL) is None and lease.read_holder(pipeline.client, MODEL) is None
+    transitions.rollback(pipeline, "test", "reset after the lease test")
+    assert registry.alias_state(pipeline.client, MODEL).champion == 1
+
+
+def test_two_concurrent_ccp_promotes_one_wins_and_the_other_names_the_holder(pipeline, tmp_path):
+    """The first ``ccp promote`` pauses after 'loaded' (deterministic overlap); a second one meanwhile
+    fails after its --wait, naming the first as holder; the first completes."""
+    settings = pipeline.settings
+    env = {
+        **os.environ,
+        "CCP_HOME": str(settings.home),
+        "CCP_PIPELINE_CONFIG": str(settings.pipeline_config),
+        "MLFLOW_TRACKING_URI": pipeline.tracking_uri,
+        "CCP_TRITON_URL": pipeline.triton_url,
+        "CCP_TRITON_GRPC_PORT": str(settings.triton_grpc_port),
+        "CCP_TRITON_METRICS_PORT": str(settings.triton_metrics_port),
+    }
+    paused, resume = tmp_path / "paused", tmp_path / "resume"
+    first_args = {
+        "argv": ["promote", "--version", "2", "--actor", "alice", "--reason", "first", "--json"],
+        "pause_after": "loaded",
+        "paused_file": str(paused),
+        "resume_file": str(resume),
+    }
+    helper = Path(__file__).with_name("paused_cli.py")
+    first = subprocess.Popen(
+        [sys.executable, str(helper), json.dumps(first_args)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not paused.exists() and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert paused.exists(), "the first promote never reached 'loaded'"
+        ccp = Path(sys.executable).parent / "ccp"
+        second = subprocess.run(
+            [str(ccp), "promote", "--version", "2", "--actor", "bob", "--reason", "second", "--wait", "1", "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        resume.touch()
+        out, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err[-3000:]
+    assert json.loads(out)["to_version"] == 2 and json.loads(out)["actor"] == "alice"
+    assert second.returncode != 0 and second.stdout == ""
+    assert "another champion change of promotion_test is running: held by alice on" in second.stderr, second.stderr
+    assert "(manual_promote, since" in second.stderr
+    assert registry.alias_state(pipeline.client, MODEL).champion == 2 == default_version(pipeline)
+    events = ledger.history(pipeline.client, pipeline.config.experiment_name, limit=1)
+    assert [(e.action, e.to_version, e.actor) for e in events] == [("manual_promote", 2, "alice")]
+    transitions.rollback(pipeline, "test", "reset after the concurrent promote test")
+    assert registry.alias_state(pipeline.client, MODEL).champion == 1

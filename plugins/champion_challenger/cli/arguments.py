@@ -84,3 +84,15 @@ def add_timeout(parser: argparse.ArgumentParser) -> None:
 def add_actor_and_reason(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reason", required=True, help="why; recorded in the ledger (`ccp history`)")
     parser.add_argument("--actor", default=None, help="who, recorded in the ledger (default: your user name)")
+
+
+def add_wait(parser: argparse.ArgumentParser) -> None:
+    """``--wait SECONDS``: how long to wait for another champion change of the model (its lease)."""
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="wait this long for another champion change of the model to finish, then fail naming its holder "
+        "(default: changes.wait_seconds of the pipeline config)",
+    )

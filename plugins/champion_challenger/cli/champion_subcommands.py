@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from champion_challenger.cli.arguments import add_actor_and_reason, add_json, add_timeout, command, positive_int
+from champion_challenger.cli.arguments import add_actor_and_reason, add_json, add_timeout, add_wait, command, positive_int
 from champion_challenger.cli.commands import (
     _cmd_demo,
     _cmd_history,
@@ -31,6 +31,7 @@ def add_serve(sub: argparse._SubParsersAction) -> None:
         """,
         _cmd_serve,
     )
+    add_wait(serve)
     add_json(serve, "the served versions")
 
 
@@ -52,6 +53,7 @@ def add_promote(sub: argparse._SubParsersAction) -> None:
     )
     promote.add_argument("--version", type=positive_int, required=True, metavar="N", help="registry version to promote")
     add_actor_and_reason(promote)
+    add_wait(promote)
     add_json(promote, "the ledger entry")
 
 
@@ -71,6 +73,7 @@ def add_rollback(sub: argparse._SubParsersAction) -> None:
         _cmd_rollback,
     )
     add_actor_and_reason(rollback)
+    add_wait(rollback)
     add_json(rollback, "the ledger entry")
 
 
@@ -92,6 +95,7 @@ def add_recover(sub: argparse._SubParsersAction) -> None:
         """,
         _cmd_recover,
     )
+    add_wait(recover)
     add_json(recover, "what was recovered")
 
 

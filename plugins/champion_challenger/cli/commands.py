@@ -27,12 +27,17 @@ def _progress(args: argparse.Namespace) -> bool:
     return not getattr(args, "quiet", False) and sys.stderr.isatty()
 
 
-def _context() -> CycleContext:
-    """``CycleContext.from_env()``, after checking MLflow answers (its client would retry for minutes)."""
+def _context(args: argparse.Namespace | None = None) -> CycleContext:
+    """``CycleContext.from_env()``, after checking MLflow answers (its client would retry for minutes);
+    a ``--wait`` given on the command line replaces ``changes.wait_seconds``."""
     from champion_challenger.cycle.context import CycleContext, check_mlflow
 
     ctx = CycleContext.from_env()
     check_mlflow(ctx.tracking_uri)
+    wait = getattr(args, "wait", None)
+    if wait is not None:
+        changes = ctx.config.changes.model_copy(update={"wait_seconds": wait})
+        ctx.config = ctx.config.model_copy(update={"changes": changes})
     return ctx
 
 
@@ -137,6 +142,7 @@ def _cmd_predict(args: argparse.Namespace) -> Output:
 
 def _cmd_up(args: argparse.Namespace) -> Output:
     from champion_challenger import demo
+    from champion_challenger.airflow.pools import CHAMPION_POOL, CHAMPION_POOL_DESCRIPTION
     from champion_challenger.stack import local
 
     settings = load_settings()
@@ -149,9 +155,13 @@ def _cmd_up(args: argparse.Namespace) -> Output:
         )
         print(f"  {service.name} {state}: {service.health_url} (log {service.log_file})", flush=True)
     slots = local.gpu_count() or 1
-    demo.airflow_api(settings).ensure_pool("gpu", slots, "GPU training slots (one per GPU; 1 on CPU-only hosts)")
+    api = demo.airflow_api(settings)
+    api.ensure_pool("gpu", slots, "GPU training slots (one per GPU; 1 on CPU-only hosts)")
+    api.ensure_pool(CHAMPION_POOL, 1, CHAMPION_POOL_DESCRIPTION)
+    pools = [{"name": "gpu", "slots": slots}, {"name": CHAMPION_POOL, "slots": 1}]
     return Output(
-        {"services": services, "airflow_pool": {"name": "gpu", "slots": slots}}, f"  airflow pool 'gpu': {slots} slot(s)"
+        {"services": services, "airflow_pools": pools},
+        "\n".join(f"  airflow pool '{p['name']}': {p['slots']} slot(s)" for p in pools),
     )
 
 
@@ -174,8 +184,9 @@ def _cmd_wipe(args: argparse.Namespace) -> Output:
 def _cmd_serve(args: argparse.Namespace) -> Output:
     from champion_challenger.cycle.serving_deployment import sync_serving
 
-    ctx = _context()
-    served = sync_serving(ctx)
+    ctx = _context(args)
+    with ctx.champion_change("serve", _actor()):
+        served = sync_serving(ctx)
     text = f"Triton serves versions {served} of {ctx.model_name}" if served else "no champion registered; nothing to serve"
     return Output({"model_name": ctx.model_name, "served_versions": served}, text)
 
@@ -183,21 +194,21 @@ def _cmd_serve(args: argparse.Namespace) -> Output:
 def _cmd_promote(args: argparse.Namespace) -> Output:
     from champion_challenger.cycle.transitions import promote
 
-    entry = promote(_context(), args.version, args.actor or _actor(), args.reason, action="manual_promote")
+    entry = promote(_context(args), args.version, args.actor or _actor(), args.reason, action="manual_promote")
     return Output(entry, f"v{entry['to_version']} is champion (was v{entry['from_version']})")
 
 
 def _cmd_rollback(args: argparse.Namespace) -> Output:
     from champion_challenger.cycle.transitions import rollback
 
-    entry = rollback(_context(), args.actor or _actor(), args.reason)
+    entry = rollback(_context(args), args.actor or _actor(), args.reason)
     return Output(entry, f"rolled back: v{entry['to_version']} is champion (was v{entry['from_version']})")
 
 
 def _cmd_recover(args: argparse.Namespace) -> Output:
     from champion_challenger.cycle.transitions import recover
 
-    outcome = recover(_context())
+    outcome = recover(_context(args), _actor())
     if outcome is None:
         return Output({"recovered": None}, "nothing to recover: no champion change was left unfinished")
     return Output(

@@ -6,6 +6,7 @@ first use, or injected (tests pass clients pointed at their own servers).
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -24,6 +25,7 @@ from champion_challenger.task import TaskKind
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
+    from champion_challenger.registry.lease import ChampionLease
     from champion_challenger.serving.triton_client import TritonModelClient
 
 
@@ -63,6 +65,19 @@ class CycleContext:
         return replace(
             self, config=self.config.model_copy(update={"serving": serving}), mlflow_client=self.client, triton_client=self.triton
         )
+
+    def champion_change(self, action: str, actor: str = "ccp") -> AbstractContextManager[ChampionLease]:
+        """Hold the model's champion lease while changing the champion or what Triton serves
+        (re-entrant within a thread; ``changes:`` in the pipeline YAML sets its duration and the wait).
+
+        Raises:
+            ChampionLeaseError: another holder kept it for ``changes.wait_seconds``; the message names it.
+        """
+        from champion_challenger.registry.lease import champion_lease, default_owner
+
+        changes = self.config.changes
+        owner = default_owner(actor)
+        return champion_lease(self.client, self.model_name, owner, action, changes.lease_seconds, changes.wait_seconds)
 
     # ---- clients -----------------------------------------------------------------------------
     @cached_property

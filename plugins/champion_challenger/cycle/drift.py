@@ -91,7 +91,8 @@ def _champion_scorer(ctx: CycleContext, version: int) -> Callable[[pd.DataFrame]
 
     try:
         if not ctx.triton.is_ready(ctx.versions_model, version):
-            sync_serving(ctx)
+            with ctx.champion_change("serve", "cycle"):
+                sync_serving(ctx)
         score(load_window(ctx.store, 1).head(2))
     except Exception as exc:  # noqa: BLE001 - drift on features and target still runs
         log.warning("prediction drift left out: champion v%s cannot be scored by Triton (%s)", version, exc)

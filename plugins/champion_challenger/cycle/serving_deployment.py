@@ -56,10 +56,11 @@ def deploy_challenger(ctx: CycleContext, version: int, shadow_fraction: float | 
         The versions Triton serves.
     """
     deployment = ctx.with_serving(shadow_fraction=shadow_fraction) if shadow_fraction is not None else ctx
-    state = registry.alias_state(ctx.client, ctx.model_name)
-    if state.challenger != version:
-        raise ValueError(f"v{version} is not @challenger of {ctx.model_name} (the registry says {state.challenger})")
-    return sync_serving(deployment, state=state)
+    with ctx.champion_change("deploy_challenger", "cycle"):
+        state = registry.alias_state(ctx.client, ctx.model_name)
+        if state.challenger != version:
+            raise ValueError(f"v{version} is not @challenger of {ctx.model_name} (the registry says {state.challenger})")
+        return sync_serving(deployment, state=state)
 
 
 def stop_serving(ctx: CycleContext) -> None:

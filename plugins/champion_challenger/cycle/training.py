@@ -118,7 +118,8 @@ def register_challenger(ctx: CycleContext, prepared: PreparedWindow, results: Se
     """
     existing = registry.find_version_by_tag(ctx.client, ctx.model_name, tags.CYCLE_ID, prepared.cycle_id)
     version = int(existing.version) if existing else _register_best(ctx, prepared, results)
-    registry.set_challenger(ctx.client, ctx.model_name, version)
+    with ctx.champion_change("register_challenger", "cycle"):  # a concurrent promotion moves aliases too
+        registry.set_challenger(ctx.client, ctx.model_name, version)
     return version
 
 

@@ -1,10 +1,12 @@
 """Champion changes: promote, rollback, keep the champion (hold / reject), and recovery.
 
-A promotion or rollback is a transaction written ahead to a journal (a tag on the registered model):
+Every change holds the model's champion lease (:mod:`champion_challenger.registry.lease`): one
+change at a time per model, whoever makes it (a cycle, the watch, a person with ``ccp``). A promotion
+or rollback is a transaction written ahead to a journal (a tag on the registered model):
 
-0. the intent is journaled, after recovering any change an earlier process left unfinished;
+0. the intent is journaled, after recovering any change an earlier (dead) process left unfinished;
 1. the new champion is loaded in Triton (beside the current one) and smoke requests pass;
-2. the aliases move and the stages are mirrored;
+2. the aliases move (and the deprecated stages are mirrored, best effort);
 3. the router switches to the new champion; the previous champion stays loaded for an instant
    rollback, versions no longer needed are unloaded after the switch;
 4. the event is appended to the ledger, and the journal is cleared.
@@ -31,6 +33,7 @@ from champion_challenger.payloads import AliasState, Decision
 from champion_challenger.policy.decision import keeps_challenger_in_shadow
 from champion_challenger.registry import journal, ledger
 from champion_challenger.registry import model_registry as registry
+from champion_challenger.registry.lease import ChampionLease
 from champion_challenger.serving.triton_metrics import VersionTraffic, fetch_traffic
 
 log = logging.getLogger(__name__)
@@ -44,8 +47,10 @@ def promote(
     Returns:
         The ledger entry.
     """
-    before = registry.alias_state(ctx.client, ctx.model_name)
-    return transition(ctx, registry.promotion_target(before, version), action, actor, reason, evidence_run_id)
+    with ctx.champion_change(action, actor):
+        recover(ctx)
+        before = registry.alias_state(ctx.client, ctx.model_name)
+        return transition(ctx, registry.promotion_target(before, version), action, actor, reason, evidence_run_id)
 
 
 def rollback(ctx: CycleContext, actor: str, reason: str, action: str = "rollback") -> dict[str, Any]:
@@ -54,8 +59,10 @@ def rollback(ctx: CycleContext, actor: str, reason: str, action: str = "rollback
     Raises:
         NoChampionError: there is no ``@previous`` version.
     """
-    before = registry.alias_state(ctx.client, ctx.model_name)
-    return transition(ctx, registry.rollback_target(before), action, actor, reason)
+    with ctx.champion_change(action, actor):
+        recover(ctx)
+        before = registry.alias_state(ctx.client, ctx.model_name)
+        return transition(ctx, registry.rollback_target(before), action, actor, reason)
 
 
 def transition(
@@ -63,39 +70,45 @@ def transition(
 ) -> dict[str, Any]:
     """Change the champion to ``target`` like a transaction; any failure restores the earlier state.
 
+    The whole change holds the model's champion lease (:mod:`champion_challenger.registry.lease`);
+    each journaled step first checks the lease is still ours.
+
     Raises:
+        ChampionLeaseError: another change of the model held the lease for ``changes.wait_seconds``.
         PendingTransitionError: another change is pending and could not be recovered.
     """
-    recover(ctx)
-    before = registry.alias_state(ctx.client, ctx.model_name)
-    served_before = served_versions(ctx)
-    pending = journal.begin(
-        ctx.client,
-        ctx.model_name,
-        journal.PendingTransition(
-            action,
-            before,
-            target,
-            served_before,
-            actor,
-            reason,
-        ),
-    )
-    entry = ledger.LedgerEntry(action, ctx.model_name, before.champion, target.champion, actor, reason, evidence_run_id)
-    try:
-        sync_serving(ctx, sorted(set(served_before) | {target.champion}), before)
-        smoke_test(ctx, target.champion)
-        pending = journal.mark(ctx.client, ctx.model_name, pending, "loaded")
-        registry.move_aliases(ctx.client, ctx.model_name, target)
-        pending = journal.mark(ctx.client, ctx.model_name, pending, "aliases_moved")
-        sync_serving(ctx, target.steady_versions(), target)
-        pending = journal.mark(ctx.client, ctx.model_name, pending, "router_switched")
-        entry = _commit(ctx, pending, entry)
-    except Exception:
-        log.exception("%s of %s to v%s failed; restoring the earlier state", action, ctx.model_name, target.champion)
-        _undo(ctx, pending)
-        raise
-    return entry.as_dict()
+    with ctx.champion_change(action, actor) as lease:
+        recover(ctx)
+        before = registry.alias_state(ctx.client, ctx.model_name)
+        served_before = served_versions(ctx)
+        pending = journal.begin(
+            ctx.client, ctx.model_name, journal.PendingTransition(action, before, target, served_before, actor, reason)
+        )
+        entry = ledger.LedgerEntry(action, ctx.model_name, before.champion, target.champion, actor, reason, evidence_run_id)
+        try:
+            sync_serving(ctx, sorted(set(served_before) | {target.champion}), before)
+            smoke_test(ctx, target.champion)
+            pending = _mark(ctx, lease, pending, "loaded")
+            registry.move_aliases(ctx.client, ctx.model_name, target)
+            pending = _mark(ctx, lease, pending, "aliases_moved")
+            sync_serving(ctx, target.steady_versions(), target)
+            pending = _mark(ctx, lease, pending, "router_switched")
+            lease.check()
+            entry = _commit(ctx, pending, entry)
+        except Exception:
+            if lease.lost:  # the lease's new holder recovers this change from the journal
+                log.error("%s of %s to v%s stopped: the champion lease was lost", action, ctx.model_name, target.champion)
+                raise
+            log.exception("%s of %s to v%s failed; restoring the earlier state", action, ctx.model_name, target.champion)
+            _undo(ctx, pending)
+            raise
+        return entry.as_dict()
+
+
+def _mark(ctx: CycleContext, lease: ChampionLease, pending: journal.PendingTransition, step: str) -> journal.PendingTransition:
+    """Journal ``step`` while the lease is still ours (else raise: another holder now owns the change)."""
+    lease.check()
+    return journal.mark(ctx.client, ctx.model_name, pending, step)
 
 
 def keep_champion(ctx: CycleContext, version: int | None, decision: Decision) -> list[int]:
@@ -113,6 +126,12 @@ def keep_champion(ctx: CycleContext, version: int | None, decision: Decision) ->
     """
     if version is None or decision.dry_run:
         return served_versions(ctx)
+    with ctx.champion_change(decision.action, "cycle"):
+        return _keep_champion(ctx, version, decision)
+
+
+def _keep_champion(ctx: CycleContext, version: int, decision: Decision) -> list[int]:
+    recover(ctx)
     state = registry.alias_state(ctx.client, ctx.model_name)
     if state.champion is None:
         log.warning(
@@ -131,16 +150,27 @@ def keep_champion(ctx: CycleContext, version: int | None, decision: Decision) ->
     return sync_serving(ctx, state.steady_versions(), state)
 
 
-def recover(ctx: CycleContext) -> dict[str, Any] | None:
+def recover(ctx: CycleContext, actor: str = "recovery") -> dict[str, Any] | None:
     """Finish or undo a champion change that a killed process left in the journal.
 
     A change that reached the router switch (aliases and serving both at the target) is finished:
     serving is re-synced, the ledger entry written once, the journal cleared. An earlier one is
     undone: aliases and serving go back to the state before it.
 
+    Only a change whose owner is gone is touched: recovery holds the model's champion lease, which
+    a live owner keeps renewing; a dead owner's lease expires after ``changes.lease_seconds``.
+
     Returns:
         What was recovered (None when nothing was pending).
+
+    Raises:
+        ChampionLeaseError: a live change held the lease for ``changes.wait_seconds``.
     """
+    with ctx.champion_change("recover", actor):
+        return _recover(ctx)
+
+
+def _recover(ctx: CycleContext) -> dict[str, Any] | None:
     pending = journal.read(ctx.client, ctx.model_name)
     if pending is None:
         return None

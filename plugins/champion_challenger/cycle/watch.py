@@ -11,6 +11,7 @@ from champion_challenger import tags
 from champion_challenger.cycle.context import CycleContext
 from champion_challenger.cycle.evidence import labelled_rows
 from champion_challenger.cycle.transitions import recover, rollback, version_traffic
+from champion_challenger.errors import ChampionLeaseError
 from champion_challenger.evaluation.metrics import metric_value
 from champion_challenger.evaluation.shadow_evidence import pair_with_labels
 from champion_challenger.policy.watch import WatchFindings, label_findings, rollback_reason, serving_findings
@@ -29,10 +30,22 @@ def watch_champion(ctx: CycleContext, actor: str = "watch") -> dict[str, Any]:
     arrived for its logged live predictions, ``watch.label_metric`` against its offline value
     (:mod:`champion_challenger.policy.watch`). Any limit crossed rolls back to ``@previous``.
 
+    The watch holds the model's champion lease throughout, so it never judges (or recovers) a
+    change that is still running; when another change keeps the lease for ``changes.wait_seconds``,
+    the watch answers ``busy`` and looks again on its next run.
+
     Returns:
-        ``action`` (``recovered``, ``none`` or ``auto_rollback``), ``reason`` and what was observed.
+        ``action`` (``recovered``, ``none``, ``busy`` or ``auto_rollback``), ``reason`` and what was observed.
     """
-    recovered = recover(ctx)
+    try:
+        with ctx.champion_change("watch", actor):
+            return _watch(ctx, actor)
+    except ChampionLeaseError as exc:
+        return {"action": "busy", "reason": str(exc)}
+
+
+def _watch(ctx: CycleContext, actor: str) -> dict[str, Any]:
+    recovered = recover(ctx, actor)
     if recovered:
         return {"action": "recovered", "reason": f"finished an interrupted change first: {recovered}"}
     state = registry.alias_state(ctx.client, ctx.model_name)

@@ -7,6 +7,7 @@ while MLflow still supports them; they are deprecated and never read.
 
 from __future__ import annotations
 
+import logging
 import warnings
 
 from mlflow import MlflowClient
@@ -19,6 +20,8 @@ from champion_challenger.payloads import CHALLENGER as CHALLENGER
 from champion_challenger.payloads import CHAMPION as CHAMPION
 from champion_challenger.payloads import PREVIOUS as PREVIOUS
 from champion_challenger.payloads import AliasState as AliasState
+
+log = logging.getLogger(__name__)
 
 
 def alias_version(client: MlflowClient, model_name: str, alias: str) -> ModelVersion | None:
@@ -71,10 +74,13 @@ def move_aliases(client: MlflowClient, model_name: str, target: AliasState) -> A
     before = alias_state(client, model_name)
     try:
         _apply(client, model_name, target)
-        _mirror_stages(client, model_name, before, target)
     except Exception:
         _apply(client, model_name, before)
         raise
+    try:
+        _mirror_stages(client, model_name, before, target)
+    except Exception:  # noqa: BLE001 - stages are deprecated upstream; aliases are the truth
+        log.warning("could not mirror %s's champion as stage Production (aliases moved regardless)", model_name, exc_info=True)
     return before
 
 

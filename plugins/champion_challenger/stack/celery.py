@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from champion_challenger.airflow.pools import CHAMPION_POOL, CHAMPION_POOL_DESCRIPTION
 from champion_challenger.settings import Settings
 from champion_challenger.stack.local import airflow_environment
 from champion_challenger.stack.processes import ServiceProcess, tail, venv_bin
@@ -99,7 +100,7 @@ def celery_environment(settings: Settings, postgres_url: str, broker_url: str, s
 
 
 def initialize_metadata(env: dict[str, str], gpu_slots: int = 1, timeout_s: float = 600) -> None:
-    """``airflow db migrate`` and the ``gpu`` pool, as the compose file's ``airflow-init`` does.
+    """``airflow db migrate``, the ``gpu`` pool and the one-slot champion pool, as the compose file's ``airflow-init`` does.
 
     Raises:
         RuntimeError: a command failed; the message holds its output.
@@ -108,6 +109,7 @@ def initialize_metadata(env: dict[str, str], gpu_slots: int = 1, timeout_s: floa
     for command in (
         [airflow, "db", "migrate"],
         [airflow, "pools", "set", GPU_POOL, str(gpu_slots), "GPU training slots (one per GPU; 1 on CPU-only hosts)"],
+        [airflow, "pools", "set", CHAMPION_POOL, "1", CHAMPION_POOL_DESCRIPTION],
     ):
         done = subprocess.run(command, env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout_s)
         if done.returncode != 0:

@@ -97,6 +97,13 @@ def test_gpu_pool_has_one_slot_per_reserved_gpu():
     assert f"airflow pools set {_dag_constant('GPU_POOL')} ${{GPU_COUNT:-1}} " in script
 
 
+def test_the_champion_pool_the_dags_use_exists_with_one_slot():
+    from champion_challenger.airflow.pools import CHAMPION_POOL
+
+    script = command_tokens(SERVICES["airflow-init"])[-1]
+    assert f"airflow pools set {CHAMPION_POOL} 1 " in script
+
+
 @pytest.mark.parametrize(("name", "count"), [("airflow-worker-gpu", "GPU_COUNT"), ("triton", "TRITON_GPU_COUNT")])
 def test_gpu_services_reserve_nvidia_devices(name, count):
     (device,) = SERVICES[name]["deploy"]["resources"]["reservations"]["devices"]
