@@ -56,6 +56,13 @@ class DataConfig(StrictModel):
         min_length=2,
         description="Multiclass: the known classes. None: the classes of the batches accepted so far.",
     )
+    stable_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        le=3600,
+        description="A landing file is claimed only once unchanged for this long (a file still being written waits "
+        "for the next cycle). Write elsewhere and move it in, or rely on this.",
+    )
     unseen_classes: Literal["quarantine", "accept"] = Field(
         default="quarantine",
         description="Multiclass: a label outside the known classes quarantines its batch ('quarantine'), or the "

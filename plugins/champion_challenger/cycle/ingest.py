@@ -8,7 +8,7 @@ from typing import Any
 
 from champion_challenger import tracking
 from champion_challenger.cycle.context import CycleContext, check_mlflow
-from champion_challenger.data.store import claim_new_batches, load_window, split_holdout
+from champion_challenger.data.store import claim_new_batches, landing_candidates, load_window, split_holdout
 from champion_challenger.data.validate import SUMMARY_FILE, ValidationSummary, validate_batches
 from champion_challenger.errors import DataValidationError
 from champion_challenger.payloads import PreparedWindow
@@ -36,14 +36,13 @@ def check_configs_and_services(ctx: CycleContext) -> dict[str, Any]:
 
 def claim_batches(ctx: CycleContext, cycle_id: str) -> list[str]:
     """Claim new batch files from landing for this cycle (kept under ``raw/<cycle_id>/``); empty when none arrived."""
-    return [str(p) for p in claim_new_batches(ctx.store, cycle_id, ctx.config.data.file_pattern)]
+    data = ctx.config.data
+    return [str(p) for p in claim_new_batches(ctx.store, cycle_id, data.file_pattern, data.stable_seconds)]
 
 
 def pending_batches(ctx: CycleContext) -> list[str]:
     """Batch files waiting in the landing folder (what the next cycle would claim)."""
-    landing = ctx.store.landing
-    pattern = ctx.config.data.file_pattern
-    return sorted(str(p) for p in landing.glob(pattern) if p.is_file()) if landing.is_dir() else []
+    return [str(p) for p in landing_candidates(ctx.store, ctx.config.data.file_pattern)]
 
 
 def accept_batches(ctx: CycleContext, cycle_id: str, files: list[str]) -> list[str]:

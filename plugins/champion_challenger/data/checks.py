@@ -1,14 +1,16 @@
 """The checks of one received batch (read as text): problems that quarantine it, warnings that let it through.
 
-A **problem** quarantines the whole file (nothing of it is used): a missing column, a missing id, a value that
-does not parse (text or ±inf in a numeric feature, an unparsable or missing timestamp), a label that does not fit the
+A **problem** quarantines the whole file (nothing of it is used): a file that looks delimited by something other
+than a comma, no rows, a missing column, a missing id, a value that does not parse (text or ±inf in a numeric
+feature, an unparsable or missing timestamp), a timestamp more than a day in the future, a label that does not fit the
 task (binary: not 0/1/true/false; multiclass: missing, or a class outside the known classes unless
 ``data.unseen_classes: accept``; regression: missing, NaN, non-numeric or ±inf).
 
 A **warning** is counted in the validation summary and the batch is accepted: missing feature values
 (Ludwig fills them), category values no earlier accepted batch had (a model maps them to its unknown
 category), new classes accepted under ``data.unseen_classes: accept`` (flagged as target drift), extra
-columns (ignored), a derived row key (no id column). Duplicate rows are counted when the batch is typed
+columns (ignored), rows not in time order, one class only in a batch, a derived row key (no id column).
+Duplicate rows are counted when the batch is typed
 (:mod:`champion_challenger.data.typed`).
 """
 
@@ -27,6 +29,8 @@ TRUE_LABELS = frozenset({"1", "1.0", "true", "yes", "y", "t"})
 FALSE_LABELS = frozenset({"0", "0.0", "false", "no", "n", "f"})
 #: Text that means a missing number (``pd.read_csv`` reads most of them as missing already).
 NAN_TEXT = frozenset({"nan", "+nan", "-nan"})
+#: Event times later than now by more than this are a clock or time zone error upstream: the batch is quarantined.
+FUTURE_TOLERANCE = pd.Timedelta(days=1)
 #: A warning or problem lists at most this many values by name.
 MAX_NAMED_VALUES = 5
 
@@ -83,6 +87,10 @@ def find_problems(frame: pd.DataFrame, schema: ModelSchema, known: KnownValues |
         batch can be accepted.
     """
     known = known or KnownValues()
+    delimiter = _other_delimiter(frame)
+    if delimiter:
+        what = f"one column only, named with {delimiter!r} in it: the file looks {delimiter!r}-delimited"
+        return [ColumnProblem("*", f"{what}; batch files must be comma-separated UTF-8 CSV (or Parquet)", len(frame))]
     if frame.empty:
         return [ColumnProblem(column="*", problem="empty batch: no rows", bad_rows=0)]
     missing = [c for c in schema.received_columns if c not in frame.columns]
@@ -96,9 +104,18 @@ def find_problems(frame: pd.DataFrame, schema: ModelSchema, known: KnownValues |
     if schema.timestamp_column in frame.columns:
         col = frame[schema.timestamp_column]
         problems += _count(col, ~present(col) | parse_timestamps(col).isna(), "missing or unparsable timestamps")
+        horizon = pd.Timestamp.now(tz="UTC") + FUTURE_TOLERANCE
+        problems += _count(col, parse_timestamps(col) > horizon, f"timestamps in the future (after {horizon:%Y-%m-%d %H:%M} UTC)")
     if schema.target in frame.columns:
         problems += label_problems(frame[schema.target], schema, known)
     return problems
+
+
+def _other_delimiter(frame: pd.DataFrame) -> str | None:
+    """The delimiter a one-column CSV seems to use instead of a comma, or None."""
+    if len(frame.columns) != 1:
+        return None
+    return next((d for d in (";", "\t", "|") if d in str(frame.columns[0])), None)
 
 
 def _count(col: pd.Series, bad: pd.Series, problem: str) -> list[ColumnProblem]:
@@ -148,6 +165,9 @@ def find_warnings(frame: pd.DataFrame, schema: ModelSchema, known: KnownValues |
         for c in frame.columns
         if c not in schema.received_columns
     ]
+    times = parse_timestamps(frame[schema.timestamp_column])
+    if (earlier := int((times < times.cummax()).sum())) > 0:
+        found.append(BatchWarning(schema.timestamp_column, "rows not in time order (windows sort by time)", earlier))
     if schema.id_derived:
         what = "no id column (data.id_column unset): derived a stable row key from each row's values"
         found.append(BatchWarning(schema.id_column, what, rows))
@@ -158,6 +178,9 @@ def find_warnings(frame: pd.DataFrame, schema: ModelSchema, known: KnownValues |
             found.append(BatchWarning(feat.name, f"missing values in a {kind} feature (Ludwig fills them)", missing))
         if feat.type == "category" and known.categories.get(feat.name):
             found += _unseen_category(frame[feat.name], known.categories[feat.name])
+    labels = frame[schema.target][present(frame[schema.target])]
+    if schema.task != "regression" and len(labels) > 1 and labels.nunique() == 1:
+        found.append(BatchWarning(schema.target, f"every label is {labels.iloc[0]!r}: one class only in this batch", len(labels)))
     if schema.task == "multiclass" and known.unseen_classes == "accept":
         for cls, count in unseen_classes(frame[schema.target], known.classes).items():
             found.append(

@@ -6,6 +6,7 @@ Layout under the data root (``<CCP_HOME>/data`` by default)::
     raw/<run_key>/           files claimed by one pipeline run, exactly as received (never deleted)
     accepted/<t>__<name>.parquet   validated, typed batches, named by their first timestamp
     quarantine/<name>        batches that broke the schema, with <name>.reason.json beside them
+                             (a name already there gets a ``.<n>`` before its suffix: nothing is overwritten)
     classes.json             multiclass: every class of the accepted labels (sorted)
     categories.json          every value of each category feature in the accepted batches
 """
@@ -13,8 +14,10 @@ Layout under the data root (``<CCP_HOME>/data`` by default)::
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,10 +31,13 @@ CLASSES_FILE = "classes.json"
 #: Each category feature's values seen in the accepted batches (JSON object: feature → sorted list).
 CATEGORIES_FILE = "categories.json"
 
+log = logging.getLogger(__name__)
+
 
 def safe_name(key: str) -> str:
-    """A run id (``manual__2026-01-01T00:00:00+00:00``) as a file-system-safe folder name."""
-    return re.sub(r"[^A-Za-z0-9_.\-]+", "_", key)
+    """A run id (``manual__2026-01-01T00:00:00+00:00``) as a file-system-safe folder name: no path
+    separator, and no leading dot (so never ``..``)."""
+    return re.sub(r"^\.", "_", re.sub(r"[^A-Za-z0-9_.\-]+", "_", key)) or "_"
 
 
 @dataclass(frozen=True)
@@ -101,26 +107,65 @@ class DataStore:
         os.replace(tmp, self.root / name)
 
 
-def claim_new_batches(store: DataStore, run_key: str, pattern: str) -> list[Path]:
+def claim_new_batches(store: DataStore, run_key: str, pattern: str, stable_seconds: float = 0.0) -> list[Path]:
     """Move new batch files from landing into this run's raw folder.
 
     Idempotent: a retried run gets the files it claimed the first time, and a file is never
-    claimed by two runs (``os.replace`` is atomic on one file system).
+    claimed by two runs (``os.replace`` is atomic on one file system). Only regular files directly in
+    the landing folder are claimed: hidden files and other suffixes (``.tmp``, ``.part``) are left, a
+    symbolic link is left with a warning (it could point outside the store), and a file modified in
+    the last ``stable_seconds`` is waited for once; one still changing then is left for the next cycle.
 
     Args:
         store: the data store.
         run_key: the pipeline run's id (Airflow ``run_id``).
         pattern: glob of batch files, e.g. ``*.csv``.
+        stable_seconds: how long a file must be unchanged before it is claimed.
 
     Returns:
         The claimed files in the run's raw folder, in name order; empty when nothing arrived.
     """
     run_dir = store.run_dir(run_key)
     run_dir.mkdir(parents=True, exist_ok=True)
-    for src in sorted(store.landing.glob(pattern)) if store.landing.is_dir() else []:
-        if src.is_file() and not src.name.startswith(".") and src.suffix in SUPPORTED_SUFFIXES:
-            os.replace(src, run_dir / src.name)
+    for src in _stable(landing_candidates(store, pattern), stable_seconds):
+        os.replace(src, run_dir / src.name)
     return sorted(p for p in run_dir.iterdir() if p.is_file() and p.suffix in SUPPORTED_SUFFIXES)
+
+
+def landing_candidates(store: DataStore, pattern: str) -> list[Path]:
+    """Batch files in the landing folder a cycle may claim (see :func:`claim_new_batches`)."""
+    found = []
+    for src in sorted(store.landing.glob(pattern)) if store.landing.is_dir() else []:
+        if src.name.startswith(".") or src.suffix not in SUPPORTED_SUFFIXES or src.parent != store.landing:
+            continue
+        if src.is_symlink():
+            log.warning("%s is a symbolic link: not claimed (land a copy of the file, not a link)", src)
+        elif src.is_file():
+            found.append(src)
+    return found
+
+
+def _stable(files: list[Path], stable_seconds: float) -> list[Path]:
+    """The files unchanged for ``stable_seconds`` (waiting once for the youngest to settle)."""
+    if not files or stable_seconds <= 0:
+        return files
+    seen = {f: _signature(f) for f in files}
+    youngest = max(sig[1] for sig in seen.values() if sig is not None) if any(seen.values()) else 0.0
+    wait = stable_seconds - (time.time() - youngest)
+    if wait > 0:
+        time.sleep(min(wait, stable_seconds))
+    stable = [f for f in files if seen[f] is not None and _signature(f) == seen[f]]
+    for f in sorted(set(files) - set(stable)):
+        log.warning("%s is still being written (it changed in the last %gs): left for the next cycle", f, stable_seconds)
+    return stable
+
+
+def _signature(path: Path) -> tuple[int, float] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_size, st.st_mtime
 
 
 def read_raw_batch(path: Path) -> pd.DataFrame:

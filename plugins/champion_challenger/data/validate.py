@@ -205,7 +205,7 @@ def _validate_one(store: DataStore, path: Path, schema: ModelSchema, known: Know
         frame = read_raw_batch(path)
         problems = find_problems(frame, schema, known)
     except (ValueError, OSError, pd.errors.ParserError) as exc:
-        frame, problems = pd.DataFrame(), [ColumnProblem("*", f"unreadable file: {exc}", 0)]
+        frame, problems = pd.DataFrame(), [ColumnProblem("*", unreadable_reason(exc), 0)]
     outcome = BatchOutcome(file=path.name, rows=len(frame), problems=problems)
     if problems:
         outcome.quarantine_path = str(_quarantine(store, path, problems))
@@ -232,7 +232,7 @@ def _record_values(store: DataStore, typed: pd.DataFrame, schema: ModelSchema) -
 def _accept(store: DataStore, path: Path, typed: pd.DataFrame, timestamp_column: str) -> Path:
     store.accepted.mkdir(parents=True, exist_ok=True)
     first = typed[timestamp_column].min()
-    dest = store.accepted / f"{first:%Y%m%dT%H%M%S}__{path.stem}.parquet"
+    dest = _free_name(store.accepted / f"{first:%Y%m%dT%H%M%S}__{path.stem}.parquet")
     tmp = dest.with_name(f".{dest.name}.tmp")
     typed.to_parquet(tmp, index=False)
     os.replace(tmp, dest)
@@ -241,8 +241,26 @@ def _accept(store: DataStore, path: Path, typed: pd.DataFrame, timestamp_column:
 
 def _quarantine(store: DataStore, path: Path, problems: list[ColumnProblem]) -> Path:
     store.quarantine.mkdir(parents=True, exist_ok=True)
-    dest = store.quarantine / path.name
+    dest = _free_name(store.quarantine / path.name)
     os.replace(path, dest)
     reason = {"file": path.name, "problems": [asdict(p) for p in problems]}
     dest.with_name(dest.name + ".reason.json").write_text(json.dumps(reason, indent=2))
     return dest
+
+
+def unreadable_reason(exc: Exception) -> str:
+    """What to tell the sender of a file that could not be read."""
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 text ({exc.reason} at byte {exc.start}): save the file as UTF-8 CSV (or Parquet)"
+    if isinstance(exc, pd.errors.EmptyDataError):
+        return "empty file: no header and no rows"
+    return f"unreadable file: {exc}"
+
+
+def _free_name(dest: Path) -> Path:
+    """``dest``, or ``<stem>.<n><suffix>`` with the first ``n`` not taken: a file is never overwritten."""
+    candidate, n = dest, 1
+    while candidate.exists() or candidate.with_name(candidate.name + ".reason.json").exists():
+        candidate = dest.with_name(f"{dest.stem}.{n}{dest.suffix}")
+        n += 1
+    return candidate

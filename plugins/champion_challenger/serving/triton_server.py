@@ -63,8 +63,11 @@ def triton_environment() -> dict[str, str]:
     }
 
 
-def triton_service(state_dir: Path, repository: Path, http_port: int, grpc_port: int, metrics_port: int) -> ServiceProcess:
-    """Describe the Triton server process serving ``repository`` on the given ports.
+def triton_service(
+    state_dir: Path, repository: Path, http_port: int, grpc_port: int, metrics_port: int, address: str = "127.0.0.1"
+) -> ServiceProcess:
+    """Describe the Triton server process serving ``repository`` on the given ports of ``address``
+    (loopback by default: the embedded stack is reachable from this machine only).
 
     Models found in the repository are loaded at start, so the champion serves again after a
     restart; new versions are loaded explicitly by the pipeline.
@@ -76,8 +79,11 @@ def triton_service(state_dir: Path, repository: Path, http_port: int, grpc_port:
         f"--model-repository={repository}",
         f"--backend-directory={backend_dir}",
         "--model-control-mode=explicit",
+        f"--http-address={address}",
         f"--http-port={http_port}",
+        f"--grpc-address={address}",
         f"--grpc-port={grpc_port}",
+        f"--metrics-address={address}",
         f"--metrics-port={metrics_port}",
         "--allow-metrics=true",
         "--metrics-config=summary_latencies=true",

@@ -199,7 +199,8 @@ def test_accepted_batch_records_warnings_and_drops_duplicate_rows(store):
     assert any("column 'note': extra column" in line for line in lines)
     window = load_window(store, 1)
     assert sorted(window.id) == ["r1", "r1", "r2"] and 7.0 not in window.x.tolist()  # the first row was kept
-    assert "note" not in window.columns and summary.warning_count == 2
+    assert any("column 'ts': rows not in time order (windows sort by time) (1 rows)" in line for line in lines)
+    assert "note" not in window.columns and summary.warning_count == 3
 
 
 def test_warnings_survive_the_summary_round_trip(store):

@@ -15,3 +15,15 @@ def test_tasks_reach_the_execution_api_on_the_port_airflow_serves():
     env = airflow_environment(settings)
     assert env["AIRFLOW__API__PORT"] == "18123"
     assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://127.0.0.1:18123/execution/"
+
+
+def test_every_local_service_listens_on_loopback_only(tmp_path):
+    from champion_challenger.serving.triton_server import triton_service
+    from champion_challenger.stack.local import mlflow_service
+
+    settings = Settings(tmp_path, Path("p.yaml"), "http://127.0.0.1:5000", "127.0.0.1:8000", 8001, 8002, 18123, 5000)
+    mlflow = mlflow_service(settings).command
+    assert mlflow[mlflow.index("--host") + 1] == "127.0.0.1"
+    triton = triton_service(tmp_path, tmp_path / "repo", 8000, 8001, 8002).command
+    assert {"--http-address=127.0.0.1", "--grpc-address=127.0.0.1", "--metrics-address=127.0.0.1"} <= set(triton)
+    assert airflow_environment(settings)["AIRFLOW__API__HOST"] == "127.0.0.1"
