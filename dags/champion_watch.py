@@ -20,6 +20,9 @@ predictions (the router's prediction log joined with accepted batches), `watch.l
 it showed offline (after `watch.min_labelled_rows`). Any limit crossed rolls back to `@previous` (aliases,
 stages and the Triton router in one transaction) and appends an `auto_rollback` entry to the ledger
 (`ccp history`, MLflow experiment `<experiment>-ledger`).
+
+**prune_stores** then deletes capture partitions and cycle workspaces past `retention:` in the pipeline YAML,
+never the captures an open shadow window or the watch still reads, and nothing while a change is pending.
 """
 
 
@@ -41,7 +44,15 @@ def champion_watch():
 
         return watch(context_from_connections(), actor=f"airflow:{run_id}")
 
-    watch_champion()
+    @task(trigger_rule="all_done")
+    def prune_stores() -> dict:
+        """Delete capture partitions and cycle workspaces past ``retention:`` (never what an open evaluation reads)."""
+        from champion_challenger.airflow.hooks import context_from_connections
+        from champion_challenger.cycle.retention import prune
+
+        return prune(context_from_connections()).as_dict()
+
+    watch_champion() >> prune_stores()
 
 
 champion_watch()

@@ -272,6 +272,20 @@ class ChangesConfig(StrictModel):
     )
 
 
+class RetentionConfig(StrictModel):
+    """How long the capture store and the per-cycle workspaces (``<CCP_HOME>/runs/<run_id>/``) are kept.
+    Batch data (raw, accepted, quarantine) is never pruned: it is the lineage of every model."""
+
+    capture_days: float = Field(default=30, gt=0, description="Capture partitions older than this are deleted.")
+    capture_max_gb: float | None = Field(
+        default=None, gt=0, description="Beyond this size the oldest capture partitions go too. None: no size limit."
+    )
+    run_days: float = Field(default=14, ge=1, description="Cycle workspaces untouched this long are deleted.")
+    run_max_gb: float | None = Field(
+        default=None, gt=0, description="Beyond this size the oldest cycle workspaces go too. None: no size limit."
+    )
+
+
 class PipelineConfig(StrictModel):
     """The whole pipeline configuration (``configs/pipeline.yaml``).
 
@@ -292,6 +306,7 @@ class PipelineConfig(StrictModel):
     watch: WatchConfig = WatchConfig()
     serving: ServingConfig = ServingConfig()
     changes: ChangesConfig = ChangesConfig()
+    retention: RetentionConfig = RetentionConfig()
     source_path: Path | None = Field(default=None, exclude=True)
 
     @model_validator(mode="before")

@@ -67,3 +67,43 @@ def _cmd_trigger(args: argparse.Namespace) -> Output:
             f"see their logs in the Airflow UI (http://127.0.0.1:{settings.airflow_port})"
         )
     return Output(result, f"cycle {result['run_id']}: {result['decision']} — {result['reason']}")
+
+
+def add_prune(sub: argparse._SubParsersAction) -> None:
+    prune = command(
+        sub,
+        "prune",
+        "delete captures and cycle workspaces past the retention settings",
+        """
+        Delete capture partitions (one folder per hour) and cycle workspaces (CCP_HOME/runs/<run_id>/)
+        older than retention.capture_days / retention.run_days, and the oldest beyond
+        retention.capture_max_gb / retention.run_max_gb. Captures an open evaluation reads (since the
+        @challenger was registered, and since the latest promotion while the watch judges it) are kept;
+        nothing is deleted while a champion change is pending. Batch data is never deleted. The
+        champion_watch DAG runs this after every watch.
+        """,
+        """
+        ccp prune --dry-run
+        ccp prune --json
+        """,
+        _cmd_prune,
+    )
+    prune.add_argument("--dry-run", action="store_true", help="list what would be deleted, delete nothing")
+    add_json(prune, "what was deleted")
+
+
+def _cmd_prune(args: argparse.Namespace) -> Output:
+    from champion_challenger.cli.commands import _context
+    from champion_challenger.cycle.retention import prune
+
+    report = prune(_context(), dry_run=args.dry_run)
+    if report.skipped:
+        return Output(report.as_dict(), f"nothing pruned: {report.skipped}")
+    verb = "would delete" if report.dry_run else "deleted"
+    text = (
+        f"{verb} {len(report.captures_deleted)} capture partition(s) ({report.capture_bytes_deleted / 1e6:.1f} MB) and "
+        f"{len(report.runs_deleted)} cycle workspace(s) ({report.run_bytes_deleted / 1e6:.1f} MB)"
+    )
+    if report.captures_kept_since:
+        text += f"; captures since {report.captures_kept_since} kept for an open evaluation"
+    return Output(report.as_dict(), "\n".join([text, *report.warnings]))

@@ -17,7 +17,7 @@ from champion_challenger.cli.commands import (
     _cmd_up,
     _cmd_wipe,
 )
-from champion_challenger.cli.cycle_commands import add_trigger
+from champion_challenger.cli.cycle_commands import add_prune, add_trigger
 from champion_challenger.task import TASKS
 
 TOP_EPILOG = """\
@@ -78,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_history(sub)
     add_demo(sub)
     add_trigger(sub)
+    add_prune(sub)
     return parser
 
 
