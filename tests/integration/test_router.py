@@ -3,6 +3,8 @@ mirroring into the capture store, sticky canary, per-version counters, clear err
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,7 +15,7 @@ from champion_challenger.config import PipelineConfig
 from champion_challenger.data.generate import BatchSpec, generate_batch
 from champion_challenger.ludwig_schema import load_candidate_configs, model_schema
 from champion_challenger.serving import triton_repository
-from champion_challenger.serving.capture import FEATURE_PREFIX, RECORD_COLUMNS
+from champion_challenger.serving.capture import FEATURE_PREFIX, RECORD_COLUMNS, read_captures
 from champion_challenger.serving.routing import CANARY_SALT, SHADOW_SALT, RoutingTable, bucket
 from champion_challenger.serving.triton_client import TritonModelClient, _inputs
 from champion_challenger.serving.triton_metrics import parse_counters
@@ -107,6 +109,48 @@ def test_shadow_mirrors_the_configured_entities_into_the_capture_store(stack_set
     assert _delta(after, before, "ccp_router_rows_total", version="1", role="champion") == 500
     disagreements = int((records["champion_prediction"] != records["challenger_prediction"]).sum())
     assert _delta(after, before, "ccp_shadow_disagreements_total", version="2") == disagreements
+
+
+def test_unloading_the_router_writes_every_buffered_capture_record(stack_settings, served, tmp_path):
+    """Records wait in the router's buffer (an hour, 100,000 rows); unloading the router (as Triton's
+    shutdown does) calls finalize, which mirrors what is queued and writes them all: none is lost."""
+    client, schema, _ = served
+    captures = tmp_path / "captures"
+    table = RoutingTable(VERSIONS, 1, 2, shadow_fraction=1.0, capture_dir=str(captures), capture_flush_rows=100_000,
+                         capture_flush_seconds=3600)  # fmt: skip
+    route(stack_settings, client, table)
+    rows = entities(300, 6)
+    client.score(ROUTER, rows, schema, rows["customer_id"], batch_size=30)
+    time.sleep(1)  # the shadow thread scored them; the records sit in the buffer
+    assert read_captures(captures, ROUTER).empty
+    client.unload(ROUTER)
+    deadline = time.monotonic() + 60  # Triton unloads in the background; finalize runs then
+    while (records := read_captures(captures, ROUTER)).empty and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert sorted(records["entity_key"]) == sorted(rows["customer_id"]) and (records["challenger_version"] == 2).all()
+    route(stack_settings, client, RoutingTable(VERSIONS, champion=1, capture_dir=str(served[2])))
+    client.load(ROUTER)
+    client.wait_ready(ROUTER, [1])
+
+
+def test_malformed_requests_get_clear_errors_and_the_champion_keeps_serving(stack_settings, served):
+    client, schema, captures = served
+    route(stack_settings, client, RoutingTable(VERSIONS, champion=1, capture_dir=str(captures)))
+    raw = httpclient.InferenceServerClient(stack_settings.triton_url)
+    features = [f for f in schema.features if f.name in client.input_names(ROUTER)]
+    huge = entities(triton_repository.MAX_BATCH_SIZE + 1, 7)
+    with pytest.raises(Exception, match=f"batch-size must be <= {triton_repository.MAX_BATCH_SIZE}"):
+        raw.infer(ROUTER, _inputs(huge, features))
+    rows = entities(4, 8)
+    wrong = _inputs(rows, features)
+    numeric = next(i for i, f in enumerate(features) if f.is_numeric)
+    wrong[numeric] = httpclient.InferInput(features[numeric].name, [4, 1], "FP64")
+    wrong[numeric].set_data_from_numpy(rows[[features[numeric].name]].to_numpy(np.float64))
+    with pytest.raises(Exception, match="data-type is 'FP64', but model 'router_test' expects 'FP32'"):
+        raw.infer(ROUTER, wrong)
+    # no entity_key: documented acceptance — answered by the champion, rows keyed by their values
+    answered = client.score(ROUTER, rows, schema)
+    assert answered["version"].tolist() == [1, 1, 1, 1]
 
 
 def test_canary_is_sticky_per_entity_and_counted_per_version(stack_settings, served):

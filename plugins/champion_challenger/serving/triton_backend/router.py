@@ -390,7 +390,22 @@ class TritonPythonModel:
         self.metrics[key].increment(value)
 
     def finalize(self):
-        self.shadow_queue.put(None)
-        self.shadow_thread.join(timeout=5)
+        """Unload or shutdown: mirror what is queued, then write every buffered capture record.
+        Rows the shadow thread could not finish in time are counted as dropped and logged."""
+        try:
+            self.shadow_queue.put(None, timeout=30)
+        except queue.Full:
+            pass
+        self.shadow_thread.join(timeout=30)
+        if self.shadow_thread.is_alive():
+            left = 0
+            while True:
+                try:
+                    job = self.shadow_queue.get_nowait()
+                except queue.Empty:
+                    break
+                left += len(job.keys) if job is not None else 0
+            self._count("dropped", left)
+            pb_utils.Logger.log_error(f"{self.name}: shutting down with {left} mirrored rows not yet scored: dropped")
         if self.writer is not None:
             self.writer.flush()
