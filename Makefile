@@ -7,7 +7,7 @@ PYTHON ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.1
 	$$p -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null && { echo $$p; break; }; done)
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup up down wipe demo test test-fast lint format bench bench-serving bench-gate status logs lock clean
+.PHONY: help setup up down wipe demo test test-fast chaos lint format bench bench-serving bench-gate status logs lock clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -41,6 +41,9 @@ logs:  ## tail the stack's logs
 
 test: setup  ## run all tests (starts its own MLflow and Triton servers)
 	$(BIN)/python -m pytest
+
+chaos: setup  ## chaos suite: kill/stop Triton and MLflow mid-change, a full capture disk; report in benchmarks/results/chaos.json
+	CCP_CHAOS_REPORT=benchmarks/results/chaos.json $(BIN)/python -m pytest tests/chaos -m chaos -s
 
 test-fast: setup  ## unit and DAG-integrity tests only
 	$(BIN)/python -m pytest -m "not integration and not e2e"

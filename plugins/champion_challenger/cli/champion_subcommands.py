@@ -87,7 +87,9 @@ def add_recover(sub: argparse._SubParsersAction) -> None:
         ccp.pending_transition) before it changes anything. If the process died mid-way, this
         command finishes the change when it had already switched the router, or restores the
         earlier champion otherwise, so @champion and what Triton serves agree again. Every cycle
-        and every champion watch runs it first, so it is rarely needed by hand.
+        and every champion watch runs it first, so it is rarely needed by hand. A change whose
+        process is still running holds the model's lease and is left alone: recover waits for it
+        (--wait), and a dead process's lease expires after changes.lease_seconds.
         """,
         """
         ccp recover

@@ -117,13 +117,17 @@ class ChampionLease:
         self.client.set_registered_model_tag(lease_name(self.model_name), EXPIRES_AT, expires)
 
     def release(self) -> None:
-        """Stop renewing and give the lease back (only if it is still ours)."""
+        """Stop renewing and give the lease back (only if it is still ours). Best effort: when MLflow
+        cannot be reached the lease simply expires after its duration."""
         self._stop.set()
         if self._renewer.is_alive():
             self._renewer.join(timeout=10)
-        current = read_holder(self.client, self.model_name)
-        if current is not None and current.token == self.holder.token:
-            _delete(self.client, self.model_name)
+        try:
+            current = read_holder(self.client, self.model_name)
+            if current is not None and current.token == self.holder.token:
+                _delete(self.client, self.model_name)
+        except Exception:  # noqa: BLE001 - never hide the change's own outcome; expiry frees the lease
+            log.warning("could not give back the champion lease of %s; it expires by itself", self.model_name, exc_info=True)
 
     def _renew_loop(self) -> None:
         while not self._stop.wait(self.seconds / 3):

@@ -57,6 +57,10 @@ FEATURE_PREFIX = "feature."
 NO_CHALLENGER = -1
 
 
+#: A writer keeps at most this many flushes' worth of records while writes fail.
+MAX_BUFFERED_FLUSHES = 10
+
+
 def partition_dir(capture_dir: Path, model: str, at: datetime) -> Path:
     """Folder holding the records of ``model`` captured in ``at``'s hour (UTC)."""
     at = at.astimezone(UTC)
@@ -68,7 +72,9 @@ class CaptureWriter:
 
     Records are buffered as columns (arrays or lists) and turned into one DataFrame per flush, so
     adding a record costs the router's shadow thread almost nothing. Thread-safe: the shadow
-    thread adds records while a timer may flush.
+    thread adds records while a timer may flush. A write that fails (a full disk) leaves no file
+    behind and keeps its records buffered for the next flush; beyond ``MAX_BUFFERED_FLUSHES`` ×
+    ``flush_rows`` buffered records the oldest are dropped and counted in :attr:`dropped`.
 
     Args:
         capture_dir: root of the capture store.
@@ -86,6 +92,8 @@ class CaptureWriter:
         self._rows = 0
         self._oldest: float | None = None
         self._lock = threading.Lock()
+        #: Records dropped because writes kept failing (the router exports them as ``ccp_shadow_dropped_total``).
+        self.dropped = 0
 
     def add(self, records: pd.DataFrame | Mapping[str, Any]) -> list[Path]:
         """Buffer records (a DataFrame, or equally long columns by name; ``timestamp`` as UTC);
@@ -113,14 +121,37 @@ class CaptureWriter:
         batch = pd.DataFrame({name: _concat([part[name] for part in parts]) for name in parts[0]})
         batch["timestamp"] = pd.to_datetime(batch["timestamp"], utc=True)
         hours = batch["timestamp"].dt.floor("h")
-        return [self._write(part, hour.to_pydatetime()) for hour, part in batch.groupby(hours, sort=True)]
+        written = []
+        for hour, part in batch.groupby(hours, sort=True):
+            try:
+                written.append(self._write(part, hour.to_pydatetime()))
+            except OSError:
+                self._keep(batch[hours >= hour])
+                raise
+        return written
+
+    def _keep(self, unwritten: pd.DataFrame) -> None:
+        """Put records whose write failed back in front of the buffer, dropping the oldest beyond the bound."""
+        limit = MAX_BUFFERED_FLUSHES * self.flush_rows
+        with self._lock:
+            room = max(limit - self._rows, 0)
+            kept = unwritten.tail(room)
+            self.dropped += len(unwritten) - len(kept)
+            if len(kept):
+                self._parts.insert(0, {c: kept[c].to_numpy() for c in kept.columns})
+                self._rows += len(kept)
+                self._oldest = time.monotonic()
 
     def _write(self, records: pd.DataFrame, hour: datetime) -> Path:
         folder = partition_dir(self.capture_dir, self.model, hour)
         folder.mkdir(parents=True, exist_ok=True)
         name = f"part-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}.parquet"
         tmp = folder / f".{name}.tmp"
-        records.to_parquet(tmp, index=False)
+        try:
+            records.to_parquet(tmp, index=False)
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # never leave a partial file
+            raise
         os.replace(tmp, folder / name)
         return folder / name
 

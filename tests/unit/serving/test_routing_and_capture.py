@@ -113,6 +113,35 @@ def test_capture_writer_flushes_by_age(tmp_path):
     assert len(read_captures(tmp_path, "router")) == 3
 
 
+def test_a_failed_write_keeps_its_records_for_the_next_flush_and_leaves_no_file(tmp_path):
+    root = tmp_path / "captures"
+    root.write_text("not a folder")  # every write fails, as on a full or broken disk
+    writer = CaptureWriter(root, "router", flush_rows=5, flush_seconds=3600)
+    at = datetime(2026, 11, 25, 9, 59, 58, tzinfo=UTC)
+    with pytest.raises(OSError):
+        writer.add(_records(6, at))  # crosses 10:00: two partitions, both fail
+    with pytest.raises(OSError):
+        writer.flush()
+    assert writer.dropped == 0
+    root.unlink()
+    writer.flush()
+    kept = read_captures(root, "router")
+    assert sorted(kept["entity_key"]) == sorted(f"k{i}" for i in range(6)) and not list(root.rglob(".*.tmp"))
+
+
+def test_while_writes_fail_the_buffer_is_bounded_and_drops_are_counted(tmp_path):
+    root = tmp_path / "captures"
+    root.write_text("not a folder")
+    writer = CaptureWriter(root, "router", flush_rows=2, flush_seconds=3600)  # keeps at most 10 x 2 records
+    for batch in range(8):
+        with pytest.raises(OSError):
+            writer.add(_records(3, datetime(2026, 11, 25, 9, tzinfo=UTC), prefix=f"b{batch}-"))
+    assert writer.dropped == 8 * 3 - 20
+    root.unlink()
+    writer.flush()
+    assert len(read_captures(root, "router")) == 20  # the newest records
+
+
 def test_prediction_log_samples_champion_rows_that_are_not_mirrored():
     keys = [f"k{i}" for i in range(4000)]
     alone = plan_rows(keys, RoutingTable("m_versions", champion=1, prediction_log_fraction=0.1))

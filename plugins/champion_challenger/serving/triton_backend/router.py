@@ -282,8 +282,7 @@ class TritonPythonModel:
             self.table, self.mtime = RoutingTable.read(os.path.dirname(self.routing_path)), mtime
             self.shadow_queue.maxsize = self.table.shadow_queue_size
             if self.table.capture_dir and (self.writer is None or str(self.writer.capture_dir) != self.table.capture_dir):
-                if self.writer is not None:
-                    self.writer.flush()
+                self._flush_captures(force=True)
                 self.writer = CaptureWriter(
                     self.table.capture_dir, self.name, self.table.capture_flush_rows, self.table.capture_flush_seconds
                 )
@@ -322,8 +321,6 @@ class TritonPythonModel:
             try:
                 for challenger in {job.challenger_version for job in jobs}:
                     self._shadow([job for job in jobs if job.challenger_version == challenger])
-                if self.writer is not None and self.writer.due():
-                    self.writer.flush()
             except Exception as exc:  # noqa: BLE001 - the shadow path must never take the router down
                 lost = sum(len(job.keys) for job in jobs)
                 self._count("dropped", lost)
@@ -331,6 +328,19 @@ class TritonPythonModel:
                     f"{self.name}: {lost} mirrored rows lost in the shadow path ({type(exc).__name__}: {exc}); "
                     "the champion keeps answering"
                 )
+            self._flush_captures()
+
+    def _flush_captures(self, force=False):
+        """Write the buffered capture records when due (or ``force``). A failed write (a full disk) keeps
+        them buffered for the next try; records the bounded buffer had to drop are counted."""
+        if self.writer is None or not (force or self.writer.due()):
+            return
+        before = self.writer.dropped
+        try:
+            self.writer.flush()
+        except OSError as exc:
+            pb_utils.Logger.log_error(f"{self.name}: capture records not written ({exc}); kept in memory and retried")
+        self._count("dropped", self.writer.dropped - before)
 
     def _collect(self):
         """The next queued jobs: the first one, plus what arrives within ``shadow_batch_delay_ms``
@@ -376,8 +386,13 @@ class TritonPythonModel:
             self._count("disagreements", differ, version=challenger)
         if self.writer is None:
             return
-        self.writer.add(capture_columns(jobs, challenger, score, prediction, latency_ms, self.task, self.classes))
+        dropped = self.writer.dropped
+        try:
+            self.writer.add(capture_columns(jobs, challenger, score, prediction, latency_ms, self.task, self.classes))
+        except OSError as exc:  # the records stay buffered (bounded) for the next flush
+            pb_utils.Logger.log_error(f"{self.name}: capture records not written ({exc}); kept in memory and retried")
         self._count("captured", n)
+        self._count("dropped", self.writer.dropped - dropped)
 
     # ---- metrics --------------------------------------------------------------------------
     def _count(self, family, value, **labels):
@@ -407,5 +422,4 @@ class TritonPythonModel:
                 left += len(job.keys) if job is not None else 0
             self._count("dropped", left)
             pb_utils.Logger.log_error(f"{self.name}: shutting down with {left} mirrored rows not yet scored: dropped")
-        if self.writer is not None:
-            self.writer.flush()
+        self._flush_captures(force=True)
