@@ -47,13 +47,18 @@ def session_dir() -> Path:
 @pytest.fixture(scope="session")
 def stack_settings(session_dir):
     """Settings of the test stack: its own runtime folder and free ports."""
+    return settings_on_free_ports(session_dir / "home", write_test_configs(session_dir / "configs"))
+
+
+def settings_on_free_ports(home: Path, pipeline_config: Path):
+    """Settings of a stack in ``home`` whose services listen on free ports."""
     from champion_challenger.settings import Settings
     from champion_challenger.stack.processes import free_port
 
     mlflow_port, http, grpc, metrics = (free_port() for _ in range(4))
     return Settings(
-        home=session_dir / "home",
-        pipeline_config=write_test_configs(session_dir / "configs"),
+        home=home,
+        pipeline_config=pipeline_config,
         mlflow_tracking_uri=f"http://127.0.0.1:{mlflow_port}",
         triton_url=f"127.0.0.1:{http}",
         triton_grpc_port=grpc,

@@ -32,8 +32,9 @@ from champion_challenger.registry import model_registry as registry
 from champion_challenger.serving.capture import read_captures
 from champion_challenger.settings import Settings
 from champion_challenger.stack.local import mlflow_service, triton
-from champion_challenger.stack.processes import _alive, _signal_group, free_port
-from tests.conftest import write_test_configs
+from champion_challenger.stack.processes import _alive, _signal_group
+from tests.conftest import settings_on_free_ports, write_test_configs
+from tests.integration.request_load import RequestLoad
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos, pytest.mark.timeout(1800)]
 MODEL = "chaos_model"
@@ -54,22 +55,12 @@ def fast_failing_mlflow_client():
 def stack(tmp_path_factory):
     """MLflow and Triton of this module only (the faults stop and kill them), and the report at the end."""
     root = tmp_path_factory.mktemp("chaos")
-    mlflow_port, http, grpc, metrics = (free_port() for _ in range(4))
     config_path = write_test_configs(root / "configs", epochs=1, ludwig_configs=["ludwig/churn_mlp.yaml"])
     data = yaml.safe_load(config_path.read_text())
     data.update(model_name=MODEL, experiment_name=MODEL, changes={"lease_seconds": 3, "wait_seconds": 60})
     data["serving"] = {**data.get("serving", {}), "capture_flush_seconds": 1, "shadow_fraction": 1.0}
     config_path.write_text(yaml.safe_dump(data))
-    settings = Settings(
-        home=root / "home",
-        pipeline_config=config_path,
-        mlflow_tracking_uri=f"http://127.0.0.1:{mlflow_port}",
-        triton_url=f"127.0.0.1:{http}",
-        triton_grpc_port=grpc,
-        triton_metrics_port=metrics,
-        airflow_port=free_port(),
-        mlflow_port=mlflow_port,
-    )
+    settings = settings_on_free_ports(root / "home", config_path)
     mlflow_service(settings).start(timeout_s=120)
     triton(settings).start(timeout_s=120)
     yield settings
@@ -114,50 +105,10 @@ def restart_triton(settings: Settings) -> None:
 
 
 # ---- clients and checks ----------------------------------------------------------------------------------
-class Clients:
-    """Threads sending requests that name no version, each over its own connection; every failure is
-    recorded with its time, so failures inside a known downtime can be told from the others."""
-
-    def __init__(self, pipe: CycleContext, threads: int = 3) -> None:
-        self.pipe, self.ok, self.failures, self._stop = pipe, 0, [], threading.Event()
-        self.downtime: list[list[float]] = []
-        self.batch = pd.read_parquet(pipe.workspace("chaos-2") / "holdout.parquet").head(8)
-        self._threads = [threading.Thread(target=self._loop, daemon=True) for _ in range(threads)]
-
-    def _loop(self) -> None:
-        from champion_challenger.serving.triton_client import TritonModelClient
-
-        client = TritonModelClient(self.pipe.triton_url, timeout_s=10)
-        while not self._stop.is_set():
-            try:
-                client.score(MODEL, self.batch, self.pipe.schema, self.batch[self.pipe.schema.id_column])
-                self.ok += 1
-            except Exception as exc:  # noqa: BLE001 - every failure is recorded
-                self.failures.append((time.monotonic(), repr(exc)[:200]))
-            time.sleep(0.05)
-
-    def down(self) -> None:
-        """Triton goes down now (a kill or a stop)."""
-        self.downtime.append([time.monotonic(), float("inf")])
-
-    def up(self) -> None:
-        """Triton answers again (its health check passed); requests in flight get 5 s of grace."""
-        self.downtime[-1][1] = time.monotonic() + 5
-
-    def outside_downtime(self) -> list[str]:
-        return [what for at, what in self.failures if not any(start <= at <= end for start, end in self.downtime)]
-
-    def __enter__(self) -> Clients:
-        for t in self._threads:
-            t.start()
-        time.sleep(1)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        time.sleep(1)
-        self._stop.set()
-        for t in self._threads:
-            t.join(timeout=30)
+def request_load(pipe: CycleContext) -> RequestLoad:
+    """Three clients sending 8 holdout rows with their entity keys (so the challenger is mirrored)."""
+    rows = pd.read_parquet(pipe.workspace("chaos-2") / "holdout.parquet").head(8)
+    return RequestLoad(pipe.triton_url, MODEL, rows, pipe.schema, entity_keys=rows[pipe.schema.id_column], timeout_s=10)
 
 
 def answering_version(pipe: CycleContext) -> int:
@@ -166,7 +117,7 @@ def answering_version(pipe: CycleContext) -> int:
     return int(ctx.triton.score(MODEL, rows, ctx.schema)["version"].iloc[0])
 
 
-def record(fault: str, pipe: CycleContext, clients: Clients, captures_before: int, captures_after: int, **extra) -> dict:
+def record(fault: str, pipe: CycleContext, clients: RequestLoad, captures_before: int, captures_after: int, **extra) -> dict:
     ctx = context(pipe.settings)
     champion = registry.alias_state(ctx.client, MODEL).champion
     answers = answering_version(pipe)
@@ -251,7 +202,7 @@ def test_triton_killed_mid_shadow_evaluation(pipe):
         except Exception as exc:  # noqa: BLE001 - expected: Triton died under it
             replay["error"] = repr(exc)
 
-    with Clients(pipe) as clients:
+    with request_load(pipe) as clients:
         thread = threading.Thread(target=score, daemon=True)
         thread.start()
         time.sleep(2)
@@ -270,7 +221,7 @@ def test_triton_killed_mid_shadow_evaluation(pipe):
 
 def test_triton_killed_mid_promotion(pipe):
     before = captured(pipe)
-    with Clients(pipe) as clients:
+    with request_load(pipe) as clients:
         resume, thread, outcome, restore = paused_promotion(pipe, "loaded")
         clients.down()
         kill(triton(pipe.settings))
@@ -293,7 +244,7 @@ def test_mlflow_stopped_mid_promotion(pipe):
     v2); once MLflow is back, recovery (after the dead change's lease expires) undoes the unjournaled
     change: v1 is champion and served again."""
     before = captured(pipe)
-    with Clients(pipe) as clients:
+    with request_load(pipe) as clients:
         resume, thread, outcome, restore = paused_promotion(pipe, "aliases_moved")
         mlflow_service(pipe.settings).stop()
         resume.set()
@@ -324,7 +275,7 @@ def test_mlflow_stopped_mid_promotion(pipe):
 def test_triton_restart_reloads_the_champion_and_keeps_every_capture(pipe):
     """A graceful restart: the router's finalize writes its buffered captures, Triton loads the
     champion (and the shadowed challenger) from the repository at start."""
-    with Clients(pipe) as clients:
+    with request_load(pipe) as clients:
         time.sleep(3)
         cutoff = pd.Timestamp.now(tz="UTC")
         clients.down()
@@ -357,7 +308,7 @@ def test_a_full_capture_disk_loses_no_request_and_no_record(pipe, tmp_path):
         filler = mount / "filler"
         subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=64k"], capture_output=True)  # until ENOSPC
         captured_before, dropped_before = _counter(ctx, "ccp_capture_records_total"), _counter(ctx, "ccp_shadow_dropped_total")
-        with Clients(ctx) as clients:
+        with request_load(ctx) as clients:
             time.sleep(5)
             nothing_written = read_captures(mount, MODEL).empty
             filler.unlink()

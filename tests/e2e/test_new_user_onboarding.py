@@ -109,3 +109,7 @@ def test_ccp_init_then_make_up_and_one_triggered_cycle_promotes_a_first_champion
     _run([CCP, "predict", str(data), "--out", str(scored), "--json"], env, 300)
     predictions = pd.read_csv(scored)
     assert len(predictions) == len(pd.read_csv(data)) and predictions["prediction"].notna().all()
+
+    password = json.loads((Path(env["CCP_HOME"]) / "airflow" / "simple_auth_manager_passwords.json.generated").read_text())
+    logs = [p for p in Path(env["CCP_HOME"]).rglob("*.log") if p.is_file()]
+    assert logs and not [str(p) for p in logs if password["admin"] in p.read_text(errors="replace")]  # no secret in logs

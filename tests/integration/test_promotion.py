@@ -30,6 +30,7 @@ from champion_challenger.errors import ChampionLeaseError, PendingTransitionErro
 from champion_challenger.registry import journal, lease, ledger
 from champion_challenger.registry import model_registry as registry
 from tests.conftest import write_test_configs
+from tests.integration.request_load import RequestLoad
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
 MODEL = "promotion_test"
@@ -66,44 +67,13 @@ def rows(pipe: CycleContext, n: int = 8) -> pd.DataFrame:
     return pd.read_parquet(pipe.workspace("promo-2") / "holdout.parquet").head(n)
 
 
-class Clients:
-    """Threads sending requests that name no version until stopped, each over its own HTTP
-    connection; counts failures and records when each thread's requests were answered."""
-
-    def __init__(self, pipe: CycleContext, threads: int = 3) -> None:
-        self.pipe, self.ok, self.failed, self._stop = pipe, 0, [], threading.Event()
-        self.answered: list[list[float]] = [[] for _ in range(threads)]  # monotonic times, per thread
-        self._threads = [threading.Thread(target=self._loop, args=(i,), daemon=True) for i in range(threads)]
-
-    def _loop(self, index: int) -> None:
-        from champion_challenger.serving.triton_client import TritonModelClient
-
-        client, batch = TritonModelClient(self.pipe.triton_url, timeout_s=30), rows(self.pipe)
-        deadline = time.monotonic() + 300  # bounded even if never stopped
-        while not self._stop.is_set() and time.monotonic() < deadline:
-            try:
-                client.score(MODEL, batch, self.pipe.schema)
-                self.ok += 1
-                self.answered[index].append(time.monotonic())
-            except Exception as exc:  # noqa: BLE001 - every failure is recorded
-                self.failed.append(repr(exc))
-            time.sleep(0.02)
-
-    def __enter__(self) -> Clients:
-        for t in self._threads:
-            t.start()
-        time.sleep(1)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        time.sleep(1)
-        self._stop.set()
-        for t in self._threads:
-            t.join(timeout=60)
+def request_load(pipe: CycleContext, threads: int = 3) -> RequestLoad:
+    """Clients sending 8 holdout rows to the router, naming no version."""
+    return RequestLoad(pipe.triton_url, MODEL, rows(pipe), pipe.schema, threads)
 
 
 def test_promotion_and_rollback_under_load_with_a_ledger(pipeline):
-    with Clients(pipeline) as clients:
+    with request_load(pipeline) as clients:
         entry = transitions.promote(pipeline, 2, "alice", "better on the holdout", evidence_run_id="run-123")
         state = registry.alias_state(pipeline.client, MODEL)
         assert state == registry.AliasState(champion=2, challenger=None, previous=1)
@@ -137,7 +107,7 @@ def test_loading_a_version_holds_back_no_client(pipeline, monkeypatch):
         loads.append((model_name, began, time.monotonic()))
 
     monkeypatch.setattr(pipeline.triton, "load", timed_load)
-    with Clients(pipeline, threads=8) as clients:
+    with request_load(pipeline, threads=8) as clients:
         sync_serving(pipeline, [1, 2])
     assert pipeline.triton.ready_versions(pipeline.versions_model) == [1, 2]
     assert clients.failed == []
@@ -187,7 +157,7 @@ def test_failure_at_any_step_restores_the_earlier_state(pipeline, monkeypatch, f
     else:
         monkeypatch.setattr(ledger, "append", lambda *a, **k: (_ for _ in ()).throw(boom))
 
-    with Clients(pipeline) as clients, pytest.raises(RuntimeError, match="injected failure"):
+    with request_load(pipeline) as clients, pytest.raises(RuntimeError, match="injected failure"):
         transitions.promote(pipeline, target_version, "test", f"fault injection {fail_at}")
     monkeypatch.undo()
     assert clients.failed == []
@@ -209,7 +179,7 @@ def test_a_promotion_killed_after_any_step_is_recovered(pipeline, step):
         mlflow_port=pipeline.settings.mlflow_port,
     )
     killer = Path(__file__).with_name("promotion_killer.py")
-    with Clients(pipeline) as clients:
+    with request_load(pipeline) as clients:
         proc = subprocess.run(
             [sys.executable, str(killer), json.dumps({"settings": settings, "version": 2, "kill_after": step})],
             capture_output=True,

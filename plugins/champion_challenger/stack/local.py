@@ -6,6 +6,9 @@ the processes and keeps it; ``make wipe`` deletes it.
 
 from __future__ import annotations
 
+import json
+import os
+import secrets
 import shutil
 import sys
 from pathlib import Path
@@ -45,8 +48,13 @@ def mlflow_service(settings: Settings) -> ServiceProcess:
 
 
 def airflow_environment(settings: Settings) -> dict[str, str]:
-    """Environment of the Airflow processes: folders, SQLite, connections to MLflow and Triton."""
+    """Environment of the Airflow processes: folders, SQLite, connections to MLflow and Triton.
+
+    Also writes the admin password file (mode 0600) when missing: Airflow then finds the user's
+    password and never generates one, which it would print into its log.
+    """
     home = settings.home / "airflow"
+    ensure_airflow_password(settings)
     return {
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
@@ -102,14 +110,27 @@ def services(settings: Settings) -> list[ServiceProcess]:
 
 
 def airflow_password(settings: Settings) -> str | None:
-    """The generated password of the Airflow ``admin`` user, once Airflow has started."""
-    import json
-
-    path = settings.home / "airflow" / "simple_auth_manager_passwords.json.generated"
+    """The generated password of the Airflow ``admin`` user (``ccp status`` and the demo show it)."""
     try:
-        return json.loads(path.read_text()).get(AIRFLOW_USER)
+        return json.loads(_password_file(settings).read_text()).get(AIRFLOW_USER)
     except (FileNotFoundError, ValueError):
         return None
+
+
+def ensure_airflow_password(settings: Settings) -> None:
+    """Write a random password for the Airflow ``admin`` user, readable by this user only, unless one exists."""
+    if airflow_password(settings):
+        return
+    path = _password_file(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(json.dumps({AIRFLOW_USER: secrets.token_urlsafe(12)}) + "\n")
+
+
+def _password_file(settings: Settings) -> Path:
+    """Where Airflow's simple auth manager keeps its passwords (its default name in AIRFLOW_HOME)."""
+    return settings.home / "airflow" / "simple_auth_manager_passwords.json.generated"
 
 
 def gpu_count() -> int:

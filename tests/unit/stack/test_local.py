@@ -27,3 +27,19 @@ def test_every_local_service_listens_on_loopback_only(tmp_path):
     triton = triton_service(tmp_path, tmp_path / "repo", 8000, 8001, 8002).command
     assert {"--http-address=127.0.0.1", "--grpc-address=127.0.0.1", "--metrics-address=127.0.0.1"} <= set(triton)
     assert airflow_environment(settings)["AIRFLOW__API__HOST"] == "127.0.0.1"
+
+
+def test_the_admin_password_is_written_before_airflow_starts_so_airflow_never_prints_one(tmp_path):
+    import os
+    import stat
+
+    from champion_challenger.stack.local import airflow_password
+
+    settings = Settings(tmp_path, Path("p.yaml"), "http://127.0.0.1:5000", "127.0.0.1:8000", 8001, 8002, 18123, 5000)
+    airflow_environment(settings)
+    password = airflow_password(settings)
+    assert password and len(password) >= 12
+    files = list((tmp_path / "airflow").glob("simple_auth_manager_passwords*"))
+    assert [stat.S_IMODE(os.stat(f).st_mode) for f in files] == [0o600]
+    airflow_environment(settings)
+    assert airflow_password(settings) == password  # kept, not regenerated
