@@ -330,6 +330,58 @@ def test_a_full_capture_disk_loses_no_request_and_no_record(pipe, tmp_path):
         subprocess.run(["umount", "-l", str(mount)], capture_output=True)
 
 
+def test_mlflow_stopped_mid_record_then_the_cycle_completes(pipe, monkeypatch):
+    """A whole cycle in-process (ingest, train, register, deploy, offline + online evidence, gate, record,
+    promote or keep): MLflow stops while the decision is being recorded (after its metrics, tags and
+    decision.json, before the comparison report). Recording fails with a clear error while the champion
+    keeps serving; once MLflow is back, the retried record and the rest of the cycle complete."""
+    from champion_challenger.cycle import recording
+    from champion_challenger.cycle.evidence import decide, gather_evidence
+    from champion_challenger.cycle.ingest import accept_batches, claim_batches, prepare_window
+    from champion_challenger.cycle.serving_deployment import deploy_challenger
+    from champion_challenger.cycle.training import choose_challenger, select_candidates, train_candidate
+    from champion_challenger.evaluation import comparison
+
+    ctx, cycle = context(pipe.settings), "chaos-3"
+    write_batches(ctx.store.landing, 2, start=4, seed=7, rows=400)
+    accept_batches(ctx, cycle, claim_batches(ctx, cycle))
+    prepared = prepare_window(ctx, cycle)
+    results = [train_candidate(ctx, prepared, c) for c in select_candidates(ctx)]
+    challenger = choose_challenger(ctx, prepared, results)
+    deploy_challenger(ctx, challenger.version)
+    evidence = gather_evidence(ctx, prepared, challenger)
+    decision = decide(ctx, evidence)
+    write = comparison.write_comparison
+
+    def stop_mlflow_then_write(*args, **kwargs):
+        mlflow_service(pipe.settings).stop()
+        return write(*args, **kwargs)
+
+    before = captured(pipe)
+    with request_load(pipe) as clients:
+        monkeypatch.setattr(comparison, "write_comparison", stop_mlflow_then_write)
+        with pytest.raises(Exception) as failure:
+            recording.record_decision(ctx, evidence, decision)
+        monkeypatch.undo()
+        assert answering_version(pipe) == 1  # the champion keeps serving while MLflow is down
+        mlflow_service(pipe.settings).start(timeout_s=120)
+        ctx = context(pipe.settings)
+        recording.record_decision(ctx, evidence, decision)  # the task's retry
+        if decision.action == "promote":
+            transitions.promote(ctx, challenger.version, "chaos", decision.reason, evidence.cycle_run_id)
+        else:
+            transitions.keep_champion(ctx, challenger.version, decision)
+    row = record(
+        "MLflow stopped mid-record, then the cycle completes", pipe, clients, before, captured(pipe),
+        record_error=repr(failure.value)[:200], decision=decision.action, challenger=challenger.version,
+    )  # fmt: skip
+    run = ctx.client.get_run(evidence.cycle_run_id)
+    assert run.data.tags["ccp.decision.action"] == decision.action
+    assert "comparison" in {a.path for a in ctx.client.list_artifacts(evidence.cycle_run_id)}
+    assert_healthy(row)
+    assert row["registry_champion"] == (challenger.version if decision.action == "promote" else 1)
+
+
 def _counter(ctx: CycleContext, name: str) -> float:
     """A router counter summed over its labels."""
     import requests
