@@ -9,13 +9,11 @@ Each fault adds a row to the report (``CCP_CHAOS_REPORT`` names the JSON file; `
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import threading
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -33,12 +31,12 @@ from champion_challenger.serving.capture import read_captures
 from champion_challenger.settings import Settings
 from champion_challenger.stack.local import mlflow_service, triton
 from champion_challenger.stack.processes import _alive, _signal_group
+from tests.chaos import report
 from tests.conftest import settings_on_free_ports, write_test_configs
 from tests.integration.request_load import RequestLoad
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos, pytest.mark.timeout(1800)]
 MODEL = "chaos_model"
-REPORT: list[dict] = []
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -66,7 +64,6 @@ def stack(tmp_path_factory):
     yield settings
     triton(settings).stop()
     mlflow_service(settings).stop()
-    _write_report()
 
 
 @pytest.fixture(scope="module")
@@ -134,8 +131,7 @@ def record(fault: str, pipe: CycleContext, clients: RequestLoad, captures_before
         "capture_records_lost": max(captures_before - captures_after, 0),
         **extra,
     }
-    REPORT.append(row)
-    return row
+    return report.add(row)
 
 
 def captured(pipe: CycleContext, until: pd.Timestamp | None = None) -> int:
@@ -390,17 +386,3 @@ def _counter(ctx: CycleContext, name: str) -> float:
 
     counters = parse_counters(requests.get(ctx.triton_metrics_url, timeout=10).text, MODEL)
     return sum(v for (counter, _), v in counters.items() if counter == name)
-
-
-def _write_report() -> None:
-    target = os.environ.get("CCP_CHAOS_REPORT")
-    lines = ["fault | ok | failed | failed outside downtime | registry == Triton | records lost"]
-    lines += [
-        f"{r['fault']} | {r['requests_ok']} | {r['requests_failed']} | {r['failed_outside_triton_downtime']} | "
-        f"{r['registry_equals_triton']} | {r['capture_records_lost']}"
-        for r in REPORT
-    ]
-    print("\n" + "\n".join(lines))
-    if target:
-        Path(target).parent.mkdir(parents=True, exist_ok=True)
-        Path(target).write_text(json.dumps({"faults": REPORT}, indent=2, default=str))

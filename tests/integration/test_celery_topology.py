@@ -2,6 +2,9 @@
 and two Celery workers. Training (queue ``gpu``) must run on the gpu worker, everything else on the
 default worker. Skips when Postgres or Redis is not reachable.
 
+The chaos fault "SIGTERM the Airflow worker mid-training" runs here too (marked ``chaos``: ``make chaos``
+includes it), on this topology: the gpu worker is what a deployment stops.
+
 Postgres and Redis default to 127.0.0.1 (``CCP_TEST_POSTGRES_URL`` and ``CCP_TEST_REDIS_URL`` override);
 the test creates its own database and uses its own Redis db number, and removes both afterwards.
 """
@@ -11,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import secrets
+import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,18 +25,27 @@ import pytest
 import yaml
 
 from champion_challenger.config import PipelineConfig
-from champion_challenger.data.generate import write_batches
+from champion_challenger.cycle.context import CycleContext
+from champion_challenger.data.generate import generate_batch, write_batches
+from champion_challenger.data.synthetic import BatchSpec
 from champion_challenger.demo import airflow_api
+from champion_challenger.registry import journal
+from champion_challenger.registry import model_registry as registry
+from champion_challenger.serving.capture import read_captures
 from champion_challenger.settings import Settings
 from champion_challenger.stack import celery as topology
 from champion_challenger.stack.airflow_api import AirflowApi
-from champion_challenger.stack.processes import ServiceProcess, free_port, tail
+from champion_challenger.stack.processes import ServiceProcess, _alive, free_port, tail
+from tests.chaos import report
 from tests.conftest import write_test_configs
+from tests.integration.request_load import RequestLoad
 
 pytestmark = [pytest.mark.integration, pytest.mark.celery, pytest.mark.timeout(2400)]
 
 DAG_ID = "champion_challenger"
 ROWS = 800
+MODEL = "churn_celery"
+DECISIONS = ("promote.promote", "promote.keep_champion")
 RUN_TIMEOUT_S = 1200
 POSTGRES_CANDIDATES = ["postgresql://root@127.0.0.1:5432/postgres", "postgresql://postgres@127.0.0.1:5432/postgres"]
 REDIS_URL = os.environ.get("CCP_TEST_REDIS_URL", "redis://127.0.0.1:6379/7")  # a db number of its own
@@ -69,7 +82,8 @@ def _admin_sql(admin_url: str, statement: str) -> None:
 
 @pytest.fixture(scope="module")
 def postgres_url() -> Iterator[str]:
-    """A fresh Postgres database for Airflow's metadata and Celery's results; dropped afterwards."""
+    """A fresh Postgres database for Airflow's metadata and Celery's results, owned by a role of its own
+    with a password (as in the compose stack, so the logs can be searched for it); both dropped afterwards."""
     pytest.importorskip("asyncpg", reason="Airflow 3 on Postgres also needs the async driver asyncpg")
     admin_url = _admin_postgres_url()
     if admin_url is None:
@@ -77,12 +91,15 @@ def postgres_url() -> Iterator[str]:
             f"Postgres is not reachable (tried {', '.join(_postgres_candidates())}; set "
             "CCP_TEST_POSTGRES_URL); the Celery topology test needs it"
         )
-    name = f"ccp_celery_{secrets.token_hex(5)}"
-    _admin_sql(admin_url, f'CREATE DATABASE "{name}"')
+    name, password = f"ccp_celery_{secrets.token_hex(5)}", secrets.token_hex(16)
+    admin = urlsplit(admin_url)
+    _admin_sql(admin_url, f"CREATE ROLE \"{name}\" LOGIN PASSWORD '{password}'")
+    _admin_sql(admin_url, f'CREATE DATABASE "{name}" OWNER "{name}"')
     try:
-        yield urlsplit(admin_url)._replace(path=f"/{name}").geturl()
+        yield admin._replace(netloc=f"{name}:{password}@{admin.hostname}:{admin.port or 5432}", path=f"/{name}").geturl()
     finally:
         _admin_sql(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        _admin_sql(admin_url, f'DROP ROLE IF EXISTS "{name}"')
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +130,7 @@ def celery_settings(stack_env: Settings, tmp_path_factory) -> Settings:
     root = tmp_path_factory.mktemp("celery")
     pipeline_config = write_test_configs(root / "configs")
     pipeline = yaml.safe_load(pipeline_config.read_text())
-    pipeline.update(model_name="churn_celery", experiment_name="champion_challenger_celery")
+    pipeline.update(model_name=MODEL, experiment_name="champion_challenger_celery")
     pipeline_config.write_text(yaml.safe_dump(pipeline))
     home = root / "home"
     (home / "triton").mkdir(parents=True)
@@ -128,6 +145,7 @@ class Topology:
     workers: dict[str, topology.CeleryWorker]  # by name: "default", "gpu"
     queues: dict[str, list[str]]  # Celery node → queues, as the broker reports them
     logs: Path
+    secrets: dict[str, str]  # what must never reach a log: name → value
 
 
 def _print_diagnostics(services: list[ServiceProcess], task_logs: Path) -> None:
@@ -151,8 +169,9 @@ def _diagnostics_on_failure(services: list[ServiceProcess], task_logs: Path) -> 
 @pytest.fixture(scope="module")
 def celery_topology(postgres_url: str, broker_url: str, celery_settings: Settings) -> Iterator[Topology]:
     """api-server, scheduler, dag-processor and two Celery workers (``default``, ``gpu``)."""
+    secret_key = secrets.token_urlsafe(32)
     env = {
-        **topology.celery_environment(celery_settings, postgres_url, broker_url, secrets.token_urlsafe(32)),
+        **topology.celery_environment(celery_settings, postgres_url, broker_url, secret_key),
         "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",  # only the run this test triggers
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",  # conftest sets it for in-process Airflow
     }
@@ -165,7 +184,8 @@ def celery_topology(postgres_url: str, broker_url: str, celery_settings: Setting
             for service in services:
                 service.start(timeout_s=240)
             queues = topology.wait_for_workers(broker_url, workers, services)
-        yield Topology(services, {w.name: w for w in workers}, queues, logs)
+        hidden = {"api secret key / JWT secret": secret_key, "Postgres password": urlsplit(postgres_url).password or ""}
+        yield Topology(services, {w.name: w for w in workers}, queues, logs, {k: v for k, v in hidden.items() if v})
     finally:
         for service in reversed(services):
             service.stop()
@@ -214,3 +234,108 @@ def test_dag_succeeds_with_training_on_the_gpu_worker(celery_topology: Topology,
         assert {ti["queue"] for ti in ran_elsewhere} == {topology.DEFAULT_QUEUE}, summary
         assert {ti["hostname"] for ti in gpu} == {celery_topology.workers["gpu"].node}, summary
         assert {ti["hostname"] for ti in ran_elsewhere} == {celery_topology.workers["default"].node}, summary
+
+
+def _context(settings: Settings) -> CycleContext:
+    return CycleContext(
+        PipelineConfig.from_yaml(settings.pipeline_config), settings, settings.mlflow_tracking_uri, settings.triton_url
+    )
+
+
+def _ensure_champion(api: AirflowApi, settings: Settings, services: list[ServiceProcess]) -> None:
+    """A champion to protect: the run of the test above made one; alone (``make chaos``), run a cycle."""
+    if registry.alias_state(_context(settings).client, MODEL).champion is not None:
+        return
+    write_batches(PipelineConfig.from_yaml(settings.pipeline_config).landing_dir(settings.home), 4, seed=11, rows=ROWS)
+    api.wait_for_dag(DAG_ID, timeout_s=300)
+    api.unpause(DAG_ID)
+    assert _wait_run(api, api.trigger(DAG_ID), services) == "success"
+
+
+def _wait_gpu_task_running(api: AirflowApi, run_id: str, timeout_s: float = 600) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        instances = api.task_instances(DAG_ID, run_id)
+        running = [ti for ti in instances if ti["queue"] == topology.GPU_QUEUE and ti["state"] == "running"]
+        if running:
+            return running[0]
+        time.sleep(1)
+    raise TimeoutError(f"no training task running after {timeout_s:.0f}s: {api.task_states(DAG_ID, run_id)}")
+
+
+@pytest.mark.chaos
+def test_sigterm_of_the_gpu_worker_mid_training(celery_topology: Topology, celery_settings: Settings):
+    """``docker stop`` / a pod eviction: SIGTERM to the gpu worker's main process while it trains a
+    challenger, clients calling the champion throughout. Celery's warm shutdown lets the running
+    training finish (compose gives it ``stop_grace_period``), the worker exits, a new worker takes
+    the rest of the queue, and the cycle completes. The champion serves every request meanwhile;
+    afterwards registry ``@champion`` == the version the router answers with, no journal entry is
+    left, and no capture record written before the fault is lost."""
+    settings, services = celery_settings, celery_topology.services
+    api = airflow_api(settings)
+    with _diagnostics_on_failure(services, celery_topology.logs):
+        _ensure_champion(api, settings, services)
+        ctx = _context(settings)
+        model, champion_before = MODEL, registry.alias_state(ctx.client, MODEL).champion
+        rows = generate_batch(BatchSpec(index=0, rows=8, seed=5, drifted=False))
+        landing = ctx.config.landing_dir(settings.home)
+        write_batches(landing, 2, start=20, drift_at=20, seed=11, rows=ROWS)
+        gpu_worker = next(s for s in services if s.name == "celery-worker-gpu")
+        captures_before = len(read_captures(ctx.capture_dir, model))
+        with RequestLoad(ctx.triton_url, model, rows, ctx.schema, entity_keys=rows[ctx.schema.id_column]) as clients:
+            run_id = api.trigger(DAG_ID, conf={"force_train": True, "challenger_configs": ["churn_mlp"]})
+            training = _wait_gpu_task_running(api, run_id)
+            time.sleep(3)  # into Ludwig's training loop
+            pid = gpu_worker.pid()
+            signalled = time.monotonic()
+            os.kill(pid, signal.SIGTERM)
+            while _alive(pid) and time.monotonic() - signalled < 900:
+                time.sleep(0.5)
+            worker_exit_s = time.monotonic() - signalled
+            states_at_exit = {(ti["task_id"], ti["map_index"]): ti["state"] for ti in api.task_instances(DAG_ID, run_id)}
+            gpu_worker.pid_file.unlink(missing_ok=True)
+            gpu_worker.start(timeout_s=240)
+            state = _wait_run(api, run_id, services)
+        instances, gpu = api.task_instances(DAG_ID, run_id), topology.GPU_QUEUE
+        alias = registry.alias_state(ctx.client, MODEL)
+        answers = int(ctx.triton.score(model, rows.head(1), ctx.schema)["version"].iloc[0])
+        row = report.add(
+            {
+                "fault": "SIGTERM of the gpu Celery worker mid-training",
+                "requests_ok": clients.ok,
+                "requests_failed": len(clients.failures),
+                "failed_outside_triton_downtime": len(clients.outside_downtime()),
+                "registry_champion": alias.champion,
+                "router_answers_with": answers,
+                "registry_equals_triton": alias.champion == answers,
+                "journal_pending": journal.read(ctx.client, MODEL) is not None,
+                "capture_records_before_fault": captures_before,
+                "capture_records_lost": max(captures_before - len(read_captures(ctx.capture_dir, model)), 0),
+                "champion_before": champion_before,
+                "interrupted_task": f"{training['task_id']}[{training['map_index']}]",
+                "state_when_worker_exited": states_at_exit[(training["task_id"], training["map_index"])],
+                "worker_exit_seconds": round(worker_exit_s, 1),
+                "training_tries": {f"{t['task_id']}[{t['map_index']}]": t["try_number"] for t in instances if t["queue"] == gpu},
+                "run_state": state,
+                "decision": next((t["task_id"] for t in instances if t["task_id"] in DECISIONS and t["state"] == "success"), ""),
+            }
+        )  # fmt: skip
+    assert not _alive(pid), f"the gpu worker did not exit within 15 min of SIGTERM: {row}"
+    assert state == "success", (row, [(ti["task_id"], ti["map_index"], ti["state"]) for ti in instances])
+    assert row["registry_equals_triton"] and not row["journal_pending"], row
+    assert row["requests_failed"] == 0 and row["capture_records_lost"] == 0, row
+
+
+def test_no_secret_reaches_a_log(celery_topology: Topology, celery_settings: Settings):
+    """After the runs above: no component log, task log or scheduler log of the production topology holds
+    the Postgres password or the api-server's secret key (Airflow masks connection passwords in task
+    logs; the components must not print their configuration)."""
+    logs = [p for p in celery_settings.home.rglob("*") if p.is_file() and (p.suffix == ".log" or "logs" in p.parts)]
+    assert any(p.name.startswith("attempt=") for p in logs), "no task log to search"
+    leaks = [
+        f"{what} in {path.relative_to(celery_settings.home)}"
+        for path in logs
+        for what, value in celery_topology.secrets.items()
+        if value in path.read_text(errors="replace")
+    ]
+    assert celery_topology.secrets and not leaks, leaks
