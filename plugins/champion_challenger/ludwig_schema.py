@@ -3,10 +3,19 @@
 Every candidate YAML is validated with Ludwig's own schema (:func:`load_ludwig_config`); the batch
 schema (:class:`ModelSchema`) is the union of the candidates' input features plus the pipeline's
 target, timestamp and id columns.
+
+Ludwig's schema check imports Ludwig and torch (about 15 s of CPU and 1 GB of memory per process), and
+almost every task of a cycle needs the schema. With a cache folder, a config that passed the check once
+is remembered by its content and Ludwig's version, so only the first task to see a new or changed
+config pays for the check; a config that fails is never remembered.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -70,8 +79,13 @@ class ModelSchema(StrictModel):
         return [c for c in self.required_columns if not (self.id_derived and c == self.id_column)]
 
 
-def load_ludwig_config(path: str | Path) -> dict[str, Any]:
+def load_ludwig_config(path: str | Path, checked_cache: Path | None = None) -> dict[str, Any]:
     """Read a Ludwig YAML and check it with Ludwig's own schema.
+
+    Args:
+        path: the YAML file.
+        checked_cache: folder remembering configs that passed (see the module docstring); None
+            checks every time.
 
     Raises:
         ConfigError: naming the file and the offending field.
@@ -79,6 +93,9 @@ def load_ludwig_config(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     raw = read_yaml(path)
     _check_feature_types(path, raw)
+    marker = checked_cache / _check_key(raw) if checked_cache is not None else None
+    if marker is not None and marker.exists():
+        return raw
     from ludwig.error import ConfigValidationError
     from ludwig.schema.model_types.base import ModelConfig
 
@@ -86,7 +103,25 @@ def load_ludwig_config(path: str | Path) -> dict[str, Any]:
         ModelConfig.from_dict(raw)
     except (ConfigValidationError, ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"{path}: invalid Ludwig config: {exc}") from None
+    if marker is not None:
+        _remember(marker, path)
     return raw
+
+
+def _check_key(raw: dict[str, Any]) -> str:
+    """The config's content and the installed Ludwig version, hashed."""
+    content = json.dumps(raw, sort_keys=True, default=str) + "|ludwig " + version("ludwig")
+    return hashlib.sha256(content.encode()).hexdigest()
+
+
+def _remember(marker: Path, path: Path) -> None:
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        tmp = marker.with_name(f".{marker.name}.{os.getpid()}.tmp")
+        tmp.write_text(f"{path}\n")
+        os.replace(tmp, marker)
+    except OSError:  # a read-only or full disk: the next task checks again
+        pass
 
 
 def _check_feature_types(path: Path, raw: dict[str, Any]) -> None:
@@ -162,6 +197,6 @@ def _candidate_features(config: PipelineConfig, ludwig_config: dict[str, Any], p
     return features
 
 
-def load_candidate_configs(config: PipelineConfig) -> dict[str, dict[str, Any]]:
-    """Load and validate every candidate Ludwig config (name → config)."""
-    return {name: load_ludwig_config(path) for name, path in config.ludwig_config_paths().items()}
+def load_candidate_configs(config: PipelineConfig, checked_cache: Path | None = None) -> dict[str, dict[str, Any]]:
+    """Load and validate every candidate Ludwig config (name → config); ``checked_cache``: see :func:`load_ludwig_config`."""
+    return {name: load_ludwig_config(path, checked_cache) for name, path in config.ludwig_config_paths().items()}

@@ -79,7 +79,8 @@ def add_prune(sub: argparse._SubParsersAction) -> None:
         older than retention.capture_days / retention.run_days, and the oldest beyond
         retention.capture_max_gb / retention.run_max_gb. Captures an open evaluation reads (since the
         @challenger was registered, and since the latest promotion while the watch judges it) are kept;
-        nothing is deleted while a champion change is pending. Batch data is never deleted. The
+        nothing is deleted while a champion change is pending. Batch data is never deleted. First, each
+        finished capture hour's files are merged into one file (no record is deleted). The
         champion_watch DAG runs this after every watch.
         """,
         """
@@ -97,12 +98,20 @@ def _cmd_prune(args: argparse.Namespace) -> Output:
     from champion_challenger.cycle.retention import prune
 
     report = prune(_context(), dry_run=args.dry_run)
+    compacted = (
+        f"{'would merge' if report.dry_run else 'merged'} {report.capture_files_compacted} capture file(s) of "
+        f"{report.capture_hours_compacted} finished hour(s) into one file per hour"
+    )
     if report.skipped:
-        return Output(report.as_dict(), f"nothing pruned: {report.skipped}")
+        return Output(report.as_dict(), f"{compacted}; nothing pruned: {report.skipped}")
     verb = "would delete" if report.dry_run else "deleted"
     text = (
-        f"{verb} {len(report.captures_deleted)} capture partition(s) ({report.capture_bytes_deleted / 1e6:.1f} MB) and "
-        f"{len(report.runs_deleted)} cycle workspace(s) ({report.run_bytes_deleted / 1e6:.1f} MB)"
+        compacted
+        + "\n"
+        + (
+            f"{verb} {len(report.captures_deleted)} capture partition(s) ({report.capture_bytes_deleted / 1e6:.1f} MB) and "
+            f"{len(report.runs_deleted)} cycle workspace(s) ({report.run_bytes_deleted / 1e6:.1f} MB)"
+        )
     )
     if report.captures_kept_since:
         text += f"; captures since {report.captures_kept_since} kept for an open evaluation"

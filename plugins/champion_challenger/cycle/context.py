@@ -103,8 +103,8 @@ class CycleContext:
     # ---- what the config implies ------------------------------------------------------------------
     @cached_property
     def ludwig_configs(self) -> dict[str, dict[str, Any]]:
-        """Candidate name → validated Ludwig config."""
-        return load_candidate_configs(self.config)
+        """Candidate name → validated Ludwig config (Ludwig's schema check remembered under ``<home>/cache``)."""
+        return load_candidate_configs(self.config, self.settings.home / "cache" / "ludwig-config-checks")
 
     @cached_property
     def schema(self) -> ModelSchema:

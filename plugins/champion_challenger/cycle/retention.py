@@ -9,6 +9,9 @@ first). Never deleted:
 * anything while a champion change is pending in the journal (pruning waits until it is recovered);
 * batch data (``raw/``, ``accepted/``, ``quarantine/``): the lineage of every model is kept.
 
+Before pruning, finished capture hours are compacted (their many small files merged into one;
+:func:`~champion_challenger.serving.capture.compact_captures`), which deletes no record.
+
 Run by the ``champion_watch`` DAG after each watch, and by ``ccp prune``.
 """
 
@@ -24,6 +27,7 @@ from typing import Any
 from champion_challenger.cycle.context import CycleContext
 from champion_challenger.registry import journal, ledger
 from champion_challenger.registry import model_registry as registry
+from champion_challenger.serving.capture import compact_captures
 
 log = logging.getLogger(__name__)
 GB = 1024**3
@@ -55,6 +59,8 @@ class PruneReport:
     runs_deleted: list[str] = field(default_factory=list)
     run_bytes_deleted: int = 0
     captures_kept_since: str | None = None
+    capture_hours_compacted: int = 0
+    capture_files_compacted: int = 0
     skipped: str | None = None
     warnings: list[str] = field(default_factory=list)
 
@@ -120,7 +126,8 @@ def captures_needed_since(ctx: CycleContext, now: datetime) -> datetime | None:
 
 
 def prune(ctx: CycleContext, now: datetime | None = None, dry_run: bool = False) -> PruneReport:
-    """Delete capture partitions and cycle workspaces past ``retention:`` (see the module docstring).
+    """Compact finished capture hours, then delete capture partitions and cycle workspaces past
+    ``retention:`` (see the module docstring).
 
     Args:
         ctx: the pipeline.
@@ -128,6 +135,8 @@ def prune(ctx: CycleContext, now: datetime | None = None, dry_run: bool = False)
         dry_run: report what would go, delete nothing.
     """
     now, limits, report = now or datetime.now(UTC), ctx.config.retention, PruneReport(dry_run)
+    compacted = compact_captures(ctx.capture_dir, ctx.model_name, now, dry_run)
+    report.capture_hours_compacted, report.capture_files_compacted = compacted.hours, compacted.files_before
     pending = journal.read(ctx.client, ctx.model_name)
     if pending is not None:
         report.skipped = f"a {pending.action} of {ctx.model_name} is pending in the journal; pruning waits until it is recovered"

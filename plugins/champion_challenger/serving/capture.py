@@ -20,21 +20,33 @@ Multiclass records add ``score_classes`` (a JSON list: the class order of the sc
 Layout: ``<capture_dir>/model=<name>/date=YYYY-MM-DD/hour=HH/part-<time>-<uuid>.parquet``. Files are
 written to a temporary name and renamed, so a reader never sees half a file. The router writes;
 the pipeline reads (and joins labels that arrive later on ``entity_key``).
+
+Compaction (:func:`compact_captures`, run by ``champion_watch``'s ``prune_stores`` and ``ccp prune``)
+merges the many small files the router writes into an hour (one per flush) into one file, so a 14-day
+window reads ~340 files instead of tens of thousands. The merged file is renamed in first and names
+the files it replaces in its Parquet metadata; readers skip a file some merged file replaces, then the
+replaced files are deleted. A reader therefore sees every record exactly once at every moment, and a
+compaction that dies half way leaves a state the next one finishes.
 """
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import threading
 import time
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 #: Columns every capture record has; feature columns follow, named ``feature.<name>``.
 RECORD_COLUMNS = (
@@ -59,6 +71,10 @@ NO_CHALLENGER = -1
 
 #: A writer keeps at most this many flushes' worth of records while writes fail.
 MAX_BUFFERED_FLUSHES = 10
+#: Parquet metadata key of a merged file: the JSON list of the file names it replaces.
+REPLACES_KEY = b"ccp.replaces"
+#: An hour is compacted once it ended this long ago (late flushes land in an hour after it ends).
+COMPACTION_SETTLE = timedelta(minutes=10)
 
 
 def partition_dir(capture_dir: Path, model: str, at: datetime) -> Path:
@@ -145,15 +161,20 @@ class CaptureWriter:
     def _write(self, records: pd.DataFrame, hour: datetime) -> Path:
         folder = partition_dir(self.capture_dir, self.model, hour)
         folder.mkdir(parents=True, exist_ok=True)
-        name = f"part-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}.parquet"
-        tmp = folder / f".{name}.tmp"
-        try:
-            records.to_parquet(tmp, index=False)
-        except BaseException:
-            tmp.unlink(missing_ok=True)  # never leave a partial file
-            raise
-        os.replace(tmp, folder / name)
-        return folder / name
+        return _write_atomically(pa.Table.from_pandas(records, preserve_index=False), folder)
+
+
+def _write_atomically(table: pa.Table, folder: Path, suffix: str = "") -> Path:
+    """Write ``table`` as a new part file of ``folder``: a temporary name first, then a rename."""
+    name = f"part-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}{suffix}.parquet"
+    tmp = folder / f".{name}.tmp"
+    try:
+        pq.write_table(table, tmp)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # never leave a partial file
+        raise
+    os.replace(tmp, folder / name)
+    return folder / name
 
 
 def _concat(chunks: list[Any]) -> np.ndarray | list:
@@ -168,15 +189,14 @@ def read_captures(
 ) -> pd.DataFrame:
     """All capture records of ``model`` with ``since <= timestamp < until`` (UTC), oldest first.
 
-    Only the hour partitions overlapping the interval are opened.
+    Only the hour partitions overlapping the interval are opened; in each, the live files (not the
+    ones a compacted file replaces). A file that a concurrent compaction deleted is re-listed.
     """
-    root = Path(capture_dir) / f"model={model}"
-    files = sorted(root.glob("date=*/hour=*/part-*.parquet"))
-    if since is not None or until is not None:
-        files = [f for f in files if _hour_overlaps(f, since, until)]
-    if not files:
+    hours = [h for h in hour_partitions(capture_dir, model) if _hour_overlaps(h, since, until)]
+    tables = [table for hour in hours for table in _read_hour(hour)]
+    if not tables:
         return pd.DataFrame(columns=list(RECORD_COLUMNS))
-    records = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+    records = pa.concat_tables(tables, promote_options="permissive").to_pandas()
     if since is not None:
         records = records[records["timestamp"] >= pd.Timestamp(since)]
     if until is not None:
@@ -184,8 +204,115 @@ def read_captures(
     return records.sort_values("timestamp", kind="stable").reset_index(drop=True)
 
 
-def _hour_overlaps(path: Path, since: datetime | None, until: datetime | None) -> bool:
-    date, hour = path.parent.parent.name.split("=")[1], path.parent.name.split("=")[1]
-    start = datetime.fromisoformat(f"{date}T{hour}:00:00+00:00")
-    end = start + pd.Timedelta(hours=1)
+def hour_partitions(capture_dir: str | Path, model: str) -> list[Path]:
+    """The hour folders of ``model``'s capture store, oldest first."""
+    return sorted((Path(capture_dir) / f"model={model}").glob("date=*/hour=*"))
+
+
+def live_files(hour: Path) -> list[Path]:
+    """The part files of an hour folder that hold its records: every file no compacted file replaces."""
+    files = sorted(hour.glob("part-*.parquet"))
+    replaced = _replaced_names(files)
+    return [f for f in files if f.name not in replaced]
+
+
+def _replaced_names(files: list[Path]) -> set[str]:
+    replaced: set[str] = set()
+    for path in files:
+        if path.name.endswith("-compacted.parquet"):
+            metadata = pq.read_schema(path).metadata or {}
+            replaced.update(json.loads(metadata.get(REPLACES_KEY, b"[]")))
+    return replaced
+
+
+def _read_hour(hour: Path, attempts: int = 5) -> list[pa.Table]:
+    for attempt in range(attempts):
+        try:
+            return [pq.read_table(f) for f in live_files(hour)]
+        except FileNotFoundError:  # a compaction replaced a file between listing and reading
+            if attempt == attempts - 1:
+                raise
+    return []
+
+
+@dataclass(frozen=True)
+class CompactionResult:
+    """What :func:`compact_captures` did: hour folders merged, files before and after, records merged."""
+
+    hours: int = 0
+    files_before: int = 0
+    files_after: int = 0
+    records: int = 0
+
+
+def compact_captures(capture_dir: str | Path, model: str, now: datetime | None = None, dry_run: bool = False) -> CompactionResult:
+    """Merge each finished hour's part files into one file (see the module docstring).
+
+    An hour is finished once it ended :data:`COMPACTION_SETTLE` ago; a file the router writes into it
+    later is merged by the next compaction. Temporary files older than a day (left by a crash) go too.
+    One compaction per model at a time (a lock file in the model's folder); a second one returns at once.
+
+    Args:
+        capture_dir: root of the capture store.
+        model: router model name.
+        now: the current time (tests pass one).
+        dry_run: count what would be merged, change nothing.
+    """
+    root = Path(capture_dir) / f"model={model}"
+    if not root.is_dir():
+        return CompactionResult()
+    with open(root / ".compaction.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # another compaction of this model is running
+            return CompactionResult()
+        return _compact(capture_dir, model, (now or datetime.now(UTC)) - COMPACTION_SETTLE, dry_run)
+
+
+def _compact(capture_dir: str | Path, model: str, cutoff: datetime, dry_run: bool) -> CompactionResult:
+    hours = files_before = files_after = records = 0
+    for hour in hour_partitions(capture_dir, model):
+        if _hour_start(hour) + timedelta(hours=1) > cutoff:
+            continue
+        _remove_stale_temporaries(hour)
+        files = sorted(hour.glob("part-*.parquet"))
+        replaced = _replaced_names(files)
+        live = [f for f in files if f.name not in replaced]
+        if len(live) > 1:
+            hours, files_before, files_after = hours + 1, files_before + len(live), files_after + 1
+            records += 0 if dry_run else _merge(hour, files, live)
+        elif replaced and not dry_run:  # a compaction died after its rename: finish its deletions
+            for path in files:
+                if path.name in replaced:
+                    path.unlink(missing_ok=True)
+    return CompactionResult(hours, files_before, files_after, records)
+
+
+def _merge(hour: Path, files: list[Path], live: list[Path]) -> int:
+    """Write the live files of ``hour`` as one file naming every file it replaces, then delete those."""
+    table = pa.concat_tables([pq.read_table(f) for f in live], promote_options="permissive")
+    names = json.dumps(sorted(f.name for f in files)).encode()  # replaced leftovers of a crash go too
+    _write_atomically(table.replace_schema_metadata({**(table.schema.metadata or {}), REPLACES_KEY: names}), hour, "-compacted")
+    for path in files:
+        path.unlink(missing_ok=True)
+    return table.num_rows
+
+
+def _remove_stale_temporaries(hour: Path) -> None:
+    for tmp in hour.glob(".part-*.tmp"):
+        try:
+            if time.time() - tmp.stat().st_mtime > 86400:
+                tmp.unlink(missing_ok=True)
+        except FileNotFoundError:  # a writer renamed it meanwhile
+            continue
+
+
+def _hour_start(hour: Path) -> datetime:
+    date, hh = hour.parent.name.split("=")[1], hour.name.split("=")[1]
+    return datetime.fromisoformat(f"{date}T{hh}:00:00+00:00")
+
+
+def _hour_overlaps(hour: Path, since: datetime | None, until: datetime | None) -> bool:
+    start = _hour_start(hour)
+    end = start + timedelta(hours=1)
     return (since is None or end > since) and (until is None or start < until)

@@ -66,8 +66,12 @@ class AirflowApi:
         run = self._call("POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf or {}})
         return run["dag_run_id"]
 
+    def run(self, dag_id: str, run_id: str) -> dict[str, Any]:
+        """A DAG run (fields ``state``, ``start_date``, ``end_date``, ``conf``, ...)."""
+        return self._call("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
+
     def run_state(self, dag_id: str, run_id: str) -> str:
-        return self._call("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["state"]
+        return self.run(dag_id, run_id)["state"]
 
     def task_instances(self, dag_id: str, run_id: str, page_size: int = 100) -> list[dict[str, Any]]:
         """Every task instance of a run, mapped ones included (fields ``task_id``, ``map_index``,
