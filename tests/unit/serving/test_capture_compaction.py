@@ -8,34 +8,15 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from champion_challenger.serving import capture
 from champion_challenger.serving.capture import CaptureWriter, compact_captures, live_files, partition_dir, read_captures
+from tests.unit.serving.capture_records import capture_records
 
 START = datetime(2026, 11, 25, 9, tzinfo=UTC)
 NOW = START + timedelta(hours=3, minutes=30)  # hours 09..11 finished, 12 still open
-
-
-def _records(n: int, at: datetime, tag: str) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "request_id": [f"{tag}-{i}" for i in range(n)],
-            "entity_key": [f"{tag}-{i}" for i in range(n)],
-            "timestamp": [pd.Timestamp(at) + pd.Timedelta(seconds=i) for i in range(n)],
-            "champion_version": 1,
-            "challenger_version": 2,
-            "champion_score": np.linspace(0, 1, n),
-            "challenger_score": 0.6,
-            "champion_prediction": 0,
-            "challenger_prediction": 1,
-            "champion_latency_ms": 1.0,
-            "challenger_latency_ms": 1.2,
-            "feature.x": np.arange(n, dtype=np.float32),
-        }
-    )
 
 
 def _fill(root: Path, files_per_hour: int = 6, hours: int = 4, rows: int = 7) -> pd.DataFrame:
@@ -44,7 +25,7 @@ def _fill(root: Path, files_per_hour: int = 6, hours: int = 4, rows: int = 7) ->
     written = []
     for h in range(hours):
         for f in range(files_per_hour):
-            records = _records(rows, START + timedelta(hours=h, minutes=5 * f), f"h{h}f{f}")
+            records = capture_records(rows, START + timedelta(hours=h, minutes=5 * f), f"h{h}f{f}")
             writer.add(records)
             writer.flush()
             written.append(records)
@@ -73,7 +54,7 @@ def test_a_file_written_late_into_a_compacted_hour_is_read_then_merged(tmp_path)
     _fill(tmp_path, hours=1)
     compact_captures(tmp_path, "router", now=NOW)
     late = CaptureWriter(tmp_path, "router", flush_rows=10**6)
-    late.add(_records(5, START + timedelta(minutes=59), "late"))
+    late.add(capture_records(5, START + timedelta(minutes=59), "late"))
     late.flush()
     assert len(read_captures(tmp_path, "router")) == 6 * 7 + 5
     assert compact_captures(tmp_path, "router", now=NOW).files_before == 2
@@ -117,7 +98,7 @@ def test_readers_never_see_a_partial_or_doubled_store_while_compactions_and_writ
     def write() -> None:
         writer = CaptureWriter(tmp_path, "router", flush_rows=10**6)
         for i in range(60):
-            writer.add(_records(3, START + timedelta(hours=i % 2, minutes=59), f"w{i}"))
+            writer.add(capture_records(3, START + timedelta(hours=i % 2, minutes=59), f"w{i}"))
             writer.flush()
             acknowledged.append(acknowledged[-1] + 3)
             seen, deadline = reads[0], time.monotonic() + 5

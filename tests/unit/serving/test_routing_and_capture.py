@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from champion_challenger.serving.capture import CaptureWriter, partition_dir, read_captures
@@ -18,6 +17,7 @@ from champion_challenger.serving.routing import (
     plan_rows,
     row_keys,
 )
+from tests.unit.serving.capture_records import capture_records
 
 KEYS = [f"customer-{i}" for i in range(4000)]
 
@@ -70,30 +70,11 @@ def test_a_routing_table_written_before_the_tolerance_existed_reads_with_zero(tm
     assert RoutingTable.read(tmp_path).disagreement_tolerance == 0.0
 
 
-def _records(n: int, at: datetime, prefix: str = "k") -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "request_id": [f"r{i}" for i in range(n)],
-            "entity_key": [f"{prefix}{i}" for i in range(n)],
-            "timestamp": [pd.Timestamp(at) + pd.Timedelta(seconds=i) for i in range(n)],
-            "champion_version": 1,
-            "challenger_version": 2,
-            "champion_score": 0.4,
-            "challenger_score": 0.6,
-            "champion_prediction": 0,
-            "challenger_prediction": 1,
-            "champion_latency_ms": 1.0,
-            "challenger_latency_ms": 1.2,
-            "feature.x": np.arange(n, dtype=np.float32),
-        }
-    )
-
-
 def test_capture_writer_flushes_by_size_into_hour_partitions(tmp_path):
     writer = CaptureWriter(tmp_path, "router", flush_rows=10, flush_seconds=3600)
     at = datetime(2026, 11, 25, 9, 59, 55, tzinfo=UTC)
-    assert writer.add(_records(6, at)) == []  # buffered
-    written = writer.add(_records(6, at, prefix="j"))  # 12 rows, crossing 10:00
+    assert writer.add(capture_records(6, at)) == []  # buffered
+    written = writer.add(capture_records(6, at, prefix="j"))  # 12 rows, crossing 10:00
     hours = [partition_dir(tmp_path, "router", at), partition_dir(tmp_path, "router", at + timedelta(hours=1))]
     assert [p.parent for p in written] == hours
     assert not list(tmp_path.rglob(".*.tmp"))
@@ -107,7 +88,7 @@ def test_capture_writer_flushes_by_size_into_hour_partitions(tmp_path):
 
 def test_capture_writer_flushes_by_age(tmp_path):
     writer = CaptureWriter(tmp_path, "router", flush_rows=1000, flush_seconds=0.0)
-    writer.add(_records(3, datetime.now(UTC)))
+    writer.add(capture_records(3, datetime.now(UTC)))
     assert writer.due()
     assert len(writer.flush()) == 1 and writer.flush() == []
     assert len(read_captures(tmp_path, "router")) == 3
@@ -119,7 +100,7 @@ def test_a_failed_write_keeps_its_records_for_the_next_flush_and_leaves_no_file(
     writer = CaptureWriter(root, "router", flush_rows=5, flush_seconds=3600)
     at = datetime(2026, 11, 25, 9, 59, 58, tzinfo=UTC)
     with pytest.raises(OSError):
-        writer.add(_records(6, at))  # crosses 10:00: two partitions, both fail
+        writer.add(capture_records(6, at))  # crosses 10:00: two partitions, both fail
     with pytest.raises(OSError):
         writer.flush()
     assert writer.dropped == 0
@@ -135,7 +116,7 @@ def test_while_writes_fail_the_buffer_is_bounded_and_drops_are_counted(tmp_path)
     writer = CaptureWriter(root, "router", flush_rows=2, flush_seconds=3600)  # keeps at most 10 x 2 records
     for batch in range(8):
         with pytest.raises(OSError):
-            writer.add(_records(3, datetime(2026, 11, 25, 9, tzinfo=UTC), prefix=f"b{batch}-"))
+            writer.add(capture_records(3, datetime(2026, 11, 25, 9, tzinfo=UTC), prefix=f"b{batch}-"))
     assert writer.dropped == 8 * 3 - 20
     root.unlink()
     writer.flush()
