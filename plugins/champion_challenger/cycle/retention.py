@@ -27,7 +27,7 @@ from typing import Any
 from champion_challenger.cycle.context import CycleContext
 from champion_challenger.registry import journal, ledger
 from champion_challenger.registry import model_registry as registry
-from champion_challenger.serving.capture import compact_captures
+from champion_challenger.serving.capture import compact_captures, hour_partitions, hour_start
 
 log = logging.getLogger(__name__)
 GB = 1024**3
@@ -70,12 +70,7 @@ class PruneReport:
 
 def capture_partitions(capture_dir: Path, model: str) -> list[StoredItem]:
     """The hour partitions of ``model``'s capture store, oldest first."""
-    items = []
-    for hour_dir in sorted((capture_dir / f"model={model}").glob("date=*/hour=*")):
-        date, hour = hour_dir.parent.name.split("=", 1)[1], hour_dir.name.split("=", 1)[1]
-        end = datetime.fromisoformat(f"{date}T{hour}:00:00+00:00") + timedelta(hours=1)
-        items.append(StoredItem(hour_dir, end, _size(hour_dir)))
-    return items
+    return [StoredItem(hour, hour_start(hour) + timedelta(hours=1), _size(hour)) for hour in hour_partitions(capture_dir, model)]
 
 
 def run_workspaces(runs_dir: Path) -> list[StoredItem]:

@@ -272,7 +272,7 @@ def compact_captures(capture_dir: str | Path, model: str, now: datetime | None =
 def _compact(capture_dir: str | Path, model: str, cutoff: datetime, dry_run: bool) -> CompactionResult:
     hours = files_before = files_after = records = 0
     for hour in hour_partitions(capture_dir, model):
-        if _hour_start(hour) + timedelta(hours=1) > cutoff:
+        if hour_start(hour) + timedelta(hours=1) > cutoff:
             continue
         _remove_stale_temporaries(hour)
         files = sorted(hour.glob("part-*.parquet"))
@@ -307,12 +307,13 @@ def _remove_stale_temporaries(hour: Path) -> None:
             continue
 
 
-def _hour_start(hour: Path) -> datetime:
+def hour_start(hour: Path) -> datetime:
+    """When the records of an hour folder (``.../date=YYYY-MM-DD/hour=HH``) begin (UTC)."""
     date, hh = hour.parent.name.split("=")[1], hour.name.split("=")[1]
     return datetime.fromisoformat(f"{date}T{hh}:00:00+00:00")
 
 
 def _hour_overlaps(hour: Path, since: datetime | None, until: datetime | None) -> bool:
-    start = _hour_start(hour)
+    start = hour_start(hour)
     end = start + timedelta(hours=1)
     return (since is None or end > since) and (until is None or start < until)
