@@ -39,6 +39,7 @@ import yaml
 from champion_challenger.airflow.task_resources import resources_path
 from champion_challenger.config import PipelineConfig
 from champion_challenger.data.generate import write_batches
+from champion_challenger.demo import airflow_api, wait_idle
 from champion_challenger.settings import REPO_ROOT, load_settings
 from champion_challenger.stack.airflow_api import AirflowApi
 from champion_challenger.stack.processes import free_port, venv_bin
@@ -93,7 +94,8 @@ def bench_size(rows: int, epochs: int, keep: bool) -> dict[str, Any]:
         subprocess.run([ccp, "stack", "up"], env=env, check=True, stdin=subprocess.DEVNULL, timeout=900)
         api = airflow_api(settings)
         api.wait_for_dag(DAG_ID, timeout_s=300)
-        wait_idle(api)
+        time.sleep(5)  # a fresh stack's timetable fires a run at once (it finds no data and skips)
+        wait_idle(api, timeout_s=600)
         landing = PipelineConfig.from_yaml(settings.pipeline_config).landing_dir(settings.home)
         cycles = {}
         for name, start, batches, drift_at in CYCLES:
@@ -129,20 +131,6 @@ def stack_env(root: Path, pipeline_config: Path) -> dict[str, str]:
     ports = {name: str(free_port()) for name in ("MLFLOW", "TRITON_HTTP", "TRITON_GRPC", "TRITON_METRICS", "AIRFLOW")}
     return {**env, "CCP_HOME": str(root / "home"), "CCP_PIPELINE_CONFIG": str(pipeline_config),
             **{f"CCP_{name}_PORT": port for name, port in ports.items()}}  # fmt: skip
-
-
-def airflow_api(settings) -> AirflowApi:
-    from champion_challenger.demo import airflow_api as api
-
-    return api(settings)
-
-
-def wait_idle(api: AirflowApi) -> None:
-    """A fresh stack's timetable fires a run at once (it finds no data and skips); let it finish."""
-    time.sleep(5)
-    deadline = time.monotonic() + 600
-    while api.active_runs(DAG_ID) and time.monotonic() < deadline:
-        time.sleep(3)
 
 
 def cycle_figures(api: AirflowApi, run_id: str, state: str, resources_file: Path) -> dict[str, Any]:

@@ -211,9 +211,14 @@ def hour_partitions(capture_dir: str | Path, model: str) -> list[Path]:
 
 def live_files(hour: Path) -> list[Path]:
     """The part files of an hour folder that hold its records: every file no compacted file replaces."""
-    files = sorted(hour.glob("part-*.parquet"))
-    replaced = _replaced_names(files)
+    files, replaced = _listing(hour)
     return [f for f in files if f.name not in replaced]
+
+
+def _listing(hour: Path) -> tuple[list[Path], set[str]]:
+    """The part files of an hour folder and the names its compacted files replace."""
+    files = sorted(hour.glob("part-*.parquet"))
+    return files, _replaced_names(files)
 
 
 def _replaced_names(files: list[Path]) -> set[str]:
@@ -275,8 +280,7 @@ def _compact(capture_dir: str | Path, model: str, cutoff: datetime, dry_run: boo
         if hour_start(hour) + timedelta(hours=1) > cutoff:
             continue
         _remove_stale_temporaries(hour)
-        files = sorted(hour.glob("part-*.parquet"))
-        replaced = _replaced_names(files)
+        files, replaced = _listing(hour)
         live = [f for f in files if f.name not in replaced]
         if len(live) > 1:
             hours, files_before, files_after = hours + 1, files_before + len(live), files_after + 1
