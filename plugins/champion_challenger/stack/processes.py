@@ -123,26 +123,51 @@ class ServiceProcess:
         )
 
     def stop(self, timeout_s: float = 30) -> bool:
-        """Stop the server's whole process group (TERM, then KILL). Returns True if it was running."""
-        pid = self.pid()
-        if pid is None:
+        """Stop the server's whole process group: TERM, then KILL whatever is left after ``timeout_s``.
+
+        The group is the one the server was started in (its id is the recorded pid), so children that
+        outlive their leader (``airflow standalone``'s scheduler) are stopped too.
+
+        Returns:
+            True if any process of the group was running.
+        """
+        pgid = self._recorded_pid()
+        if pgid is None or not _group_alive(pgid):
             self.pid_file.unlink(missing_ok=True)
             return False
-        _signal_group(pid, signal.SIGTERM)
+        _signal_group(pgid, signal.SIGTERM)
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and _alive(pid):
+        while time.monotonic() < deadline and _group_alive(pgid):
             time.sleep(0.5)
-        if _alive(pid):
-            _signal_group(pid, signal.SIGKILL)
+        if _group_alive(pgid):
+            _signal_group(pgid, signal.SIGKILL)
         self.pid_file.unlink(missing_ok=True)
         return True
 
+    def _recorded_pid(self) -> int | None:
+        try:
+            return int(self.pid_file.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
 
-def _signal_group(pid: int, sig: signal.Signals) -> None:
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
     try:
-        os.killpg(os.getpgid(pid), sig)
+        os.killpg(pgid, sig)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def _group_alive(pgid: int) -> bool:
+    """True while any process of the group runs (the leader is reaped first if it is our exited child)."""
+    _alive(pgid)
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _alive(pid: int) -> bool:
