@@ -39,11 +39,11 @@ status: setup  ## champion / challenger / Triton status
 logs:  ## tail the stack's logs
 	tail -n 40 .ccp/services/*.log
 
-test: setup  ## run all tests (starts its own MLflow and Triton servers)
-	$(BIN)/python -m pytest
+test: setup  ## run the tests (starts its own MLflow and Triton servers); the chaos suite is `make chaos`
+	$(BIN)/python -m pytest -m "not chaos"
 
 chaos: setup  ## chaos suite: kill/stop Triton and MLflow mid-change, SIGTERM the gpu worker mid-training, a full capture disk; report in benchmarks/results/chaos.json
-	CCP_CHAOS_REPORT=benchmarks/results/chaos.json $(BIN)/python -m pytest tests/chaos tests/integration/test_celery_topology.py -m chaos -s
+	CCP_CHAOS_REPORT=$(or $(CHAOS_REPORT),benchmarks/results/chaos.json) $(BIN)/python -m pytest tests/chaos tests/integration/test_celery_topology.py -m chaos -s
 
 test-fast: setup  ## unit and DAG-integrity tests only
 	$(BIN)/python -m pytest -m "not integration and not e2e"
