@@ -15,8 +15,8 @@ the cycle's own overhead; the training share is reported beside it.
 Per task: wall seconds (Airflow's start and end), and from the task process itself (the
 ``task_resources`` listener of ``ccp_airflow_plugin``) process seconds, execute seconds, CPU seconds and
 peak RSS. Per cycle: wall seconds (the DAG run's start to end), training seconds, overhead (wall minus
-training) and the largest peak RSS of any task. Results: ``benchmarks/results/cycle.json`` (rewritten
-after each size).
+training), the largest peak RSS of any task and the offline replay's rows per second through Triton.
+Results: ``benchmarks/results/cycle.json`` (rewritten after each size).
 """
 
 from __future__ import annotations
@@ -104,6 +104,7 @@ def bench_size(rows: int, epochs: int, keep: bool) -> dict[str, Any]:
             run_id = api.trigger(DAG_ID)
             state = api.wait_run(DAG_ID, run_id, timeout_s=4 * 3600)
             cycles[name] = cycle_figures(api, run_id, state, resources_path(settings.home))
+            cycles[name]["replay_rows_per_second"] = replay_rate(settings.mlflow_tracking_uri, settings.pipeline_config, run_id)
             print(f"  {rows} rows, cycle {name}: {state} in {cycles[name]['wall_seconds']} s", flush=True)
         return {"rows_in_window": rows, "rows_per_batch": rows // WINDOW_BATCHES, "cycles": cycles}
     finally:
@@ -167,6 +168,19 @@ def cycle_figures(api: AirflowApi, run_id: str, state: str, resources_file: Path
     }
 
 
+def replay_rate(tracking_uri: str, pipeline_config: Path, run_id: str) -> float | None:
+    """Rows per second of the cycle's offline replay through Triton (its MLflow cycle run's metric)."""
+    from mlflow import MlflowClient
+
+    from champion_challenger.tracking import find_run
+
+    client = MlflowClient(tracking_uri)
+    experiment = client.get_experiment_by_name(PipelineConfig.from_yaml(pipeline_config).experiment_name)
+    cycle_run = find_run(client, experiment.experiment_id, run_id, "cycle") if experiment else None
+    metric = client.get_run(cycle_run).data.metrics.get("replay_rows_per_second") if cycle_run else None
+    return None if metric is None else round(metric)
+
+
 def _seconds(start: str | None, end: str | None) -> float:
     if not start or not end:
         return float("nan")
@@ -175,7 +189,7 @@ def _seconds(start: str | None, end: str | None) -> float:
 
 def print_size(label: str, size: dict[str, Any]) -> None:
     print(f"\n{label} rows in the window ({size['rows_per_batch']} per batch)")
-    _table(["cycle", "path", "wall_seconds", "training_seconds", "overhead_seconds", "peak_rss_mb"],
+    _table(["cycle", "path", "wall_seconds", "training_seconds", "overhead_seconds", "peak_rss_mb", "replay_rows_per_second"],
            [{"cycle": name, **figures} for name, figures in size["cycles"].items()])  # fmt: skip
     print("challenge cycle, per task:")
     _table(["task", "wall_seconds", "process_seconds", "execute_seconds", "cpu_seconds", "peak_rss_mb"],

@@ -101,7 +101,7 @@ class EvaluationConfig(StrictModel):
     """How the champion and challenger are compared."""
 
     holdout_fraction: float = Field(default=0.25, gt=0, lt=1)
-    batch_size: int = Field(default=1024, ge=1, le=8192)
+    batch_size: int = Field(default=4096, ge=1, le=8192)
 
 
 class OnlineEvidenceConfig(StrictModel):

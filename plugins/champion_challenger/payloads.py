@@ -204,6 +204,8 @@ class Evidence:
         champion / challenger: both models' metrics on the holdout (champion empty without one).
         paired_scores: Parquet file of labels and both models' scores on the same holdout rows.
         online: the online evidence, or None (no champion, dry run, or ``decision.online.enabled`` off).
+        replay_rows_per_second: rows scored per second through Triton in the replay (both models' rows;
+            None when nothing went through Triton).
     """
 
     cycle_run_id: str
@@ -214,6 +216,7 @@ class Evidence:
     paired_scores: str
     champion: dict[str, float | None] = field(default_factory=dict)
     online: OnlineEvidence | None = None
+    replay_rows_per_second: float | None = None
 
     def __post_init__(self) -> None:
         _restore(self, online=OnlineEvidence)

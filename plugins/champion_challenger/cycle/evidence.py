@@ -8,6 +8,8 @@ arrived later. The verdict itself is :mod:`champion_challenger.policy` (pure).
 from __future__ import annotations
 
 import dataclasses
+import logging
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,6 +31,8 @@ from champion_challenger.policy.gate import PairedScores
 from champion_challenger.registry import model_registry as registry
 from champion_challenger.serving.capture import read_captures
 from champion_challenger.task import encode_labels, score_cells, stack_scores
+
+log = logging.getLogger(__name__)
 
 
 def gather_evidence(ctx: CycleContext, prepared: PreparedWindow, challenger: Challenger) -> Evidence:
@@ -55,13 +59,15 @@ def replay_holdout(ctx: CycleContext, prepared: PreparedWindow, champion: int | 
     target = ctx.schema.target
     paired = holdout[[target, *slice_columns(ctx)]].copy()
     y = encode_labels(ctx.task, paired[target], ctx.classes)
-    scores = {
-        "challenger": _score_through_triton(ctx, holdout, challenger.version)
-        if challenger.registered
-        else _score_in_process(ctx, challenger.model_uri, holdout)
-    }
-    if champion is not None:
-        scores["champion"] = _score_through_triton(ctx, holdout, champion)
+    versions = {"challenger": challenger.version} if challenger.registered else {}
+    versions |= {"champion": champion} if champion is not None else {}
+    started = time.perf_counter()
+    scores = {role: _score_through_triton(ctx, holdout, version) for role, version in versions.items()}
+    replay_rate = len(holdout) * len(scores) / (time.perf_counter() - started) if scores and len(holdout) else None
+    if replay_rate is not None:
+        log.info("offline replay: %d rows x %d model(s) through Triton, %.0f rows/s", len(holdout), len(scores), replay_rate)
+    if not challenger.registered:
+        scores["challenger"] = _score_in_process(ctx, challenger.model_uri, holdout)
     metrics = {role: task_metrics(ctx.task, y, role_scores) for role, role_scores in scores.items()}
     for role, role_scores in scores.items():
         paired[role] = score_cells(role_scores)
@@ -75,6 +81,7 @@ def replay_holdout(ctx: CycleContext, prepared: PreparedWindow, champion: int | 
         challenger=metrics["challenger"],
         champion=metrics.get("champion", {}),
         paired_scores=str(path),
+        replay_rows_per_second=replay_rate,
     )
 
 

@@ -207,7 +207,7 @@ def _multiclass_row_loss(metric: str, y: np.ndarray, probabilities: np.ndarray, 
 
 def resampled_metric(task: TaskKind, metric: str, y_true: np.ndarray, scores: np.ndarray, idx: np.ndarray) -> np.ndarray | None:
     """``metric`` on each bootstrap resample of the rows, vectorised, or None when it has no vectorised
-    form (``roc_auc``, ``ece``: the caller loops).
+    form (the caller loops).
 
     Args:
         task: the task.
@@ -231,13 +231,43 @@ def resampled_metric(task: TaskKind, metric: str, y_true: np.ndarray, scores: np
         k = _matrix(scores).shape[1] if task == "multiclass" else 2
         counts = _resampled_confusion(np.asarray(y_true, dtype=int), predicted_labels(task, scores), k, idx)
         return _confusion_metric(metric, counts)
+    if task == "binary" and metric in ("roc_auc", "ece"):
+        y, probability = np.asarray(y_true, dtype=int), np.clip(np.asarray(scores, dtype=float), EPS, 1 - EPS)
+        return _resampled_roc_auc(y, probability, idx) if metric == "roc_auc" else _resampled_ece(y, probability, idx)
     return None
+
+
+def _resampled_counts(cell_of_row: np.ndarray, cells: int, idx: np.ndarray) -> np.ndarray:
+    """``(B, cells)``: per resample, how many drawn rows fall in each cell."""
+    drawn = (cell_of_row[idx] + (np.arange(len(idx)) * cells)[:, None]).ravel()
+    return np.bincount(drawn, minlength=len(idx) * cells).reshape(len(idx), cells)
+
+
+def _resampled_roc_auc(y: np.ndarray, probability: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """ROC AUC of each resample: the Mann–Whitney statistic over groups of tied scores (ties count half),
+    the value ``roc_auc_score`` gives on the resampled rows; NaN without both classes."""
+    values, group = np.unique(probability, return_inverse=True)
+    counts = _resampled_counts(group * 2 + y, 2 * len(values), idx).reshape(len(idx), len(values), 2).astype(float)
+    neg, pos = counts[:, :, 0], counts[:, :, 1]
+    below = np.cumsum(neg, axis=1) - neg
+    pairs = pos.sum(axis=1) * neg.sum(axis=1)
+    wins = (pos * (below + 0.5 * neg)).sum(axis=1)
+    return np.divide(wins, pairs, out=np.full(len(idx), np.nan), where=pairs > 0)
+
+
+def _resampled_ece(y: np.ndarray, probability: np.ndarray, idx: np.ndarray, bins: int = 10) -> np.ndarray:
+    """:func:`expected_calibration_error` of each resample."""
+    which = np.minimum((probability * bins).astype(int), bins - 1)
+    in_bin = np.zeros((len(y), bins))
+    in_bin[np.arange(len(y)), which] = 1.0
+    drawn = _resampled_counts(np.arange(len(y)), len(y), idx).astype(float)  # (B, n): times each row is drawn
+    gaps = drawn @ (in_bin * y[:, None]) - drawn @ (in_bin * probability[:, None])
+    return np.abs(gaps).sum(axis=1) / idx.shape[1]
 
 
 def _resampled_confusion(y: np.ndarray, predicted: np.ndarray, k: int, idx: np.ndarray) -> np.ndarray:
     """``(B, k, k)`` confusion counts (actual × predicted) of each resample."""
-    cells = (y * k + predicted)[idx] + (np.arange(len(idx)) * k * k)[:, None]
-    return np.bincount(cells.ravel(), minlength=len(idx) * k * k).reshape(len(idx), k, k)
+    return _resampled_counts(y * k + predicted, k * k, idx).reshape(len(idx), k, k)
 
 
 def _confusion_metric(metric: str, counts: np.ndarray) -> np.ndarray:

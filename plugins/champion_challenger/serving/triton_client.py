@@ -8,6 +8,7 @@ class probabilities ``(n, K)`` or predicted values; the outputs behind them are 
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Sequence
 
 import numpy as np
@@ -28,6 +29,9 @@ from champion_challenger.serving.triton_repository import (
 )
 from champion_challenger.task import align_probabilities
 
+#: Scoring requests a client keeps in flight: while Triton runs one, the next is built and sent.
+REQUESTS_IN_FLIGHT = 3
+
 
 class TritonModelClient:
     """A thin client for one Triton server.
@@ -45,7 +49,9 @@ class TritonModelClient:
 
     def __init__(self, url: str, timeout_s: float = 120.0, control_url: str | None = None) -> None:
         self.url, self.control_url, self.timeout_s = url, control_url, timeout_s
-        self._client = httpclient.InferenceServerClient(url=url, connection_timeout=timeout_s, network_timeout=timeout_s)
+        self._client = httpclient.InferenceServerClient(
+            url=url, connection_timeout=timeout_s, network_timeout=timeout_s, concurrency=REQUESTS_IN_FLIGHT
+        )
         self._control = grpcclient.InferenceServerClient(url=control_url) if control_url else None
 
     def check_live(self) -> None:
@@ -251,21 +257,33 @@ class TritonModelClient:
         batch_size: int = 1024,
         width: int = 1,
     ) -> dict[str, np.ndarray]:
-        """Send ``frame`` in requests of ``batch_size`` rows; each output concatenated over requests
-        (``(n,)``, or ``(n, width)`` for per-class outputs; text decoded to ``str``)."""
+        """Send ``frame`` in requests of ``batch_size`` rows, :data:`REQUESTS_IN_FLIGHT` at a time (the next
+        request is built while Triton runs the previous ones); each output concatenated over requests in row
+        order (``(n,)``, or ``(n, width)`` for per-class outputs; text decoded to ``str``)."""
         declared = self.input_names(model_name)
         features = [f for f in schema.features if f.name in declared]
         outputs = [httpclient.InferRequestedOutput(name, binary_data=True) for name in output_names]
         parts: dict[str, list[np.ndarray]] = {name: [] for name in output_names}
+        in_flight: deque = deque()
+
+        def collect(request) -> None:
+            result = request.get_result(timeout=self.timeout_s)
+            for name in output_names:
+                parts[name].append(_output_array(result.as_numpy(name)))
+
         for start in range(0, len(frame), batch_size):
             inputs = _inputs(frame.iloc[start : start + batch_size], features)
             if entity_keys is not None:
                 inputs.append(_entity_key_input(entity_keys.iloc[start : start + batch_size]))
-            result = self._client.infer(
-                model_name, inputs=inputs, outputs=outputs, model_version="" if version is None else str(version)
+            if len(in_flight) == REQUESTS_IN_FLIGHT:
+                collect(in_flight.popleft())
+            in_flight.append(
+                self._client.async_infer(
+                    model_name, inputs=inputs, outputs=outputs, model_version="" if version is None else str(version)
+                )
             )
-            for name in output_names:
-                parts[name].append(_output_array(result.as_numpy(name)))
+        while in_flight:
+            collect(in_flight.popleft())
         return {name: np.concatenate(chunks) if chunks else _no_rows(name, width) for name, chunks in parts.items()}
 
 
