@@ -270,6 +270,11 @@ class ChangesConfig(StrictModel):
     wait_seconds: float = Field(
         default=600, ge=0, description="How long a second changer waits for the holder before failing with its name."
     )
+    mirror_stages: bool = Field(
+        default=False,
+        description="Also mirror the champion as the deprecated stage Production (the replaced one Archived); "
+        "aliases are the truth and a stage failure never fails a change.",
+    )
 
 
 class RetentionConfig(StrictModel):

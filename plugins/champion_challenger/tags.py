@@ -14,6 +14,8 @@ MODEL_URI = "ccp.model_uri"
 CONFIG_HASH = "ccp.config_hash"
 CODE_VERSION = "ccp.code_version"
 DATA_WINDOW = "ccp.data_window"
+#: On a cycle run: when the newest batch it claimed landed (ISO, UTC), the start of its lead time.
+DATA_LANDED_AT = "ccp.data_landed_at"
 DEVICE = "ccp.device"
 
 # ---- the cycle run -------------------------------------------------------------------------

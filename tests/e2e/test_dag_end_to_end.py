@@ -85,7 +85,7 @@ def test_first_cycle_promotes_a_champion_that_triton_serves(dag, pipeline):
     assert pipeline.triton.is_ready(pipeline.versions_model, state.champion)
     assert _served_default_version(pipeline) == state.champion
     champion = pipeline.client.get_model_version(pipeline.model_name, str(state.champion))
-    assert champion.current_stage == "Production"
+    assert champion.current_stage == "None"  # aliases are the truth; stages are mirrored only with changes.mirror_stages
     assert float(champion.tags["ccp.metric.roc_auc"]) > 0.55
     cycle = pipeline.client.get_run(champion.tags["ccp.evidence_run_id"])
     assert cycle.data.tags["ccp.decision.action"] == "promote"
@@ -181,3 +181,46 @@ def test_status_json_reports_the_served_champion(pipeline):
     assert status["router"]["ready"] is True and status["router"]["champion"] == int(champion.version)
     assert status["last_decision"]["action"] in {"promote", "hold"}
     assert status["mlflow_tracking_uri"] == pipeline.tracking_uri
+
+
+def test_report_equals_a_hand_count_of_the_ledger_and_the_cycle_runs(pipeline):
+    """`ccp report --json` against what MLflow holds after the cycles above, counted here by hand."""
+    import json
+    import os
+    import statistics
+    import subprocess
+    import sys
+    from datetime import datetime
+    from pathlib import Path
+
+    ccp = Path(sys.executable).parent / "ccp"
+    done = subprocess.run([str(ccp), "report", "--json"], capture_output=True, text=True, env=os.environ.copy(), timeout=300)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+
+    client, prefix = pipeline.client, "ccp.ledger."
+    cycles = client.search_runs([pipeline.experiment_id], "tags.`ccp.run_kind` = 'cycle'", max_results=1000)
+    actions = [run.data.tags.get("ccp.decision.action") for run in cycles]
+    ledger_id = client.get_experiment_by_name(f"{pipeline.config.experiment_name}-ledger").experiment_id
+    runs = client.search_runs([ledger_id])
+    entries = [{k.removeprefix(prefix): v for k, v in r.data.tags.items() if k.startswith(prefix)} for r in runs]
+    ledger = sorted(entries, key=lambda e: e["at"])
+    promotions = [e for e in ledger if e["action"] in ("promote", "manual_promote")]
+    decided = sum(a in ("promote", "hold", "reject", "skip") for a in actions)
+    assert report["cycles"] == len(cycles) >= 4
+    assert report["outcomes"] == {a: actions.count(a) for a in ("promote", "hold", "reject", "skip")}
+    assert report["promotion_rate"] == pytest.approx(actions.count("promote") / decided)
+    assert report["skip_rate"] == pytest.approx(actions.count("skip") / decided)
+    assert report["failed_cycle_rate"] == pytest.approx((len(cycles) - decided) / len(cycles))
+    assert report["promotions"] == len(promotions) >= 1
+    by_run = {run.info.run_id: run for run in cycles}
+    leads = []
+    for promotion in (e for e in promotions if e["action"] == "promote" and e.get("evidence_run_id") in by_run):
+        run = by_run[promotion["evidence_run_id"]]
+        start = datetime.fromisoformat(run.data.tags["ccp.data_landed_at"]).timestamp()  # every cycle here claimed batches
+        leads.append(max(0.0, datetime.fromisoformat(promotion["at"]).timestamp() - start))
+    assert report["lead_times"] == len(leads) >= 1
+    assert report["lead_time_seconds_median"] == pytest.approx(statistics.median(leads))
+    newest = max(cycles, key=lambda run: run.info.start_time)
+    if newest.data.tags.get("ccp.decision.action"):
+        assert newest.data.metrics["deploy_cycles"] >= 1 and "deploy_promotion_rate" in newest.data.metrics

@@ -28,7 +28,7 @@ def model_with_versions(mlflow_server):
     return client, name
 
 
-def test_promotion_moves_aliases_and_mirrors_stages(model_with_versions):
+def test_promotion_moves_aliases_and_leaves_the_deprecated_stages_alone(model_with_versions):
     client, name = model_with_versions
     registry.set_challenger(client, name, 1)
     registry.move_aliases(client, name, registry.promotion_target(registry.alias_state(client, name), 1))
@@ -36,6 +36,13 @@ def test_promotion_moves_aliases_and_mirrors_stages(model_with_versions):
     before = registry.move_aliases(client, name, registry.promotion_target(registry.alias_state(client, name), 2))
     assert before == registry.AliasState(champion=1, challenger=2, previous=None)
     assert registry.alias_state(client, name) == registry.AliasState(champion=2, challenger=None, previous=1)
+    assert {client.get_model_version(name, v).current_stage for v in ("1", "2")} == {"None"}
+
+
+def test_mirroring_stages_is_an_opt_in(model_with_versions):
+    client, name = model_with_versions
+    registry.move_aliases(client, name, registry.AliasState(champion=1, challenger=None, previous=None), mirror_stages=True)
+    registry.move_aliases(client, name, registry.AliasState(champion=2, challenger=None, previous=1), mirror_stages=True)
     assert client.get_model_version(name, "2").current_stage == "Production"
     assert client.get_model_version(name, "1").current_stage == "Archived"
 

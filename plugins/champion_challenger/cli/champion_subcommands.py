@@ -1,4 +1,5 @@
-"""Parsers of the subcommands that change or show the champion: serve, promote, rollback, recover, history, demo."""
+"""Parsers of the subcommands that change or show the champion: serve, promote, rollback, recover, history,
+report, protect, demo."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from champion_challenger.cli.commands import (
     _cmd_demo,
     _cmd_history,
     _cmd_promote,
+    _cmd_protect,
     _cmd_recover,
+    _cmd_report,
     _cmd_rollback,
     _cmd_serve,
 )
@@ -115,6 +118,43 @@ def add_history(sub: argparse._SubParsersAction) -> None:
     )
     history.add_argument("--limit", type=positive_int, default=50, metavar="N", help="how many entries (default: %(default)s)")
     add_json(history, "the entries as a list")
+
+
+def add_report(sub: argparse._SubParsersAction) -> None:
+    report = command(
+        sub,
+        "report",
+        "deployment metrics: promotion and change-failure rates, time to restore, lead time",
+        "Deployment metrics of the model, from the promotion ledger and the cycle runs in MLflow: promotion rate, "
+        "change-failure rate (promotions rolled back within watch.window_hours), mean time to restore, lead time "
+        "from data landing to champion serving, and the shares of cycles skipped, held, rejected and failed. "
+        "Each cycle also logs them to its MLflow run as deploy_* metrics.",
+        """
+        ccp report
+        ccp report --json
+        """,
+        _cmd_report,
+    )
+    add_json(report, "the metrics as one object")
+
+
+def add_protect(sub: argparse._SubParsersAction) -> None:
+    protect = command(
+        sub,
+        "protect",
+        "let only the pipeline's service user change the registered model (MLflow basic auth)",
+        "On an MLflow server with basic auth (`mlflow server --app-name basic-auth`, default_permission READ), make the "
+        "pipeline's service user the one non-admin user who may change the registered model (aliases such as "
+        "@champion, tags, versions) and its experiments; everyone else reads. Run it with an admin's "
+        "MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD; CCP_SERVICE_PASSWORD creates the service user when missing. "
+        "The compose stack's airflow-init runs it.",
+        """
+        MLFLOW_TRACKING_USERNAME=admin MLFLOW_TRACKING_PASSWORD=... ccp protect --service-user ccp-pipeline
+        """,
+        _cmd_protect,
+    )
+    protect.add_argument("--service-user", required=True, metavar="USER", help="the MLflow user the pipeline signs in as")
+    add_json(protect, "what was set up")
 
 
 def add_demo(sub: argparse._SubParsersAction) -> None:

@@ -230,6 +230,32 @@ def _cmd_history(args: argparse.Namespace) -> Output:
     return Output(entries, "\n".join(lines) or "no promotion or rollback recorded yet")
 
 
+def _cmd_report(args: argparse.Namespace) -> Output:
+    from champion_challenger.registry import deployment_metrics
+
+    ctx = _context()
+    figures = deployment_metrics.collect(ctx.client, ctx.model_name, ctx.config.experiment_name, ctx.config.watch.window_hours)
+    return Output(figures.as_dict(), deployment_metrics.format_report(figures))
+
+
+def _cmd_protect(args: argparse.Namespace) -> Output:
+    import os
+
+    from champion_challenger.registry.permissions import protect_champion
+
+    ctx = _context()
+    experiments = [ctx.config.experiment_name, f"{ctx.config.experiment_name}-ledger"]
+    done = protect_champion(
+        ctx.tracking_uri, ctx.model_name, experiments, args.service_user, os.environ.get("CCP_SERVICE_PASSWORD")
+    )
+    created = " (user created)" if done.created_user else ""
+    return Output(
+        done.as_dict(),
+        f"{done.service_user}{created} now manages {done.model_name} and the experiments {', '.join(experiments)}; "
+        "every other non-admin user can read them and change nothing",
+    )
+
+
 def _cmd_demo(args: argparse.Namespace) -> Output:
     from champion_challenger import demo
     from champion_challenger.status import collect_status, format_status

@@ -7,7 +7,16 @@ from pathlib import Path
 
 from champion_challenger import __version__
 from champion_challenger.cli.arguments import add_json, add_quiet, add_timeout, command, non_negative_int, positive_int
-from champion_challenger.cli.champion_subcommands import add_demo, add_history, add_promote, add_recover, add_rollback, add_serve
+from champion_challenger.cli.champion_subcommands import (
+    add_demo,
+    add_history,
+    add_promote,
+    add_protect,
+    add_recover,
+    add_report,
+    add_rollback,
+    add_serve,
+)
 from champion_challenger.cli.commands import (
     _cmd_down,
     _cmd_generate,
@@ -30,6 +39,7 @@ typical session:
   ccp predict customers.csv             score a file with the champion
   ccp promote --version 3 --reason "beats v2 on the March holdout"
   ccp history                           who promoted or rolled back what, and why
+  ccp report                            deployment metrics: promotion / change-failure rate, time to restore, lead time
 
 Every command that prints results takes --json: one JSON document on stdout, nothing else.
 `ccp COMMAND --help` describes a command, with examples.
@@ -76,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_rollback(sub)
     add_recover(sub)
     add_history(sub)
+    add_report(sub)
+    add_protect(sub)
     add_demo(sub)
     add_trigger(sub)
     add_prune(sub)

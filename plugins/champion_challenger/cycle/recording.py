@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,6 +12,8 @@ import pandas as pd
 from champion_challenger import tags, tracking
 from champion_challenger.cycle.context import CycleContext
 from champion_challenger.payloads import Decision, Evidence, PreparedWindow, TrainingPlan
+
+log = logging.getLogger(__name__)
 
 
 def record_decision(ctx: CycleContext, evidence: Evidence, decision: Decision) -> None:
@@ -52,7 +55,24 @@ def record_decision(ctx: CycleContext, evidence: Evidence, decision: Decision) -
     if evidence.challenger_version is not None:
         _tag_version(ctx, evidence, decision, at)
         _count_in_budget(ctx, evidence, decision)
+    log_deployment_metrics(ctx, run_id)
     ctx.client.set_terminated(run_id, "FINISHED")
+
+
+def log_deployment_metrics(ctx: CycleContext, run_id: str) -> None:
+    """Log the model's deployment metrics so far (``deploy_*``, this cycle included) to the cycle run.
+
+    Reporting only: a failure is logged as a warning and never fails the cycle (``ccp report`` says more).
+    """
+    from champion_challenger.registry import deployment_metrics
+
+    try:
+        config = ctx.config
+        figures = deployment_metrics.collect(ctx.client, ctx.model_name, config.experiment_name, config.watch.window_hours)
+        for name, value in figures.metrics().items():
+            ctx.client.log_metric(run_id, name, value)
+    except Exception:  # noqa: BLE001 - the decision is recorded already; these figures are a report
+        log.warning("could not log the deployment metrics of %s to run %s", ctx.model_name, run_id, exc_info=True)
 
 
 def _count_in_budget(ctx: CycleContext, evidence: Evidence, decision: Decision) -> None:
@@ -70,6 +90,7 @@ def _count_in_budget(ctx: CycleContext, evidence: Evidence, decision: Decision) 
 def record_skip(ctx: CycleContext, prepared: PreparedWindow, plan: TrainingPlan) -> None:
     """Close a cycle that trained nothing: the plan's reason and the time go into the cycle run."""
     _tag_decision(ctx, prepared.cycle_run_id, "skip", plan.reason, _now())
+    log_deployment_metrics(ctx, prepared.cycle_run_id)
     ctx.client.set_terminated(prepared.cycle_run_id, "FINISHED")
 
 
@@ -94,6 +115,8 @@ def _tag_decision(ctx: CycleContext, run_id: str, action: str, reason: str, at: 
 def _log_metrics(ctx: CycleContext, evidence: Evidence) -> None:
     run_id = evidence.cycle_run_id
     sources = [("", evidence.champion, evidence.challenger)]
+    if evidence.replay_rows_per_second is not None:
+        ctx.client.log_metric(run_id, "replay_rows_per_second", evidence.replay_rows_per_second)
     if evidence.online is not None:
         sources.append(("online_", evidence.online.champion, evidence.online.challenger))
         window = evidence.online.window

@@ -89,7 +89,7 @@ def transition(
             sync_serving(ctx, sorted(set(served_before) | {target.champion}), before)
             smoke_test(ctx, target.champion)
             pending = _mark(ctx, lease, pending, "loaded")
-            registry.move_aliases(ctx.client, ctx.model_name, target)
+            registry.move_aliases(ctx.client, ctx.model_name, target, ctx.config.changes.mirror_stages)
             pending = _mark(ctx, lease, pending, "aliases_moved")
             sync_serving(ctx, target.steady_versions(), target)
             pending = _mark(ctx, lease, pending, "router_switched")
@@ -146,7 +146,7 @@ def _keep_champion(ctx: CycleContext, version: int, decision: Decision) -> list[
         return sync_serving(ctx, state.served_versions(), state)
     if decision.action == "reject" and state.challenger == version:
         state = dataclasses.replace(state, challenger=None)
-        registry.move_aliases(ctx.client, ctx.model_name, state)
+        registry.move_aliases(ctx.client, ctx.model_name, state, ctx.config.changes.mirror_stages)
     return sync_serving(ctx, state.steady_versions(), state)
 
 
@@ -260,6 +260,6 @@ def _commit(ctx: CycleContext, pending: journal.PendingTransition, entry: ledger
 def _undo(ctx: CycleContext, pending: journal.PendingTransition) -> None:
     """Put aliases and serving back as they were before ``pending`` began, then clear the journal."""
     if registry.alias_state(ctx.client, ctx.model_name) != pending.before:
-        registry.move_aliases(ctx.client, ctx.model_name, pending.before)
+        registry.move_aliases(ctx.client, ctx.model_name, pending.before, ctx.config.changes.mirror_stages)
     sync_serving(ctx, pending.served_before or pending.before.steady_versions(), pending.before)
     journal.clear(ctx.client, ctx.model_name)

@@ -65,8 +65,12 @@ def _apply(client: MlflowClient, model_name: str, state: AliasState) -> None:
             client.set_registered_model_alias(model_name, alias, str(version))
 
 
-def move_aliases(client: MlflowClient, model_name: str, target: AliasState) -> AliasState:
+def move_aliases(client: MlflowClient, model_name: str, target: AliasState, mirror_stages: bool = False) -> AliasState:
     """Move the aliases to ``target`` as one change: on any failure the earlier state is restored.
+
+    With ``mirror_stages`` (``changes.mirror_stages``, off by default: stages are deprecated upstream) the
+    champion is also set to stage Production and the replaced one to Archived, best effort: a failure there
+    is logged and never undoes or fails the change.
 
     Returns:
         The state before the move (for the ledger and for rollback).
@@ -77,6 +81,8 @@ def move_aliases(client: MlflowClient, model_name: str, target: AliasState) -> A
     except Exception:
         _apply(client, model_name, before)
         raise
+    if not mirror_stages:
+        return before
     try:
         _mirror_stages(client, model_name, before, target)
     except Exception:  # noqa: BLE001 - stages are deprecated upstream; aliases are the truth

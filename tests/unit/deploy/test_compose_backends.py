@@ -74,9 +74,19 @@ def test_airflow_services_share_image_code_config_and_settings(name):
     assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-apiserver:8080/execution/"
     assert env["AIRFLOW_CONN_MLFLOW_DEFAULT"] == env["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
     assert env["AIRFLOW_CONN_TRITON_DEFAULT"] == "http://triton:8000"
-    assert env["MLFLOW_TRACKING_USERNAME"].startswith("${MLFLOW_ADMIN_USERNAME")
-    assert env["MLFLOW_TRACKING_PASSWORD"].startswith("${MLFLOW_ADMIN_PASSWORD")
+    signs_in_as = "ADMIN" if name == "airflow-init" else "SERVICE"  # only airflow-init, for `ccp protect`
+    assert env["MLFLOW_TRACKING_USERNAME"].startswith(f"${{MLFLOW_{signs_in_as}_USERNAME")
+    assert env["MLFLOW_TRACKING_PASSWORD"].startswith(f"${{MLFLOW_{signs_in_as}_PASSWORD")
     assert service["user"] == "50000:0"
+
+
+def test_init_protects_champion_for_the_service_user_once_mlflow_is_up():
+    script = command_tokens(SERVICES["airflow-init"])[-1]
+    assert 'ccp protect --service-user "$${CCP_SERVICE_USER}"' in script
+    env = SERVICES["airflow-init"]["environment"]
+    assert env["CCP_SERVICE_USER"].startswith("${MLFLOW_SERVICE_USERNAME:?")
+    assert env["CCP_SERVICE_PASSWORD"].startswith("${MLFLOW_SERVICE_PASSWORD:?")
+    assert SERVICES["airflow-init"]["depends_on"]["mlflow"] == {"condition": "service_healthy"}
 
 
 def _dag_constant(name: str) -> str:
