@@ -9,7 +9,7 @@ from typing import Any
 
 from champion_challenger import tags, tracking
 from champion_challenger.cycle.context import CycleContext, check_mlflow
-from champion_challenger.data.store import SUPPORTED_SUFFIXES, claim_new_batches, landing_candidates, load_window, split_holdout
+from champion_challenger.data.store import claim_new_batches, claimed_files, landing_candidates, load_window, split_holdout
 from champion_challenger.data.validate import SUMMARY_FILE, ValidationSummary, validate_batches
 from champion_challenger.errors import DataValidationError
 from champion_challenger.payloads import PreparedWindow
@@ -126,8 +126,8 @@ def prepare_window(ctx: CycleContext, cycle_id: str, window_batches: int | None 
         "data.holdout_rows": len(holdout),
     }.items():
         ctx.client.log_param(run_id, key, str(value))
-    landed = [p.stat().st_mtime for p in ctx.store.run_dir(cycle_id).glob("*") if p.suffix in SUPPORTED_SUFFIXES]
-    if landed:  # claiming moves files, which keeps their time of landing
+    landed = [p.stat().st_mtime for p in claimed_files(ctx.store, cycle_id)]
+    if landed:
         ctx.client.set_tag(run_id, tags.DATA_LANDED_AT, datetime.fromtimestamp(max(landed), UTC).isoformat(timespec="seconds"))
     _log_validation(ctx, run_id, cycle_id)
     return prepared

@@ -129,7 +129,13 @@ def claim_new_batches(store: DataStore, run_key: str, pattern: str, stable_secon
     run_dir.mkdir(parents=True, exist_ok=True)
     for src in _stable(landing_candidates(store, pattern), stable_seconds):
         os.replace(src, run_dir / src.name)
-    return sorted(p for p in run_dir.iterdir() if p.is_file() and p.suffix in SUPPORTED_SUFFIXES)
+    return claimed_files(store, run_key)
+
+
+def claimed_files(store: DataStore, run_key: str) -> list[Path]:
+    """The batch files run ``run_key`` claimed, in name order (moved, so they keep their time of landing)."""
+    run_dir = store.run_dir(run_key)
+    return sorted(p for p in run_dir.iterdir() if p.is_file() and p.suffix in SUPPORTED_SUFFIXES) if run_dir.is_dir() else []
 
 
 def landing_candidates(store: DataStore, pattern: str) -> list[Path]:
