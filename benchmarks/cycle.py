@@ -40,12 +40,13 @@ from champion_challenger.airflow.task_resources import resources_path
 from champion_challenger.config import PipelineConfig
 from champion_challenger.data.generate import write_batches
 from champion_challenger.demo import airflow_api, wait_idle
+from champion_challenger.fleet import dag_id
 from champion_challenger.settings import REPO_ROOT, load_settings
 from champion_challenger.stack.airflow_api import AirflowApi
 from champion_challenger.stack.processes import free_port, venv_bin
 
 RESULTS = REPO_ROOT / "benchmarks" / "results" / "cycle.json"
-DAG_ID = "champion_challenger"
+DAG_ID = dag_id("churn_classifier")  # the shipped pipeline's model
 SIZES = {"10k": 10_000, "100k": 100_000, "1M": 1_000_000}
 WINDOW_BATCHES = 4
 CANDIDATE = "churn_mlp"
@@ -95,7 +96,7 @@ def bench_size(rows: int, epochs: int, keep: bool) -> dict[str, Any]:
         api = airflow_api(settings)
         api.wait_for_dag(DAG_ID, timeout_s=300)
         time.sleep(5)  # a fresh stack's timetable fires a run at once (it finds no data and skips)
-        wait_idle(api, timeout_s=600)
+        wait_idle(api, DAG_ID, timeout_s=600)
         landing = PipelineConfig.from_yaml(settings.pipeline_config).landing_dir(settings.home)
         cycles = {}
         for name, start, batches, drift_at in CYCLES:
@@ -121,7 +122,7 @@ def write_configs(dest: Path, epochs: int) -> Path:
     ludwig = yaml.safe_load((REPO_ROOT / "configs" / "ludwig" / f"{CANDIDATE}.yaml").read_text())
     ludwig["trainer"]["epochs"] = epochs
     (dest / "ludwig" / f"{CANDIDATE}.yaml").write_text(yaml.safe_dump(ludwig))
-    pipeline = yaml.safe_load((REPO_ROOT / "configs" / "pipeline.yaml").read_text())
+    pipeline = yaml.safe_load((REPO_ROOT / "configs" / "pipelines" / "churn_classifier.yaml").read_text())
     pipeline["training"].update(ludwig_configs=[f"ludwig/{CANDIDATE}.yaml"], window_batches=WINDOW_BATCHES)
     (dest / "pipeline.yaml").write_text(yaml.safe_dump(pipeline))
     return dest / "pipeline.yaml"
@@ -130,7 +131,7 @@ def write_configs(dest: Path, epochs: int) -> Path:
 def stack_env(root: Path, pipeline_config: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CCP_", "MLFLOW_", "AIRFLOW"))}
     ports = {name: str(free_port()) for name in ("MLFLOW", "TRITON_HTTP", "TRITON_GRPC", "TRITON_METRICS", "AIRFLOW")}
-    return {**env, "CCP_HOME": str(root / "home"), "CCP_PIPELINE_CONFIG": str(pipeline_config),
+    return {**env, "CCP_HOME": str(root / "home"), "CCP_PIPELINES": str(pipeline_config),
             **{f"CCP_{name}_PORT": port for name, port in ports.items()}}  # fmt: skip
 
 

@@ -114,14 +114,14 @@ def bench_settings(home: Path, epochs: int) -> Settings:
     ludwig = yaml.safe_load((REPO_ROOT / "configs" / "ludwig" / f"{CANDIDATE}.yaml").read_text())
     ludwig["trainer"]["epochs"] = epochs
     (configs / "ludwig" / f"{CANDIDATE}.yaml").write_text(yaml.safe_dump(ludwig))
-    pipeline = yaml.safe_load((REPO_ROOT / "configs" / "pipeline.yaml").read_text())
+    pipeline = yaml.safe_load((REPO_ROOT / "configs" / "pipelines" / "churn_classifier.yaml").read_text())
     pipeline["training"].update(ludwig_configs=[f"ludwig/{CANDIDATE}.yaml"], window_batches=4)
     pipeline["serving"].update(shadow_fraction=1.0, canary_fraction=0.0)
     (configs / "pipeline.yaml").write_text(yaml.safe_dump(pipeline))
     mlflow_port = free_port()
     return Settings(
         home=home / "home",
-        pipeline_config=configs / "pipeline.yaml",
+        pipelines=configs / "pipeline.yaml",
         mlflow_tracking_uri=f"http://127.0.0.1:{mlflow_port}",
         triton_url=f"127.0.0.1:{free_port()}",
         triton_grpc_port=free_port(),

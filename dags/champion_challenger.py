@@ -1,21 +1,25 @@
-"""Champion–challenger cycle: ingest → drift → train → evaluate → promote or hold.
+"""Champion–challenger cycle, one DAG per pipeline of the fleet: ingest → drift → train → evaluate → promote or hold.
 
-Wiring only: one ``@task_group`` per stage; every task calls one step function of
-``champion_challenger.cycle`` with a ``CycleContext`` built from the Airflow connections, and the
-steps hand each other the frozen dataclasses of ``champion_challenger.payloads``.
+Every pipeline YAML in ``CCP_PIPELINES`` (default ``configs/pipelines/``) becomes the DAG
+``champion_challenger__<model_name>`` (:mod:`champion_challenger.fleet`). Wiring only: one ``@task_group``
+per stage; every task calls one step function of ``champion_challenger.cycle`` with the model's
+``CycleContext`` built from the Airflow connections, and the steps hand each other the frozen
+dataclasses of ``champion_challenger.payloads``.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from functools import partial
 
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task, task_group
 from airflow.sdk.exceptions import AirflowSkipException
 
-from champion_challenger.airflow.assets import LANDING_BATCHES
+from champion_challenger.airflow.assets import landing_batches
 from champion_challenger.airflow.failures import fail_fast_on_user_errors
-from champion_challenger.airflow.pools import CHAMPION_POOL
+from champion_challenger.airflow.pools import GPU_POOL
+from champion_challenger.fleet import Pipeline, champion_pool, load_fleet
 from champion_challenger.payloads import (
     CandidateResult,
     Challenger,
@@ -26,23 +30,25 @@ from champion_challenger.payloads import (
     TrainingPlan,
 )
 
-DAG_ID = "champion_challenger"
 #: Every metric a gate can judge, across tasks (the gate refuses one that does not fit the pipeline's task).
 PRIMARY_METRICS = ["accuracy", "roc_auc", "f1", "precision", "recall", "log_loss", "brier", "ece",
                    "macro_f1", "rmse", "mae", "r2", "smape"]  # fmt: skip
 GPU_QUEUE = "gpu"  # Celery queue served by the GPU worker; ignored by the Local executor
-GPU_POOL = "gpu"  # slots = GPUs, so concurrent trainings never oversubscribe a device
+# GPU_POOL: slots = GPUs, shared by every model, so concurrent trainings never oversubscribe a device
 
 DOC_MD = """
 ### Champion–challenger cycle
-Runs every six hours **or** as soon as the `landing_watch` DAG announces new batch files (asset
-`ccp_landing_batches`; unpause `landing_watch` to turn data-aware scheduling on), or on **Trigger**.
+Pipeline `{path}`: model **{model}** ({task}), MLflow experiment `{experiment}`.
+Runs every six hours **or** as soon as the `landing_watch` DAG announces new batch files in this model's
+landing folder (asset `ccp_landing_batches__{model}`; unpause `landing_watch` to turn data-aware scheduling
+on), or on **Trigger**. Champion changes queue in the one-slot pool `champion_changes__{model}`; training
+shares the `gpu` pool and queue with the other models.
 
 | group | what happens |
 |---|---|
 | **ingest** | check configs and reach MLflow/Triton, then finish or undo any champion change a crash interrupted; claim new batch files from landing (kept under `raw/<run_id>/`); validate them — bad files go to `quarantine/` and the run fails naming file, column and bad-row count, while the champion keeps serving; open the cycle's MLflow run and split the newest window into train and holdout by time |
 | **drift** | Evidently report (features, the champion's predictions, the label) between the champion's training reference and unseen data, logged to MLflow; **plan_training** decides: *train* (drift, scheduled retrain due, no champion, or **Force train**), *evaluate* the challenger already in its shadow window, or *skip* |
-| **train** | every Ludwig config in `configs/ludwig/` (or the form's subset) trains in parallel on the `gpu` queue and pool, one nested MLflow run each; the best is chosen and registered as `@challenger` (not in a dry run) |
+| **train** | every candidate Ludwig config of the pipeline (`training.ludwig_configs`: {candidates}; or the form's subset) trains in parallel on the `gpu` queue and pool, one nested MLflow run each; the best is chosen and registered as `@challenger` (not in a dry run) |
 | **evaluate** | the challenger is loaded into Triton beside the champion and the router mirrors live traffic to it; both models score the newest holdout on the same rows, and live captures joined with late labels form the online evidence; the **gate** answers promote / hold / reject with a reason per check (paired bootstrap CI, guardrails, slices) |
 | **promote** | promote moves `@champion` (old one → `@previous`) as one transaction with smoke tests, or keep_champion keeps it (a rejected challenger leaves); the decision, comparison table and plots go to the cycle's MLflow run |
 
@@ -51,10 +57,10 @@ described on the form; **Dry run** computes and logs the decision but changes no
 """
 
 
-def _ctx():
+def _ctx(model: str):
     from champion_challenger.airflow.hooks import context_from_connections
 
-    return context_from_connections()
+    return context_from_connections(model)
 
 
 def _link(ctx, run_id: str | None = None, version: int | None = None) -> None:
@@ -63,33 +69,33 @@ def _link(ctx, run_id: str | None = None, version: int | None = None) -> None:
     link_mlflow(ctx, run_id, version)
 
 
-def _mark_cycle_failed(context) -> None:
+def _mark_cycle_failed(model: str, context) -> None:
     """Task failure callback: the cycle's MLflow run shows FAILED and why (never raises)."""
     from champion_challenger.cycle.recording import fail_cycle
 
     try:
-        fail_cycle(_ctx(), context["run_id"], f"{context['task_instance'].task_id}: {context.get('exception')}")
+        fail_cycle(_ctx(model), context["run_id"], f"{context['task_instance'].task_id}: {context.get('exception')}")
     except Exception:
         logging.getLogger(__name__).exception("could not mark the cycle's MLflow run as failed")
 
 
 @task_group(tooltip="configs, services, new batches, validation, train/holdout split")
-def ingest() -> PreparedWindow:
-    @task(pool=CHAMPION_POOL)
+def ingest(model: str) -> PreparedWindow:
+    @task(pool=champion_pool(model))
     @fail_fast_on_user_errors
     def check_and_recover() -> dict:
         """Validate the configs, reach MLflow and Triton, then finish or undo an interrupted champion change."""
         from champion_challenger.cycle import ingest as step
         from champion_challenger.cycle.transitions import recover
 
-        ctx = _ctx()
+        ctx = _ctx(model)
         return {**step.check_configs_and_services(ctx), "recovered": recover(ctx)}
 
     @task
     def claim_batches(run_id: str | None = None) -> list[str]:
         from champion_challenger.cycle.ingest import claim_batches as claim
 
-        files = claim(_ctx(), run_id)
+        files = claim(_ctx(model), run_id)
         if not files:
             raise AirflowSkipException("no new batch files in the landing folder; nothing to do this cycle")
         return files
@@ -99,14 +105,14 @@ def ingest() -> PreparedWindow:
     def validate(files: list[str], run_id: str | None = None) -> list[str]:
         from champion_challenger.cycle.ingest import accept_batches
 
-        return accept_batches(_ctx(), run_id, files)
+        return accept_batches(_ctx(model), run_id, files)
 
     @task
     @fail_fast_on_user_errors
     def prepare_window(accepted: list[str], run_id: str | None = None, params: dict | None = None) -> PreparedWindow:
         from champion_challenger.cycle.ingest import prepare_window as prepare
 
-        ctx = _ctx()
+        ctx = _ctx(model)
         prepared = prepare(ctx, run_id, params.get("window_batches"))
         _link(ctx, run_id=prepared.cycle_run_id)
         return prepared
@@ -117,12 +123,12 @@ def ingest() -> PreparedWindow:
 
 
 @task_group(tooltip="Evidently drift report and the decision to train")
-def drift(prepared: PreparedWindow):
+def drift(model: str, prepared: PreparedWindow):
     @task
     def drift_report(prepared: PreparedWindow) -> DriftOutcome:
         from champion_challenger.cycle.drift import detect_drift
 
-        ctx = _ctx()
+        ctx = _ctx(model)
         _link(ctx, run_id=prepared.cycle_run_id)
         return detect_drift(ctx, prepared)
 
@@ -130,7 +136,7 @@ def drift(prepared: PreparedWindow):
     def plan_training(drift: DriftOutcome, prepared: PreparedWindow, params: dict | None = None) -> TrainingPlan:
         from champion_challenger.cycle.training import decide_training
 
-        return decide_training(_ctx(), prepared, drift, force=params.get("force_train", False))
+        return decide_training(_ctx(model), prepared, drift, force=params.get("force_train", False))
 
     @task.branch
     def choose_path(plan: TrainingPlan) -> str:
@@ -141,30 +147,30 @@ def drift(prepared: PreparedWindow):
 
 
 @task_group(tooltip="Ludwig challengers on the gpu queue, the best one chosen and registered")
-def train(prepared: PreparedWindow, plan: TrainingPlan, path):
+def train(model: str, prepared: PreparedWindow, plan: TrainingPlan, path):
     @task
     @fail_fast_on_user_errors
     def select_candidates(params: dict | None = None) -> list[str]:
         from champion_challenger.cycle.training import select_candidates as select
 
-        return select(_ctx(), params.get("challenger_configs") or None)
+        return select(_ctx(model), params.get("challenger_configs") or None)
 
     @task(queue=GPU_QUEUE, pool=GPU_POOL)
     @fail_fast_on_user_errors
     def train_candidate(candidate: str, prepared: PreparedWindow) -> CandidateResult:
         from champion_challenger.cycle.training import train_candidate as train_one
 
-        ctx = _ctx()
+        ctx = _ctx(model)
         result = train_one(ctx, prepared, candidate)
         _link(ctx, run_id=result.run_id)
         return result
 
-    @task(pool=CHAMPION_POOL)
+    @task(pool=champion_pool(model))
     def choose_challenger(prepared: PreparedWindow, results: list[CandidateResult], params: dict | None = None) -> Challenger:
         """The best candidate, registered as @challenger (only chosen in a dry run)."""
         from champion_challenger.cycle.training import choose_challenger as choose
 
-        ctx = _ctx()
+        ctx = _ctx(model)
         challenger = choose(ctx, prepared, list(results), params["dry_run"])
         _link(ctx, run_id=prepared.cycle_run_id, version=challenger.version)
         return challenger
@@ -172,7 +178,7 @@ def train(prepared: PreparedWindow, plan: TrainingPlan, path):
     @task
     def reuse_challenger(plan: TrainingPlan) -> Challenger:
         """The challenger already in its shadow window is judged again; nothing is trained."""
-        _link(_ctx(), version=plan.version)
+        _link(_ctx(model), version=plan.version)
         return Challenger(version=plan.version)
 
     candidates = select_candidates()
@@ -183,8 +189,8 @@ def train(prepared: PreparedWindow, plan: TrainingPlan, path):
 
 
 @task_group(tooltip="shadow deployment, offline replay and online evidence, the gate")
-def evaluate(prepared: PreparedWindow, trained: Challenger, reused: Challenger):
-    @task(trigger_rule="none_failed_min_one_success", pool=CHAMPION_POOL)
+def evaluate(model: str, prepared: PreparedWindow, trained: Challenger, reused: Challenger):
+    @task(trigger_rule="none_failed_min_one_success", pool=champion_pool(model))
     def deploy_challenger(
         trained: Challenger | None = None, reused: Challenger | None = None, params: dict | None = None
     ) -> Challenger:
@@ -193,14 +199,14 @@ def evaluate(prepared: PreparedWindow, trained: Challenger, reused: Challenger):
 
         challenger = trained or reused
         if challenger.registered:
-            deploy(_ctx(), challenger.version, params.get("shadow_fraction"))
+            deploy(_ctx(model), challenger.version, params.get("shadow_fraction"))
         return challenger
 
     @task
     def gather_evidence(challenger: Challenger, prepared: PreparedWindow) -> Evidence:
         from champion_challenger.cycle.evidence import gather_evidence as gather
 
-        return gather(_ctx(), prepared, challenger)
+        return gather(_ctx(model), prepared, challenger)
 
     @task
     @fail_fast_on_user_errors
@@ -208,7 +214,7 @@ def evaluate(prepared: PreparedWindow, trained: Challenger, reused: Challenger):
         from champion_challenger.cycle.evidence import decide
         from champion_challenger.policy.decision import form_overrides
 
-        return decide(_ctx(), evidence, form_overrides(params), params["force_promote"], params["dry_run"])
+        return decide(_ctx(model), evidence, form_overrides(params), params["force_promote"], params["dry_run"])
 
     challenger = deploy_challenger(trained, reused)
     evidence = gather_evidence(challenger, prepared)
@@ -216,32 +222,32 @@ def evaluate(prepared: PreparedWindow, trained: Challenger, reused: Challenger):
 
 
 @task_group(tooltip="promote or keep the champion, then record the evidence in MLflow")
-def promote(prepared: PreparedWindow, challenger: Challenger, evidence: Evidence, decision: Decision):
+def promote(model: str, prepared: PreparedWindow, challenger: Challenger, evidence: Evidence, decision: Decision):
     @task.branch
     def route(decision: Decision) -> str:
         return "promote.promote" if decision.action == "promote" else "promote.keep_champion"
 
-    @task(pool=CHAMPION_POOL)
+    @task(pool=champion_pool(model))
     def promote(challenger: Challenger, decision: Decision, prepared: PreparedWindow, run_id: str | None = None) -> dict:
         from champion_challenger.cycle.transitions import promote as promote_version
 
-        ctx = _ctx()
+        ctx = _ctx(model)
         entry = promote_version(ctx, challenger.version, f"airflow:{run_id}", decision.reason, prepared.cycle_run_id)
         _link(ctx, run_id=prepared.cycle_run_id, version=challenger.version)
         return entry
 
-    @task(pool=CHAMPION_POOL)
+    @task(pool=champion_pool(model))
     def keep_champion(challenger: Challenger, decision: Decision) -> list[int]:
         """Hold or reject: the champion keeps serving; a rejected challenger leaves Triton and @challenger."""
         from champion_challenger.cycle.transitions import keep_champion as keep
 
-        return keep(_ctx(), challenger.version, decision)
+        return keep(_ctx(model), challenger.version, decision)
 
     @task(trigger_rule="none_failed_min_one_success")
     def record_decision(evidence: Evidence, decision: Decision) -> None:
         from champion_challenger.cycle.recording import record_decision as record
 
-        ctx = _ctx()
+        ctx = _ctx(model)
         record(ctx, evidence, decision)
         _link(ctx, run_id=evidence.cycle_run_id, version=evidence.challenger_version)
 
@@ -250,42 +256,37 @@ def promote(prepared: PreparedWindow, challenger: Challenger, evidence: Evidence
     branches >> record_decision(evidence, decision)
 
 
-@task
-def skip_training(plan: TrainingPlan, prepared: PreparedWindow) -> None:
-    """No drift, no scheduled retrain: the cycle ends here, its MLflow run says why."""
-    from champion_challenger.cycle.recording import record_skip
+def skip_training(model: str, plan: TrainingPlan, prepared: PreparedWindow):
+    @task(task_id="skip_training")
+    def record_skip(plan: TrainingPlan, prepared: PreparedWindow) -> None:
+        """No drift, no scheduled retrain: the cycle ends here, its MLflow run says why."""
+        from champion_challenger.cycle.recording import record_skip as record
 
-    record_skip(_ctx(), prepared, plan)
+        record(_ctx(model), prepared, plan)
+
+    return record_skip(plan, prepared)
 
 
-@dag(
-    dag_id=DAG_ID,
-    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("0 */6 * * *", timezone="UTC"), assets=[LANDING_BATCHES]),
-    start_date=datetime(2026, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    doc_md=DOC_MD,
-    tags=["mlops", "champion-challenger", "ludwig", "triton", "mlflow"],
-    default_args={
-        "owner": "mlops",
-        "retries": 2,
-        "retry_delay": timedelta(seconds=30),
-        "on_failure_callback": _mark_cycle_failed,
-    },
-    params={
+def _params(pipeline: Pipeline) -> dict[str, Param]:
+    """The trigger form; its descriptions name this pipeline's file and candidates."""
+    config = pipeline.config
+    candidates = ", ".join(config.ludwig_config_paths()) if config else "-"
+    patterns = ", ".join(config.training.ludwig_configs) if config else "-"
+    return {
         "window_batches": Param(
             None,
             type=["null", "integer"],
             minimum=1,
             title="Data window (batches)",
-            description="Newest accepted batches to train and evaluate on; empty = training.window_batches of configs/pipeline.yaml.",
+            description=f"Newest accepted batches to train and evaluate on; empty = training.window_batches of {pipeline.path}.",
         ),
         "challenger_configs": Param(
             [],
             type="array",
             items={"type": "string"},
             title="Challenger configs",
-            description="Names of Ludwig configs in configs/ludwig/ (file names without .yaml) to train; empty = all.",
+            description=f"Candidate Ludwig configs to train, by name (file name without .yaml); empty = all. This pipeline's "
+            f"candidates are the files matching training.ludwig_configs ({patterns}) next to {pipeline.path}: {candidates}.",
         ),
         "force_train": Param(
             False,
@@ -330,15 +331,54 @@ def skip_training(plan: TrainingPlan, prepared: PreparedWindow) -> None:
             description="Train and compute the decision, log it to MLflow, but register, deploy and promote nothing "
             "(wins over force_promote).",
         ),
-    },
-)
-def champion_challenger():
-    prepared = ingest()
-    plan, path = drift(prepared)
-    trained, reused = train(prepared, plan, path)
-    path >> skip_training(plan, prepared)
-    challenger, evidence, decision = evaluate(prepared, trained, reused)
-    promote(prepared, challenger, evidence, decision)
+    }
 
 
-champion_challenger()
+def _doc(pipeline: Pipeline) -> str:
+    config = pipeline.config
+    if config is None:
+        return f"### Champion–challenger cycle\n**This pipeline cannot run**: {pipeline.error}"
+    return DOC_MD.format(
+        path=pipeline.path,
+        model=pipeline.name,
+        task=config.task,
+        experiment=config.experiment_name,
+        candidates=", ".join(config.ludwig_config_paths()),
+    )
+
+
+def cycle_dag(pipeline: Pipeline):
+    """The cycle DAG of one pipeline (``champion_challenger__<model>``)."""
+    model = pipeline.name
+
+    @dag(
+        dag_id=pipeline.dag_id,
+        schedule=AssetOrTimeSchedule(
+            timetable=CronTriggerTimetable("0 */6 * * *", timezone="UTC"), assets=[landing_batches(model)]
+        ),
+        start_date=datetime(2026, 1, 1),
+        catchup=False,
+        max_active_runs=1,
+        doc_md=_doc(pipeline),
+        tags=["mlops", "champion-challenger", "ludwig", "triton", "mlflow", f"model:{model}"],
+        default_args={
+            "owner": "mlops",
+            "retries": 2,
+            "retry_delay": timedelta(seconds=30),
+            "on_failure_callback": partial(_mark_cycle_failed, model),
+        },
+        params=_params(pipeline),
+    )
+    def champion_challenger():
+        prepared = ingest(model)
+        plan, path = drift(model, prepared)
+        trained, reused = train(model, prepared, plan, path)
+        path >> skip_training(model, plan, prepared)
+        challenger, evidence, decision = evaluate(model, prepared, trained, reused)
+        promote(model, prepared, challenger, evidence, decision)
+
+    return champion_challenger()
+
+
+for _pipeline in load_fleet():
+    globals()[_pipeline.dag_id] = cycle_dag(_pipeline)

@@ -1,25 +1,28 @@
-"""Post-promotion watch: every 15 minutes, roll back a new champion whose live traffic misbehaves.
+"""Post-promotion watch: every 15 minutes, roll back a new champion whose live traffic misbehaves, for every model.
 
-Wiring only: the task calls ``champion_challenger.cycle.watch.watch_champion``; limits live under ``watch:`` in the pipeline YAML.
+Wiring only: one task group per pipeline of the fleet; its tasks call ``champion_challenger.cycle.watch.watch_champion``
+and ``champion_challenger.cycle.retention.prune``; limits live under ``watch:`` and ``retention:`` in each pipeline YAML.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import dag, task
+from airflow.sdk import dag, task, task_group
 
-from champion_challenger.airflow.pools import CHAMPION_POOL
+from champion_challenger.fleet import champion_pool, load_fleet
 
 DOC_MD = """
 ### Champion watch
-First finishes or undoes any champion change a crash left unfinished (the transition journal). Then, within
+One task group per model of the fleet (`watch__<model>`); each model's watch runs in its own pool
+(`champion_changes__<model>`), so one model's slow rollback never delays another's. Each first finishes or
+undoes any champion change a crash left unfinished (the transition journal). Then, within
 `watch.window_hours` of a promotion, judges `@champion` on what happened since the switch: Triton's per-version
 error rate and mean latency (after `watch.min_requests`), and, once labels arrived for its logged live
 predictions (the router's prediction log joined with accepted batches), `watch.label_metric` against the value
 it showed offline (after `watch.min_labelled_rows`). Any limit crossed rolls back to `@previous` (aliases,
 stages and the Triton router in one transaction) and appends an `auto_rollback` entry to the ledger
-(`ccp history`, MLflow experiment `<experiment>-ledger`).
+(`ccp history --model NAME`, MLflow experiment `<experiment>-ledger`).
 
 **prune_stores** then deletes capture partitions and cycle workspaces past `retention:` in the pipeline YAML,
 never the captures an open shadow window or the watch still reads, and nothing while a change is pending.
@@ -37,22 +40,31 @@ never the captures an open shadow window or the watch still reads, and nothing w
     default_args={"owner": "mlops", "retries": 2, "retry_delay": timedelta(seconds=30)},
 )
 def champion_watch():
-    @task(pool=CHAMPION_POOL)
-    def watch_champion(run_id: str | None = None) -> dict:
-        from champion_challenger.airflow.hooks import context_from_connections
-        from champion_challenger.cycle.watch import watch_champion as watch
+    for pipeline in load_fleet(runnable_only=True):
+        watch_model(pipeline.name)
 
-        return watch(context_from_connections(), actor=f"airflow:{run_id}")
 
-    @task(trigger_rule="all_done")
-    def prune_stores() -> dict:
-        """Delete capture partitions and cycle workspaces past ``retention:`` (never what an open evaluation reads)."""
-        from champion_challenger.airflow.hooks import context_from_connections
-        from champion_challenger.cycle.retention import prune
+def watch_model(model: str) -> None:
+    @task_group(group_id=f"watch__{model}", tooltip=f"watch and prune {model}")
+    def watch():
+        @task(pool=champion_pool(model))
+        def watch_champion(run_id: str | None = None) -> dict:
+            from champion_challenger.airflow.hooks import context_from_connections
+            from champion_challenger.cycle.watch import watch_champion as watch
 
-        return prune(context_from_connections()).as_dict()
+            return watch(context_from_connections(model), actor=f"airflow:{run_id}")
 
-    watch_champion() >> prune_stores()
+        @task(trigger_rule="all_done")
+        def prune_stores() -> dict:
+            """Delete capture partitions and cycle workspaces past ``retention:`` (never what an open evaluation reads)."""
+            from champion_challenger.airflow.hooks import context_from_connections
+            from champion_challenger.cycle.retention import prune
+
+            return prune(context_from_connections(model)).as_dict()
+
+        watch_champion() >> prune_stores()
+
+    watch()
 
 
 champion_watch()

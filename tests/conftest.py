@@ -58,7 +58,7 @@ def settings_on_free_ports(home: Path, pipeline_config: Path):
     mlflow_port, http, grpc, metrics = (free_port() for _ in range(4))
     return Settings(
         home=home,
-        pipeline_config=pipeline_config,
+        pipelines=pipeline_config,
         mlflow_tracking_uri=f"http://127.0.0.1:{mlflow_port}",
         triton_url=f"127.0.0.1:{http}",
         triton_grpc_port=grpc,
@@ -76,12 +76,30 @@ def write_test_configs(dest: Path, epochs: int = 3, **training) -> Path:
         ludwig = yaml.safe_load(source.read_text())
         ludwig["trainer"]["epochs"] = epochs
         (dest / "ludwig" / source.name).write_text(yaml.safe_dump(ludwig))
-    pipeline = yaml.safe_load((REPO / "configs" / "pipeline.yaml").read_text())
-    pipeline["training"].update(training)
+    pipeline = yaml.safe_load((REPO / "configs" / "pipelines" / "churn_classifier.yaml").read_text())
+    pipeline["training"].update({"ludwig_configs": ["ludwig/*.yaml"], **training})
     pipeline["training"]["window_batches"] = 4
     pipeline["decision"]["quality_floor"] = 0.55
     (dest / "pipeline.yaml").write_text(yaml.safe_dump(pipeline))
     return dest / "pipeline.yaml"
+
+
+def write_fleet(dest: Path, models: list[str], epochs: int = 3, candidates: str = "*") -> Path:
+    """A folder of pipelines, one per model, each the shipped churn pipeline with its own experiment, data
+    store and capture folder (what a second model needs), sharing ``dest/ludwig``; returns the folder."""
+    ludwig = write_test_configs(dest, epochs).parent / "ludwig"
+    shipped = yaml.safe_load((REPO / "configs" / "pipelines" / "churn_classifier.yaml").read_text())
+    folder = dest / "pipelines"
+    folder.mkdir(exist_ok=True)
+    for model in models:
+        pipeline = yaml.safe_load(yaml.safe_dump(shipped))
+        pipeline.update(model_name=model, experiment_name=f"cc-{model}")
+        pipeline["data"]["landing_dir"] = f"data/{model}/landing"
+        pipeline["serving"]["capture_dir"] = f"captures/{model}"
+        pipeline["training"].update(ludwig_configs=[f"../{ludwig.name}/churn_{candidates}.yaml"], window_batches=4)
+        pipeline["decision"]["quality_floor"] = 0.55
+        (folder / f"{model}.yaml").write_text(yaml.safe_dump(pipeline))
+    return folder
 
 
 def _running(service, url: str):
@@ -111,7 +129,7 @@ def stack_env(stack_settings, mlflow_server, triton_server):
     """Point the package and Airflow connections at the test stack."""
     env = {
         "CCP_HOME": str(stack_settings.home),
-        "CCP_PIPELINE_CONFIG": str(stack_settings.pipeline_config),
+        "CCP_PIPELINES": str(stack_settings.pipelines),
         "MLFLOW_TRACKING_URI": mlflow_server,
         "CCP_TRITON_URL": triton_server,
         "CCP_TRITON_GRPC_PORT": str(stack_settings.triton_grpc_port),

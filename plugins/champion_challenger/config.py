@@ -278,7 +278,7 @@ class ChangesConfig(StrictModel):
 
 
 class RetentionConfig(StrictModel):
-    """How long the capture store and the per-cycle workspaces (``<CCP_HOME>/runs/<run_id>/``) are kept.
+    """How long the capture store and the per-cycle workspaces (``<CCP_HOME>/runs/<model>/<run_id>/``) are kept.
     Batch data (raw, accepted, quarantine) is never pruned: it is the lineage of every model."""
 
     capture_days: float = Field(default=30, gt=0, description="Capture partitions older than this are deleted.")
@@ -292,7 +292,7 @@ class RetentionConfig(StrictModel):
 
 
 class PipelineConfig(StrictModel):
-    """The whole pipeline configuration (``configs/pipeline.yaml``).
+    """The whole pipeline configuration (``configs/pipelines/churn_classifier.yaml``).
 
     ``task`` is not written in the YAML: :meth:`from_yaml` reads it from the candidates' Ludwig output
     feature (the same in every candidate) and fills the metric settings the YAML leaves out with that

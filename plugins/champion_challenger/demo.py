@@ -10,11 +10,11 @@ from mlflow import MlflowClient
 from champion_challenger import tracking
 from champion_challenger.config import PipelineConfig
 from champion_challenger.data.generate import write_batches
+from champion_challenger.fleet import dag_id
 from champion_challenger.settings import Settings
 from champion_challenger.stack import local
 from champion_challenger.stack.airflow_api import AirflowApi
 
-DAG_ID = "champion_challenger"
 #: (first batch, number of batches) landed before each cycle; drift starts at DRIFT_AT.
 DEMO_PLAN: list[tuple[int, int]] = [(0, 4), (4, 1), (5, 1), (6, 1), (7, 1)]
 DRIFT_AT = 5
@@ -34,15 +34,16 @@ def run_demo(settings: Settings, seed: int = 7, rows: int = 2000) -> list[dict]:
     landing = config.landing_dir(settings.home)
     api = airflow_api(settings)
     client = MlflowClient(settings.mlflow_tracking_uri)
-    api.wait_for_dag(DAG_ID)
-    api.unpause(DAG_ID)
+    dag = dag_id(config.model_name)
+    api.wait_for_dag(dag)
+    api.unpause(dag)
     results = []
     for cycle, (start, count) in enumerate(DEMO_PLAN, 1):
-        wait_idle(api)  # a timer run (every six hours of wall clock) would otherwise claim this cycle's batches
+        wait_idle(api, dag)  # a timer run (every six hours of wall clock) would otherwise claim this cycle's batches
         files = write_batches(landing, count, start=start, drift_at=DRIFT_AT, seed=seed, rows=rows, task=config.task)
         drift = "after drift onset" if start + count - 1 >= DRIFT_AT else "before drift"
         _say(f"cycle {cycle}/{len(DEMO_PLAN)}: landed {', '.join(f.name for f in files)} ({drift}); triggering")
-        result = run_cycle(api, client, config.experiment_name)
+        result = run_cycle(api, client, config)
         if result["state"] != "success":
             raise RuntimeError(f"cycle {cycle} ({result['run_id']}) {result['state']}; failed tasks: {result['failed_tasks']}; "
                                "see the Airflow UI logs")  # fmt: skip
@@ -52,24 +53,26 @@ def run_demo(settings: Settings, seed: int = 7, rows: int = 2000) -> list[dict]:
 
 
 def run_cycle(
-    api: AirflowApi, client: MlflowClient, experiment_name: str, conf: dict | None = None, timeout_s: float = 900
+    api: AirflowApi, client: MlflowClient, config: PipelineConfig, conf: dict | None = None, timeout_s: float = 900
 ) -> dict:
-    """Trigger one cycle of the DAG through Airflow's REST API and wait for it (at most ``timeout_s``).
+    """Trigger one cycle of the pipeline's DAG through Airflow's REST API and wait for it (at most ``timeout_s``).
 
     Returns:
         See :func:`cycle_result`.
     """
-    run_id = api.trigger(DAG_ID, conf)
-    api.wait_run(DAG_ID, run_id, timeout_s)
-    return cycle_result(api, client, experiment_name, run_id)
+    dag = dag_id(config.model_name)
+    run_id = api.trigger(dag, conf)
+    api.wait_run(dag, run_id, timeout_s)
+    return cycle_result(api, client, config, run_id)
 
 
-def cycle_result(api: AirflowApi, client: MlflowClient, experiment_name: str, run_id: str) -> dict:
-    """What a finished cycle did: ``run_id``, ``state`` (success / failed), ``failed_tasks``, ``branch``
-    (promote, keep_champion or skip_training) and the gate's ``decision`` and ``reason`` as the cycle's
-    MLflow run records them."""
-    state = api.run_state(DAG_ID, run_id)
-    tasks = api.task_states(DAG_ID, run_id)
+def cycle_result(api: AirflowApi, client: MlflowClient, config: PipelineConfig, run_id: str) -> dict:
+    """What a finished cycle of the pipeline did: ``run_id``, ``state`` (success / failed), ``failed_tasks``,
+    ``branch`` (promote, keep_champion or skip_training) and the gate's ``decision`` and ``reason`` as the
+    cycle's MLflow run records them."""
+    dag, experiment_name = dag_id(config.model_name), config.experiment_name
+    state = api.run_state(dag, run_id)
+    tasks = api.task_states(dag, run_id)
     branch = next((b for b in ("promote", "keep_champion") if tasks.get(f"promote.{b}") == "success"), "skip_training")
     action, reason = _cycle_decision(client, experiment_name, run_id) if state == "success" else ("none", "the run failed")
     if state == "success" and tasks.get("ingest.claim_batches") == "skipped":
@@ -93,7 +96,7 @@ def airflow_api(settings: Settings) -> AirflowApi:
     return AirflowApi(f"http://127.0.0.1:{settings.airflow_port}", local.AIRFLOW_USER, password)
 
 
-def wait_idle(api: AirflowApi, timeout_s: float = 900) -> list[str]:
+def wait_idle(api: AirflowApi, dag: str, timeout_s: float = 900) -> list[str]:
     """Let runs the scheduler started by itself (on unpause, or the six-hourly timer firing while the
     demo runs) finish before the demo lands data, so each cycle's batches go to the cycle it triggers.
 
@@ -101,12 +104,12 @@ def wait_idle(api: AirflowApi, timeout_s: float = 900) -> list[str]:
         The runs that were active (now finished, or still running after ``timeout_s``).
     """
     deadline = time.monotonic() + timeout_s
-    active = seen = api.active_runs(DAG_ID)
+    active = seen = api.active_runs(dag)
     if active:
         _say(f"waiting for the scheduler's own run(s) to finish first: {', '.join(active)}")
     while active and time.monotonic() < deadline:
         time.sleep(3)
-        active = api.active_runs(DAG_ID)
+        active = api.active_runs(dag)
     return seen
 
 

@@ -56,7 +56,7 @@ class PreparedWindow:
     """The cycle's data window, split by time into train and holdout rows (files in the workspace).
 
     Attributes:
-        cycle_id: the Airflow run id; the workspace is ``<CCP_HOME>/runs/<cycle_id>/``.
+        cycle_id: the Airflow run id; the workspace is ``<CCP_HOME>/runs/<model>/<cycle_id>/``.
         cycle_run_id: the cycle's MLflow run, where every later step logs.
         train_rows / holdout_rows: rows on each side of the split.
         window_start / window_end: event time of the oldest and newest row.

@@ -23,15 +23,17 @@ class Settings:
 
     Attributes:
         home: runtime folder holding data, MLflow store, Triton repository, logs and pids.
-        pipeline_config: path of the pipeline YAML.
+        pipelines: the fleet's pipeline YAMLs: a folder (every ``*.yaml`` in it is one pipeline, one
+            model) or one YAML file.
         mlflow_tracking_uri: MLflow tracking server URI.
         triton_url: Triton HTTP endpoint as ``host:port``.
         mlflow_ui_url: MLflow UI address as a person's browser reaches it (links in Airflow, model
             version descriptions); empty means the tracking URI.
+        model: the pipeline (model name) this process acts on when the fleet has several.
     """
 
     home: Path
-    pipeline_config: Path
+    pipelines: Path
     mlflow_tracking_uri: str
     triton_url: str
     triton_grpc_port: int
@@ -39,6 +41,18 @@ class Settings:
     airflow_port: int
     mlflow_port: int
     mlflow_ui_url: str = ""
+    model: str = ""
+
+    @property
+    def pipeline_config(self) -> Path:
+        """The YAML of the selected pipeline: ``model`` (``--model`` / ``CCP_MODEL``), or the only one.
+
+        Raises:
+            ConfigError: no pipeline, an unknown model, or several pipelines and none selected.
+        """
+        from champion_challenger.fleet import pipeline_path
+
+        return pipeline_path(self.pipelines, self.home, self.model or None)
 
     @property
     def triton_repository(self) -> Path:
@@ -67,7 +81,8 @@ def load_settings() -> Settings:
     triton_http_port = int(_env("CCP_TRITON_HTTP_PORT", "8000"))
     return Settings(
         home=home,
-        pipeline_config=Path(_env("CCP_PIPELINE_CONFIG", str(REPO_ROOT / "configs" / "pipeline.yaml"))),
+        # CCP_PIPELINE_CONFIG (one YAML) is the older name, still honoured.
+        pipelines=Path(_env("CCP_PIPELINES", _env("CCP_PIPELINE_CONFIG", str(REPO_ROOT / "configs" / "pipelines")))),
         mlflow_tracking_uri=_env("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{mlflow_port}"),
         triton_url=_env("CCP_TRITON_URL", f"127.0.0.1:{triton_http_port}"),
         triton_grpc_port=int(_env("CCP_TRITON_GRPC_PORT", "8001")),
@@ -75,4 +90,5 @@ def load_settings() -> Settings:
         airflow_port=int(_env("CCP_AIRFLOW_PORT", "8080")),
         mlflow_port=mlflow_port,
         mlflow_ui_url=_env("CCP_MLFLOW_UI_URL", ""),
+        model=_env("CCP_MODEL", ""),
     )

@@ -117,3 +117,50 @@ def format_status(status: dict[str, Any]) -> str:
     if last:
         lines.append(f"last decision: {last['action']} at {last['at']}: {last['reason']}")
     return "\n".join(lines)
+
+
+def collect_fleet_status(contexts: dict[str, CycleContext | str]) -> list[dict[str, Any]]:
+    """One row per pipeline of the fleet: its champion, challenger, what Triton serves and the last decision.
+
+    Args:
+        contexts: model name → its context, or the reason the pipeline cannot run (an invalid YAML).
+    """
+    rows = []
+    for model, ctx in contexts.items():
+        if isinstance(ctx, str):
+            rows.append({"model_name": model, "error": ctx})
+            continue
+        status = collect_status(ctx)
+        rows.append({
+            "model_name": model,
+            "task": status["task"],
+            "champion": (status["champion"] or {}).get("version"),
+            "challenger": (status["challenger"] or {}).get("version"),
+            "triton_ready_versions": status["triton_ready_versions"],
+            "last_decision": status["last_decision"],
+            "pending_transition": status["pending_transition"],
+        })  # fmt: skip
+    return rows
+
+
+def format_fleet_status(rows: list[dict[str, Any]]) -> str:
+    """The fleet as one table (``ccp status`` when CCP_PIPELINES holds several pipelines)."""
+    lines = [f"{'model':<24}{'task':<12}{'champion':>9}{'challenger':>11}  {'Triton serves':<14}last decision"]
+    for row in rows:
+        if "error" in row:
+            lines.append(f"{row['model_name']:<24}CANNOT RUN: {row['error'].splitlines()[0]}")
+            continue
+        last = row["last_decision"]
+        decision = f"{last['action']} at {last['at']}" if last else "-"
+        if row["pending_transition"]:
+            decision += " (UNFINISHED change: ccp recover --model NAME)"
+        lines.append(
+            f"{row['model_name']:<24}{row['task']:<12}{_v(row['champion']):>9}{_v(row['challenger']):>11}  "
+            f"{', '.join(f'v{v}' for v in row['triton_ready_versions']) or '-':<14}{decision}"
+        )
+    lines.append("`ccp status --model NAME` shows one model's metrics, router and error budget.")
+    return "\n".join(lines)
+
+
+def _v(version: int | None) -> str:
+    return f"v{version}" if version else "-"

@@ -14,7 +14,8 @@ def dagbag():
     return DagBag(dag_folder=str(REPO / "dags"))
 
 
-DAG_IDS = ["champion_challenger", "champion_watch", "landing_watch"]
+CYCLE = "champion_challenger__churn_classifier"  # the shipped pipeline, configs/pipelines/churn_classifier.yaml
+DAG_IDS = [CYCLE, "champion_watch", "landing_watch"]
 
 
 def test_no_import_errors(dagbag):
@@ -33,16 +34,17 @@ def test_house_rules(dagbag, dag_id):
 
 
 def test_cycle_runs_every_six_hours_or_when_batches_land(dagbag):
-    schedule = dagbag.dags["champion_challenger"].schedule
+    schedule = dagbag.dags[CYCLE].schedule
     assert schedule.timetable.expression == "0 */6 * * *"
-    assert [a.name for a in schedule.asset_condition.objects] == ["ccp_landing_batches"]
+    assert [a.name for a in schedule.asset_condition.objects] == ["ccp_landing_batches__churn_classifier"]
 
 
 def test_landing_watch_announces_the_asset_and_starts_paused(dagbag):
     dag = dagbag.dags["landing_watch"]
     assert dag.is_paused_upon_creation is True
     (announce,) = dag.tasks
-    assert [o.name for o in announce.outlets] == ["ccp_landing_batches"]
+    assert announce.task_id == "announce__churn_classifier"
+    assert [o.name for o in announce.outlets] == ["ccp_landing_batches__churn_classifier"]
 
 
 PARAMS = [
@@ -59,22 +61,22 @@ PARAMS = [
 
 @pytest.mark.parametrize("name", PARAMS)
 def test_params_have_types_titles_and_descriptions(dagbag, name):
-    param = dagbag.dags["champion_challenger"].params.get_param(name)
+    param = dagbag.dags[CYCLE].params.get_param(name)
     assert param.schema.get("type") and param.schema.get("title") and param.description, name
 
 
 def test_every_param_is_documented(dagbag):
-    assert set(dagbag.dags["champion_challenger"].params.keys()) == set(PARAMS)
+    assert set(dagbag.dags[CYCLE].params.keys()) == set(PARAMS)
 
 
 def test_task_groups(dagbag):
-    dag = dagbag.dags["champion_challenger"]
+    dag = dagbag.dags[CYCLE]
     groups = {t.task_id.split(".")[0] for t in dag.tasks if "." in t.task_id}
     assert groups == {"ingest", "drift", "train", "evaluate", "promote"}
 
 
 def test_task_order(dagbag):
-    dag = dagbag.dags["champion_challenger"]
+    dag = dagbag.dags[CYCLE]
     assert dag.get_task("ingest.claim_batches").downstream_task_ids == {"ingest.validate"}
     assert dag.get_task("drift.choose_path").downstream_task_ids == {
         "train.select_candidates",
@@ -91,15 +93,14 @@ def test_task_order(dagbag):
 
 
 def test_training_runs_on_the_gpu_queue_and_pool_and_nothing_else_does(dagbag):
-    dag = dagbag.dags["champion_challenger"]
+    dag = dagbag.dags[CYCLE]
     assert {t.task_id for t in dag.tasks if t.queue == "gpu"} == {"train.train_candidate"}
     assert dag.get_task("train.train_candidate").pool == "gpu"
 
 
-def test_tasks_that_change_the_champion_share_the_one_slot_champion_pool(dagbag):
-    from champion_challenger.airflow.pools import CHAMPION_POOL
-
-    cycle, watch = dagbag.dags["champion_challenger"], dagbag.dags["champion_watch"]
+def test_tasks_that_change_the_champion_share_the_model_s_one_slot_champion_pool(dagbag):
+    CHAMPION_POOL = "champion_changes__churn_classifier"
+    cycle, watch = dagbag.dags[CYCLE], dagbag.dags["champion_watch"]
     changers = {t.task_id for t in cycle.tasks if t.pool == CHAMPION_POOL}
     assert changers == {
         "ingest.check_and_recover",
@@ -108,8 +109,53 @@ def test_tasks_that_change_the_champion_share_the_one_slot_champion_pool(dagbag)
         "promote.promote",
         "promote.keep_champion",
     }
-    assert watch.get_task("watch_champion").pool == CHAMPION_POOL
-    assert watch.get_task("prune_stores").pool != CHAMPION_POOL  # pruning changes no champion
+    assert watch.get_task("watch__churn_classifier.watch_champion").pool == CHAMPION_POOL
+    assert watch.get_task("watch__churn_classifier.prune_stores").pool != CHAMPION_POOL  # pruning changes no champion
+
+
+def test_the_candidates_param_names_the_pipeline_s_own_candidates(dagbag):
+    description = dagbag.dags[CYCLE].params.get_param("challenger_configs").description
+    assert "pipelines/churn_classifier.yaml" in description and "churn_ft_transformer, churn_mlp" in description
+    assert "configs/ludwig/" not in description  # where candidates live is the pipeline's setting, not a fixed folder
+
+
+@pytest.fixture(scope="module")
+def fleet_bag(tmp_path_factory):
+    """The DAGs of a fleet: two pipelines, one invalid YAML, one pipeline that reuses another's experiment."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tests.conftest import write_fleet
+
+    folder = write_fleet(tmp_path_factory.mktemp("fleet"), ["churn_eu", "churn_us"])
+    (folder / "broken.yaml").write_text("model_name: [not, a, name\n")
+    clash = folder / "churn_zz.yaml"
+    clash.write_text((folder / "churn_us.yaml").read_text().replace("model_name: churn_us", "model_name: churn_zz"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CCP_PIPELINES", str(folder))
+        bag = DagBag(dag_folder=str(REPO / "dags"))
+    assert bag.import_errors == {}
+    return bag
+
+
+def test_every_pipeline_of_the_fleet_gets_its_own_dag_pool_and_asset(fleet_bag):
+    cycles = {d for d in fleet_bag.dags if d.startswith("champion_challenger__")}
+    assert cycles == {f"champion_challenger__{m}" for m in ("broken", "churn_eu", "churn_us", "churn_zz")}
+    for model in ("churn_eu", "churn_us"):
+        dag = fleet_bag.dags[f"champion_challenger__{model}"]
+        assert [a.name for a in dag.schedule.asset_condition.objects] == [f"ccp_landing_batches__{model}"]
+        pools = {t.pool for t in dag.tasks} - {"default_pool"}
+        assert pools == {"gpu", f"champion_changes__{model}"}  # the gpu pool is shared, the champion pool is not
+    watch, landing = fleet_bag.dags["champion_watch"], fleet_bag.dags["landing_watch"]
+    assert {t.task_id for t in watch.tasks} == {
+        f"watch__{m}.{t}" for m in ("churn_eu", "churn_us") for t in ("watch_champion", "prune_stores")
+    }
+    assert {t.task_id for t in landing.tasks} == {"announce__churn_eu", "announce__churn_us"}
+
+
+def test_an_invalid_or_clashing_pipeline_gets_a_dag_that_says_why_and_fails_at_once(fleet_bag):
+    broken, clash = fleet_bag.dags["champion_challenger__broken"], fleet_bag.dags["champion_challenger__churn_zz"]
+    assert "cannot run" in broken.doc_md and "broken.yaml" in broken.doc_md
+    assert "experiment_name cc-churn_us is already used by" in clash.doc_md and "churn_us.yaml" in clash.doc_md
 
 
 def test_extra_links_to_mlflow_are_registered():

@@ -51,19 +51,22 @@ def task_pipeline(request, stack_env, airflow_db, session_dir):
     """The example pipeline of one task, pointed at the shared test stack for this module's tests."""
     task = request.param
     config = write_example_configs(task, session_dir / f"configs-{task}")
-    old = os.environ.get("CCP_PIPELINE_CONFIG")
-    os.environ["CCP_PIPELINE_CONFIG"] = str(config)
+    old = os.environ.get("CCP_PIPELINES")
+    os.environ["CCP_PIPELINES"] = str(config)
     yield task, CycleContext.from_env()
-    os.environ["CCP_PIPELINE_CONFIG"] = old or ""
+    os.environ["CCP_PIPELINES"] = old or ""
 
 
 def _run(**conf):
     """One cycle with ``dag.test()`` on a freshly parsed DAG (``run_conf`` sticks to a parsed DAG's params)."""
     from airflow.dag_processing.dagbag import DagBag
 
+    from champion_challenger.fleet import load_fleet
+
     bag = DagBag(dag_folder=str(REPO / "dags"))
     assert bag.import_errors == {}
-    run = bag.dags["champion_challenger"].test(run_conf=conf or None)
+    (pipeline,) = load_fleet()  # CCP_PIPELINES names this module's one example pipeline
+    run = bag.dags[pipeline.dag_id].test(run_conf=conf or None)
     instances = run.get_task_instances()
     states = {ti.task_id: ti.state for ti in instances}
     states[TRAIN] = sorted(ti.state for ti in instances if ti.task_id == TRAIN)

@@ -75,7 +75,7 @@ def user_env(tmp_path_factory):
             "CCP_AIRFLOW_PORT": str(free_port()),
         }
     )
-    env.pop("CCP_PIPELINE_CONFIG", None)
+    env.pop("CCP_PIPELINES", None)
     yield home, env
     subprocess.run(["make", "-C", str(REPO), "down"], env=env, capture_output=True, timeout=300)
 
@@ -94,7 +94,7 @@ def test_ccp_init_then_make_up_and_one_triggered_cycle_promotes_a_first_champion
     init = json.loads(_run([CCP, "init", "--data", str(data), "--target", "rentals", "--out", str(config_dir), "--json"],
                            env, 120).stdout)  # fmt: skip
     assert init["task"] == "regression" and init["id_column"] is None and init["timestamp_column"] == "day"
-    env["CCP_PIPELINE_CONFIG"] = str(config_dir / "pipeline.yaml")
+    env["CCP_PIPELINES"] = str(config_dir / "pipeline.yaml")
 
     _run(["make", "-C", str(REPO), "up"], env, 900)
     cycle = json.loads(_run([CCP, "trigger", "--json", "--timeout", "2400"], env, 2700).stdout)

@@ -42,7 +42,7 @@ from tests.integration.request_load import RequestLoad
 
 pytestmark = [pytest.mark.integration, pytest.mark.celery, pytest.mark.timeout(2400)]
 
-DAG_ID = "champion_challenger"
+DAG_ID = "champion_challenger__churn_celery"  # the cycle DAG of MODEL
 ROWS = 800
 MODEL = "churn_celery"
 DECISIONS = ("promote.promote", "promote.keep_champion")
@@ -136,7 +136,7 @@ def celery_settings(stack_env: Settings, tmp_path_factory) -> Settings:
     (home / "triton").mkdir(parents=True)
     stack_env.triton_repository.mkdir(parents=True, exist_ok=True)
     (home / "triton" / "models").symlink_to(stack_env.triton_repository, target_is_directory=True)
-    return dataclasses.replace(stack_env, home=home, pipeline_config=pipeline_config, airflow_port=free_port())
+    return dataclasses.replace(stack_env, home=home, pipelines=pipeline_config, airflow_port=free_port())
 
 
 @dataclasses.dataclass
@@ -180,7 +180,7 @@ def celery_topology(postgres_url: str, broker_url: str, celery_settings: Setting
     logs = Path(env["AIRFLOW_HOME"]) / "logs"
     try:
         with _diagnostics_on_failure(services, logs):
-            topology.initialize_metadata(env)
+            topology.initialize_metadata(env, [MODEL])
             for service in services:
                 service.start(timeout_s=240)
             queues = topology.wait_for_workers(broker_url, workers, services)

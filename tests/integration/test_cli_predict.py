@@ -64,7 +64,7 @@ def cli_env(served, stack_settings, triton_server, monkeypatch) -> dict[str, str
     """The environment ``ccp`` reads, pointing at the test Triton and MODEL's config (no MLflow needed)."""
     env = {
         "CCP_HOME": str(stack_settings.home),
-        "CCP_PIPELINE_CONFIG": str(served[0]),
+        "CCP_PIPELINES": str(served[0]),
         "CCP_TRITON_URL": triton_server,
     }
     for key, value in env.items():

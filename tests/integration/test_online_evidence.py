@@ -50,7 +50,7 @@ def pipe(stack_settings, mlflow_server, triton_server, tmp_path_factory) -> Cycl
     )
     data["watch"] = {"min_requests": 1_000_000, "min_labelled_rows": 200, "max_label_metric_drop": 0.05, "window_hours": 1}
     config_path.write_text(yaml.safe_dump(data))
-    settings = dataclasses.replace(stack_settings, pipeline_config=config_path)
+    settings = dataclasses.replace(stack_settings, pipelines=config_path)
     pipe = CycleContext(PipelineConfig.from_yaml(config_path), settings, mlflow_server, triton_server)
     for cycle, start in (("online-1", 0), ("online-2", 2)):
         write_batches(pipe.store.landing, 2, start=start, seed=SEED, rows=800)

@@ -47,7 +47,7 @@ def pipeline(stack_settings, mlflow_server, triton_server, tmp_path_factory) -> 
     data["watch"] = {"min_requests": 10, "max_error_rate": 0.2, "window_hours": 1}
     data["changes"] = {"lease_seconds": 3, "wait_seconds": 60}  # a killed promoter's lease expires in seconds
     config_path.write_text(yaml.safe_dump(data))
-    settings = dataclasses.replace(stack_settings, pipeline_config=config_path)
+    settings = dataclasses.replace(stack_settings, pipelines=config_path)
     pipe = CycleContext(PipelineConfig.from_yaml(config_path), settings, mlflow_server, triton_server)
     for cycle, start in (("promo-1", 0), ("promo-2", 2)):
         write_batches(pipe.store.landing, 2, start=start, seed=4, rows=400)
@@ -286,7 +286,7 @@ def test_two_concurrent_ccp_promotes_one_wins_and_the_other_names_the_holder(pip
     env = {
         **os.environ,
         "CCP_HOME": str(settings.home),
-        "CCP_PIPELINE_CONFIG": str(settings.pipeline_config),
+        "CCP_PIPELINES": str(settings.pipeline_config),
         "MLFLOW_TRACKING_URI": pipeline.tracking_uri,
         "CCP_TRITON_URL": pipeline.triton_url,
         "CCP_TRITON_GRPC_PORT": str(settings.triton_grpc_port),

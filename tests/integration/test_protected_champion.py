@@ -48,7 +48,7 @@ def signed_in(monkeypatch, user: tuple[str, str]) -> None:
 
 
 def ccp_protect(uri: str, pipeline: Path, tmp_path: Path) -> dict:
-    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "CCP_PIPELINE_CONFIG": str(pipeline), "CCP_HOME": str(tmp_path),
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "CCP_PIPELINES": str(pipeline), "CCP_HOME": str(tmp_path),
            "MLFLOW_TRACKING_USERNAME": ADMIN[0], "MLFLOW_TRACKING_PASSWORD": ADMIN[1],
            "CCP_SERVICE_PASSWORD": SERVICE[1]}  # fmt: skip
     ccp = Path(sys.executable).parent / "ccp"

@@ -32,7 +32,7 @@ def pipe(stack_settings, mlflow_server, tmp_path) -> CycleContext:
     name = f"retention_{uuid.uuid4().hex[:6]}"
     data.update(model_name=name, experiment_name=name, retention={"capture_days": 7, "run_days": 3})
     path.write_text(yaml.safe_dump(data))
-    settings = dataclasses.replace(stack_settings, home=tmp_path / "home", pipeline_config=path)
+    settings = dataclasses.replace(stack_settings, home=tmp_path / "home", pipelines=path)
     return CycleContext(PipelineConfig.from_yaml(path), settings, mlflow_server, stack_settings.triton_url)
 
 

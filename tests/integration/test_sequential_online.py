@@ -55,7 +55,7 @@ def ctx(stack_settings, mlflow_server, triton_server, tmp_path_factory) -> Cycle
         },  # fmt: skip
     )
     config_path.write_text(yaml.safe_dump(data))
-    ctx = CycleContext(PipelineConfig.from_yaml(config_path), dataclasses.replace(stack_settings, pipeline_config=config_path),
+    ctx = CycleContext(PipelineConfig.from_yaml(config_path), dataclasses.replace(stack_settings, pipelines=config_path),
                        mlflow_server, triton_server)  # fmt: skip
     shadow_traffic.flip_labels(write_batches(ctx.store.landing, 2, start=0, seed=SEED, rows=800))
     assert train_challenger_in_process(ctx, "seq-1") == 1

@@ -34,7 +34,7 @@ def _pipeline(stack_settings, tracking_uri, tmp_path_factory, name: str, **train
     data = yaml.safe_load(config_path.read_text())
     data.update(model_name=name, experiment_name=f"{name}-experiment")
     config_path.write_text(yaml.safe_dump(data))
-    settings = dataclasses.replace(stack_settings, home=tmp_path_factory.mktemp(f"{name}-home"), pipeline_config=config_path)
+    settings = dataclasses.replace(stack_settings, home=tmp_path_factory.mktemp(f"{name}-home"), pipelines=config_path)
     return CycleContext(PipelineConfig.from_yaml(config_path), settings, tracking_uri, stack_settings.triton_url)
 
 

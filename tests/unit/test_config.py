@@ -8,7 +8,7 @@ from champion_challenger.errors import ConfigError
 from champion_challenger.ludwig_schema import load_candidate_configs, load_ludwig_config, model_schema
 from tests.conftest import REPO
 
-PIPELINE = REPO / "configs" / "pipeline.yaml"
+PIPELINE = REPO / "configs" / "pipelines" / "churn_classifier.yaml"
 
 
 def _write(tmp_path, data, name="pipeline.yaml"):

@@ -50,7 +50,7 @@ class RecordingApi:
 def test_a_cycle_lands_its_batches_only_after_the_schedulers_own_run_finished(tmp_path, monkeypatch, capsys):
     settings = Settings(
         home=tmp_path,
-        pipeline_config=REPO / "configs" / "pipeline.yaml",
+        pipelines=REPO / "configs" / "pipelines" / "churn_classifier.yaml",
         mlflow_tracking_uri="http://x",
         triton_url="127.0.0.1:1",
         triton_grpc_port=2,

@@ -80,7 +80,7 @@ def test_ingest_and_the_drift_report_run_without_torch_or_ludwig(tmp_path):
     config_path = write_test_configs(tmp_path / "configs")
     home = tmp_path / "home"
     load_candidate_configs(PipelineConfig.from_yaml(config_path), home / "cache" / "ludwig-config-checks")  # check_and_recover
-    env = {**os.environ, "CCP_HOME": str(home), "CCP_PIPELINE_CONFIG": str(config_path)}
+    env = {**os.environ, "CCP_HOME": str(home), "CCP_PIPELINES": str(config_path)}
     done = subprocess.run([sys.executable, "-c", RUN_INGEST_AND_DRIFT, str(tmp_path / "drift")], capture_output=True,
                           text=True, timeout=600, env=env)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]

@@ -1,9 +1,11 @@
-"""Airflow Assets of the pipeline, defined once for the DAG that produces and the DAG that consumes them."""
+"""Airflow Assets of the pipelines, defined once for the DAG that produces and the DAG that consumes them."""
 
 from __future__ import annotations
 
 from airflow.sdk import Asset
 
-#: Announced by the ``landing_watch`` DAG when batch files wait in the landing folder; the
-#: ``champion_challenger`` DAG is scheduled on its six-hourly timer OR this asset.
-LANDING_BATCHES = Asset(name="ccp_landing_batches", uri="ccp://landing/batches")
+
+def landing_batches(model: str) -> Asset:
+    """Announced by the ``landing_watch`` DAG when batch files wait in ``model``'s landing folder; the
+    model's ``champion_challenger__<model>`` DAG is scheduled on its six-hourly timer OR this asset."""
+    return Asset(name=f"ccp_landing_batches__{model}", uri=f"ccp://landing/{model}/batches")

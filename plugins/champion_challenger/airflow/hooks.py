@@ -69,8 +69,8 @@ class TritonHook(_EndpointHook):
         return load_settings().triton_url
 
 
-def context_from_connections():
-    """A :class:`~champion_challenger.cycle.context.CycleContext` wired to the Airflow connections."""
+def context_from_connections(model: str | None = None):
+    """A :class:`~champion_challenger.cycle.context.CycleContext` of pipeline ``model`` wired to the Airflow connections."""
     from champion_challenger.cycle.context import CycleContext
 
-    return CycleContext.from_env(tracking_uri=MlflowHook().get_conn(), triton_url=TritonHook().get_conn())
+    return CycleContext.from_env(tracking_uri=MlflowHook().get_conn(), triton_url=TritonHook().get_conn(), model=model)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import sys
 
 from champion_challenger.cli.output import Output
@@ -33,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     stdout = sys.stdout
     try:
         # With --json, stray prints (progress lines, libraries) go to stderr: stdout carries only the JSON.
-        with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
+        with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext(), _selected_model(args.model):
             output = args.func(args)
     except ServiceUnavailableError as exc:  # ServiceStartError too: a local service did not start
         return _fail(exc, EXIT_SERVICE_ERROR)
@@ -46,6 +47,23 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     print(json.dumps(output.data, indent=2, default=str) if args.json else output.text, file=stdout, flush=True)
     return EXIT_OK
+
+
+@contextlib.contextmanager
+def _selected_model(model: str | None):
+    """``--model NAME``: every setting read during the command selects that pipeline of the fleet (``CCP_MODEL``)."""
+    if not model:
+        yield
+        return
+    before = os.environ.get("CCP_MODEL")
+    os.environ["CCP_MODEL"] = model
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("CCP_MODEL", None)
+        else:
+            os.environ["CCP_MODEL"] = before
 
 
 def _fail(exc: BaseException, code: int) -> int:

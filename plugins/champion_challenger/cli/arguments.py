@@ -54,9 +54,20 @@ def command(
         epilog="examples:\n" + textwrap.indent(textwrap.dedent(examples).strip(), "  "),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    add_model(parser, default=argparse.SUPPRESS)
     if func is not None:
         parser.set_defaults(func=func)
     return parser
+
+
+def add_model(parser: argparse.ArgumentParser, default: object = None) -> None:
+    """``--model NAME``: the pipeline of the fleet a command acts on (``CCP_MODEL``; needed when there are several)."""
+    parser.add_argument(
+        "--model",
+        default=default,
+        metavar="NAME",
+        help="the pipeline (model name) to act on when CCP_PIPELINES holds several (default: CCP_MODEL, or the only one)",
+    )
 
 
 def add_json(parser: argparse.ArgumentParser, what: str = "the result") -> None:

@@ -27,18 +27,27 @@ def _progress(args: argparse.Namespace) -> bool:
     return not getattr(args, "quiet", False) and sys.stderr.isatty()
 
 
-def _context(args: argparse.Namespace | None = None) -> CycleContext:
-    """``CycleContext.from_env()``, after checking MLflow answers (its client would retry for minutes);
-    a ``--wait`` given on the command line replaces ``changes.wait_seconds``."""
+def _context(args: argparse.Namespace | None = None, model: str | None = None) -> CycleContext:
+    """``CycleContext.from_env()`` of the selected pipeline (or ``model``), after checking MLflow answers (its
+    client would retry for minutes); a ``--wait`` given on the command line replaces ``changes.wait_seconds``."""
     from champion_challenger.cycle.context import CycleContext, check_mlflow
 
-    ctx = CycleContext.from_env()
+    ctx = CycleContext.from_env(model=model)
     check_mlflow(ctx.tracking_uri)
     wait = getattr(args, "wait", None)
     if wait is not None:
         changes = ctx.config.changes.model_copy(update={"wait_seconds": wait})
         ctx.config = ctx.config.model_copy(update={"changes": changes})
     return ctx
+
+
+def _fleet_contexts() -> list[CycleContext]:
+    """The selected pipeline's context (``--model`` / ``CCP_MODEL``), else one per runnable pipeline of the fleet."""
+    from champion_challenger.fleet import load_fleet
+
+    if load_settings().model:
+        return [_context()]
+    return [_context(model=p.name) for p in load_fleet(runnable_only=True)]
 
 
 def _actor() -> str:
@@ -60,7 +69,7 @@ def _cmd_generate(args: argparse.Namespace) -> Output:
     if args.out is None and task != config.task:
         raise ConfigError(
             f"--task {task}: the pipeline config {settings.pipeline_config} trains a {config.task} model, so its landing "
-            f"folder would quarantine {task} batches; pass --out FOLDER, or set CCP_PIPELINE_CONFIG to a {task} pipeline "
+            f"folder would quarantine {task} batches; pass --out FOLDER, or set CCP_PIPELINES to a {task} pipeline "
             f"(configs/examples/{task}/pipeline.yaml)"
         )
     show = _progress(args) and args.batches >= PROGRESS_MIN_BATCHES
@@ -106,10 +115,17 @@ def _cmd_init(args: argparse.Namespace) -> Output:
 
 
 def _cmd_status(args: argparse.Namespace) -> Output:
-    from champion_challenger.status import collect_status, format_status
+    from champion_challenger.fleet import load_fleet
+    from champion_challenger.status import collect_fleet_status, collect_status, format_fleet_status, format_status
 
-    status = collect_status(_context())
-    return Output(status, format_status(status))
+    settings = load_settings()
+    fleet = load_fleet()
+    if settings.model or len(fleet) <= 1:
+        status = collect_status(_context())
+        return Output(status, format_status(status))
+    contexts = {p.name: p.error or _context(model=p.name) for p in fleet}
+    rows = collect_fleet_status(contexts)
+    return Output({"models": rows}, format_fleet_status(rows))
 
 
 def _cmd_predict(args: argparse.Namespace) -> Output:
@@ -142,7 +158,8 @@ def _cmd_predict(args: argparse.Namespace) -> Output:
 
 def _cmd_up(args: argparse.Namespace) -> Output:
     from champion_challenger import demo
-    from champion_challenger.airflow.pools import CHAMPION_POOL, CHAMPION_POOL_DESCRIPTION
+    from champion_challenger.airflow.pools import fleet_pools
+    from champion_challenger.fleet import load_fleet
     from champion_challenger.stack import local
 
     settings = load_settings()
@@ -154,15 +171,25 @@ def _cmd_up(args: argparse.Namespace) -> Output:
             {"name": service.name, "state": state, "health_url": service.health_url, "log_file": str(service.log_file)}
         )
         print(f"  {service.name} {state}: {service.health_url} (log {service.log_file})", flush=True)
-    slots = local.gpu_count() or 1
     api = demo.airflow_api(settings)
-    api.ensure_pool("gpu", slots, "GPU training slots (one per GPU; 1 on CPU-only hosts)")
-    api.ensure_pool(CHAMPION_POOL, 1, CHAMPION_POOL_DESCRIPTION)
-    pools = [{"name": "gpu", "slots": slots}, {"name": CHAMPION_POOL, "slots": 1}]
+    pools = []
+    for name, slots, description in fleet_pools([p.name for p in load_fleet()], local.gpu_count() or 1):
+        api.ensure_pool(name, slots, description)
+        pools.append({"name": name, "slots": slots})
     return Output(
         {"services": services, "airflow_pools": pools},
         "\n".join(f"  airflow pool '{p['name']}': {p['slots']} slot(s)" for p in pools),
     )
+
+
+def _cmd_pools(args: argparse.Namespace) -> Output:
+    from champion_challenger.airflow.pools import fleet_pools, set_pools
+    from champion_challenger.fleet import load_fleet
+
+    models = [p.name for p in load_fleet()]
+    set_pools(models, args.gpu_slots)
+    pools = [{"name": name, "slots": slots} for name, slots, _ in fleet_pools(models, args.gpu_slots)]
+    return Output({"airflow_pools": pools}, "\n".join(f"airflow pool '{p['name']}': {p['slots']} slot(s)" for p in pools))
 
 
 def _cmd_down(args: argparse.Namespace) -> Output:
@@ -233,9 +260,17 @@ def _cmd_history(args: argparse.Namespace) -> Output:
 def _cmd_report(args: argparse.Namespace) -> Output:
     from champion_challenger.registry import deployment_metrics
 
-    ctx = _context()
-    figures = deployment_metrics.collect(ctx.client, ctx.model_name, ctx.config.experiment_name, ctx.config.watch.window_hours)
-    return Output(figures.as_dict(), deployment_metrics.format_report(figures))
+    reports = {}
+    for ctx in _fleet_contexts():
+        config = ctx.config
+        reports[ctx.model_name] = deployment_metrics.collect(
+            ctx.client, ctx.model_name, config.experiment_name, config.watch.window_hours
+        )
+    if len(reports) == 1:
+        (figures,) = reports.values()
+        return Output(figures.as_dict(), deployment_metrics.format_report(figures))
+    text = "\n\n".join(deployment_metrics.format_report(f) for f in reports.values())
+    return Output({"models": {m: f.as_dict() for m, f in reports.items()}}, text)
 
 
 def _cmd_protect(args: argparse.Namespace) -> Output:
@@ -243,17 +278,19 @@ def _cmd_protect(args: argparse.Namespace) -> Output:
 
     from champion_challenger.registry.permissions import protect_champion
 
-    ctx = _context()
-    experiments = [ctx.config.experiment_name, f"{ctx.config.experiment_name}-ledger"]
-    done = protect_champion(
-        ctx.tracking_uri, ctx.model_name, experiments, args.service_user, os.environ.get("CCP_SERVICE_PASSWORD")
-    )
-    created = " (user created)" if done.created_user else ""
-    return Output(
-        done.as_dict(),
-        f"{done.service_user}{created} now manages {done.model_name} and the experiments {', '.join(experiments)}; "
-        "every other non-admin user can read them and change nothing",
-    )
+    results, lines = [], []
+    for ctx in _fleet_contexts():
+        experiments = [ctx.config.experiment_name, f"{ctx.config.experiment_name}-ledger"]
+        done = protect_champion(
+            ctx.tracking_uri, ctx.model_name, experiments, args.service_user, os.environ.get("CCP_SERVICE_PASSWORD")
+        )
+        created = " (user created)" if done.created_user else ""
+        results.append(done.as_dict())
+        lines.append(
+            f"{done.service_user}{created} now manages {done.model_name} and the experiments {', '.join(experiments)}; "
+            "every other non-admin user can read them and change nothing"
+        )
+    return Output(results[0] if len(results) == 1 else {"models": results}, "\n".join(lines))
 
 
 def _cmd_demo(args: argparse.Namespace) -> Output:

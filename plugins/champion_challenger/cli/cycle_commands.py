@@ -15,7 +15,7 @@ def add_trigger(sub: argparse._SubParsersAction) -> None:
         "trigger",
         "run one pipeline cycle through Airflow now and print its decision",
         """
-        Trigger the champion_challenger DAG through Airflow's REST API (what Trigger in the Airflow
+        Trigger the pipeline's champion_challenger__<model> DAG through Airflow's REST API (what Trigger in the Airflow
         UI does), wait for the run to finish, and print the gate's decision and reason as the cycle's
         MLflow run records them. The stack must be running (`make up`). A run the scheduler started by
         itself (a fresh stack runs its six-hourly timer at once) is waited for first; when it took every
@@ -26,6 +26,7 @@ def add_trigger(sub: argparse._SubParsersAction) -> None:
         ccp trigger
         ccp trigger --force-train --json
         ccp trigger --dry-run --timeout 1800
+        ccp trigger --model ticket_router
         """,
         _cmd_trigger,
     )
@@ -47,20 +48,22 @@ def _cmd_trigger(args: argparse.Namespace) -> Output:
     from champion_challenger import demo
     from champion_challenger.config import PipelineConfig
     from champion_challenger.errors import ServiceUnavailableError
+    from champion_challenger.fleet import dag_id
 
     settings = load_settings()
     config = PipelineConfig.from_yaml(settings.pipeline_config)
     api = demo.airflow_api(settings)
     client = MlflowClient(settings.mlflow_tracking_uri)
-    api.wait_for_dag(demo.DAG_ID)
-    already = demo.wait_idle(api, args.timeout)
+    dag = dag_id(config.model_name)
+    api.wait_for_dag(dag)
+    already = demo.wait_idle(api, dag, args.timeout)
     landing = config.landing_dir(settings.home)
     if already and not any(landing.glob(config.data.file_pattern)):
         # The scheduler's own run (the six-hourly timer fires at once on a fresh stack) took the landed batches.
-        result = demo.cycle_result(api, client, config.experiment_name, already[-1])
+        result = demo.cycle_result(api, client, config, already[-1])
     else:
         conf = {"force_train": args.force_train, "dry_run": args.dry_run}
-        result = demo.run_cycle(api, client, config.experiment_name, conf, args.timeout)
+        result = demo.run_cycle(api, client, config, conf, args.timeout)
     if result["state"] != "success":
         raise ServiceUnavailableError(
             f"cycle {result['run_id']} {result['state']}; failed tasks: {', '.join(result['failed_tasks']) or '-'}; "
@@ -75,7 +78,7 @@ def add_prune(sub: argparse._SubParsersAction) -> None:
         "prune",
         "delete captures and cycle workspaces past the retention settings",
         """
-        Delete capture partitions (one folder per hour) and cycle workspaces (CCP_HOME/runs/<run_id>/)
+        Delete capture partitions (one folder per hour) and cycle workspaces (CCP_HOME/runs/<model>/<run_id>/)
         older than retention.capture_days / retention.run_days, and the oldest beyond
         retention.capture_max_gb / retention.run_max_gb. Captures an open evaluation reads (since the
         @challenger was registered, and since the latest promotion while the watch judges it) are kept;

@@ -6,7 +6,15 @@ import argparse
 from pathlib import Path
 
 from champion_challenger import __version__
-from champion_challenger.cli.arguments import add_json, add_quiet, add_timeout, command, non_negative_int, positive_int
+from champion_challenger.cli.arguments import (
+    add_json,
+    add_model,
+    add_quiet,
+    add_timeout,
+    command,
+    non_negative_int,
+    positive_int,
+)
 from champion_challenger.cli.champion_subcommands import (
     add_demo,
     add_history,
@@ -21,6 +29,7 @@ from champion_challenger.cli.commands import (
     _cmd_down,
     _cmd_generate,
     _cmd_init,
+    _cmd_pools,
     _cmd_predict,
     _cmd_status,
     _cmd_up,
@@ -35,7 +44,7 @@ typical session:
   ccp stack up                          start MLflow, Triton and Airflow (`make up`)
   ccp generate-data --batches 4         land four batches; the pipeline DAG trains a challenger
   ccp trigger                           run one cycle through Airflow now and print its decision
-  ccp status                            champion, challenger, what Triton serves, last decision
+  ccp status                            every model's champion; --model NAME: its challenger, serving, last decision
   ccp predict customers.csv             score a file with the champion
   ccp promote --version 3 --reason "beats v2 on the March holdout"
   ccp history                           who promoted or rolled back what, and why
@@ -46,7 +55,8 @@ Every command that prints results takes --json: one JSON document on stdout, not
 
 environment (defaults in brackets):
   CCP_HOME              runtime folder: data, MLflow store, Triton repository, logs [./.ccp]
-  CCP_PIPELINE_CONFIG   pipeline YAML [configs/pipeline.yaml]
+  CCP_PIPELINES         the fleet: a folder of pipeline YAMLs (one model each) or one YAML [configs/pipelines]
+  CCP_MODEL             the pipeline commands act on when there are several (as --model NAME)
   MLFLOW_TRACKING_URI   MLflow tracking server [http://127.0.0.1:5000; port from CCP_MLFLOW_PORT]
   CCP_TRITON_URL        Triton HTTP endpoint as host:port [127.0.0.1:8000; port from CCP_TRITON_HTTP_PORT]
   CCP_TRITON_GRPC_PORT, CCP_TRITON_METRICS_PORT, CCP_AIRFLOW_PORT   ports of the local stack [8001, 8002, 8080]
@@ -68,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level on stderr")
+    add_model(parser)
     parser.add_argument("--version", action="version", version=f"ccp {__version__}", help="print the version of ccp and exit")
     sub = parser.add_subparsers(
         dest="command",
@@ -140,7 +151,7 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
         "write synthetic six-hourly batches (churn, tickets or demand) into the landing folder",
         """
         Write synthetic batch files (CSV, one per six hours) into the pipeline's landing folder,
-        where the next pipeline cycle picks them up: telecom churn (--task binary, configs/pipeline.yaml),
+        where the next pipeline cycle picks them up: telecom churn (--task binary, configs/pipelines/churn_classifier.yaml),
         support tickets routed to a queue (--task multiclass, configs/examples/multiclass/) or product
         demand (--task regression, configs/examples/regression/). A batch is deterministic in
         (seed, index), so batches can be landed one at a time or all at once with the same content.
@@ -283,8 +294,9 @@ def _add_stack(sub: argparse._SubParsersAction) -> None:
         "start (idempotent) and wait until healthy",
         """
         Start MLflow, Triton and Airflow unless they already run, wait until each answers its
-        health check, and create the Airflow pool `gpu` (one slot per GPU, one on CPU-only
-        hosts). Progress lines go to stdout (to stderr with --json).
+        health check, and create the Airflow pools: `gpu` (one slot per GPU, one on CPU-only hosts,
+        shared by every model) and one `champion_changes__<model>` slot per pipeline of the fleet.
+        Progress lines go to stdout (to stderr with --json).
         """,
         """
         ccp stack up
@@ -317,3 +329,20 @@ def _add_stack(sub: argparse._SubParsersAction) -> None:
         _cmd_wipe,
     )
     add_json(wipe, "the deleted folder")
+    pools = command(
+        actions,
+        "pools",
+        "create the fleet's Airflow pools in the metadata database",
+        """
+        Create or resize, with `airflow pools set` on the metadata database directly (no API server
+        needed), the pool `gpu` (--gpu-slots slots, shared by every model) and one one-slot pool
+        `champion_changes__<model>` per pipeline of CCP_PIPELINES. The compose file's airflow-init runs
+        it; run it again after adding a pipeline.
+        """,
+        """
+        ccp stack pools --gpu-slots 2
+        """,
+        _cmd_pools,
+    )
+    pools.add_argument("--gpu-slots", type=positive_int, default=1, metavar="N", help="slots of the gpu pool (default: 1)")
+    add_json(pools, "the pools set")

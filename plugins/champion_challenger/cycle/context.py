@@ -49,9 +49,15 @@ class CycleContext:
     triton_client: TritonModelClient | None = field(default=None, repr=False)
 
     @classmethod
-    def from_env(cls, tracking_uri: str | None = None, triton_url: str | None = None) -> CycleContext:
-        """Build from ``CCP_*`` settings; explicit endpoints override them."""
+    def from_env(cls, tracking_uri: str | None = None, triton_url: str | None = None, model: str | None = None) -> CycleContext:
+        """Build from ``CCP_*`` settings; explicit endpoints override them, ``model`` picks the fleet's pipeline.
+
+        Raises:
+            ConfigError: the pipeline config is invalid, or the fleet has several and none was picked.
+        """
         settings = load_settings()
+        if model:
+            settings = replace(settings, model=model)
         return cls(
             config=PipelineConfig.from_yaml(settings.pipeline_config),
             settings=settings,
@@ -154,9 +160,14 @@ class CycleContext:
         """Triton's Prometheus endpoint."""
         return triton_metrics_url(self.triton_url, self.settings.triton_metrics_port)
 
+    @property
+    def workspaces(self) -> Path:
+        """The folder of this model's cycle workspaces (``<home>/runs/<model>/``)."""
+        return self.settings.home / "runs" / self.model_name
+
     def workspace(self, cycle_id: str) -> Path:
         """This cycle's working folder (train/holdout splits, reports, the trained model)."""
-        path = self.settings.home / "runs" / safe_name(cycle_id)
+        path = self.workspaces / safe_name(cycle_id)
         path.mkdir(parents=True, exist_ok=True)
         return path
 

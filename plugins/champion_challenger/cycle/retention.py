@@ -1,7 +1,7 @@
 """Retention: prune the capture store and the per-cycle workspaces by age and size.
 
 ``retention:`` in the pipeline YAML sets how long capture partitions (one folder per hour) and cycle
-workspaces (``<CCP_HOME>/runs/<run_id>/``) are kept, and optionally a size limit for each (the oldest go
+workspaces (``<CCP_HOME>/runs/<model>/<run_id>/``) are kept, and optionally a size limit for each (the oldest go
 first). Never deleted:
 
 * captures an open evaluation still reads: those since the ``@challenger`` was registered (its online
@@ -141,7 +141,7 @@ def prune(ctx: CycleContext, now: datetime | None = None, dry_run: bool = False)
     captures = capture_partitions(ctx.capture_dir, ctx.model_name)
     doomed = select_prunable(captures, now, timedelta(days=limits.capture_days), _bytes(limits.capture_max_gb), keep_after)
     report.captures_deleted, report.capture_bytes_deleted = _delete(doomed, dry_run)
-    runs = run_workspaces(ctx.settings.home / "runs")
+    runs = run_workspaces(ctx.workspaces)
     doomed_runs = select_prunable(runs, now, timedelta(days=limits.run_days), _bytes(limits.run_max_gb))
     report.runs_deleted, report.run_bytes_deleted = _delete(doomed_runs, dry_run)
     kept = sum(item.size for item in captures if item not in doomed)

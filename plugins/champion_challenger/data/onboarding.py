@@ -308,6 +308,8 @@ def _decision_section(profile: DataProfile) -> list[str]:
 
 def next_steps(result: InitResult, airflow_port: int = 8080) -> str:
     """What ``ccp init`` did, in words, and what to do next."""
+    from champion_challenger.fleet import dag_id
+
     p = result.profile
     kinds = ", ".join(f"{sum(f.type == k for f in p.features)} {k}" for k in ("number", "binary", "category"))
     lines = [
@@ -320,8 +322,8 @@ def next_steps(result: InitResult, airflow_port: int = 8080) -> str:
         f"landed {result.landed} (the first cycle trains on it)" if result.landed else "not landed (--no-land)",
         "next steps:",
         f"  1. review {result.pipeline_config.name} and {result.ludwig_config.name} (metrics, features, epochs)",
-        f"  2. CCP_PIPELINE_CONFIG={result.pipeline_config} make up   (`make down` first if the stack runs another pipeline)",
-        f"  3. ccp trigger   (or Trigger the champion_challenger DAG in the Airflow UI, http://127.0.0.1:{airflow_port})",
+        f"  2. CCP_PIPELINES={result.pipeline_config} make up   (`make down` first if the stack runs another pipeline)",
+        f"  3. ccp trigger   (or Trigger the {dag_id(result.name)} DAG in the Airflow UI, http://127.0.0.1:{airflow_port})",
     ]
     return "\n".join(lines)
 

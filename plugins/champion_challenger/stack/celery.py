@@ -16,14 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from champion_challenger.airflow.pools import CHAMPION_POOL, CHAMPION_POOL_DESCRIPTION
+from champion_challenger.airflow.pools import GPU_POOL, set_pools  # noqa: F401 - GPU_POOL re-exported for the topology
 from champion_challenger.settings import Settings
 from champion_challenger.stack.local import airflow_environment
 from champion_challenger.stack.processes import ServiceProcess, tail, venv_bin
 
 DEFAULT_QUEUE = "default"
 GPU_QUEUE = "gpu"  # the queue and pool the DAG's training tasks use (dags/champion_challenger.py)
-GPU_POOL = "gpu"
 #: Environment variable holding a worker's Celery node name; read by :func:`worker_hostname`.
 NODE_ENV = "CCP_CELERY_NODE"
 
@@ -99,22 +98,21 @@ def celery_environment(settings: Settings, postgres_url: str, broker_url: str, s
     }
 
 
-def initialize_metadata(env: dict[str, str], gpu_slots: int = 1, timeout_s: float = 600) -> None:
-    """``airflow db migrate``, the ``gpu`` pool and the one-slot champion pool, as the compose file's ``airflow-init`` does.
+def initialize_metadata(env: dict[str, str], models: list[str], gpu_slots: int = 1, timeout_s: float = 600) -> None:
+    """``airflow db migrate``, the shared ``gpu`` pool and each model's one-slot champion pool, as the compose
+    file's ``airflow-init`` does.
 
     Raises:
         RuntimeError: a command failed; the message holds its output.
     """
     airflow = venv_bin("airflow")
-    for command in (
-        [airflow, "db", "migrate"],
-        [airflow, "pools", "set", GPU_POOL, str(gpu_slots), "GPU training slots (one per GPU; 1 on CPU-only hosts)"],
-        [airflow, "pools", "set", CHAMPION_POOL, "1", CHAMPION_POOL_DESCRIPTION],
-    ):
-        done = subprocess.run(command, env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout_s)
-        if done.returncode != 0:
-            output = "\n".join((done.stdout + done.stderr).splitlines()[-40:])
-            raise RuntimeError(f"`{' '.join(command[1:3])}` failed with code {done.returncode}:\n{output}")
+    done = subprocess.run(
+        [airflow, "db", "migrate"], env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout_s
+    )
+    if done.returncode != 0:
+        output = "\n".join((done.stdout + done.stderr).splitlines()[-40:])
+        raise RuntimeError(f"`airflow db migrate` failed with code {done.returncode}:\n{output}")
+    set_pools(models, gpu_slots, airflow, env)
 
 
 def celery_services(

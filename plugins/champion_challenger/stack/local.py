@@ -72,7 +72,7 @@ def airflow_environment(settings: Settings) -> dict[str, str]:
         "AIRFLOW_CONN_MLFLOW_DEFAULT": settings.mlflow_tracking_uri,
         "AIRFLOW_CONN_TRITON_DEFAULT": f"http://{settings.triton_url}",
         "CCP_HOME": str(settings.home),
-        "CCP_PIPELINE_CONFIG": str(settings.pipeline_config),
+        "CCP_PIPELINES": str(settings.pipelines),
         "CCP_TRITON_URL": settings.triton_url,
         "CCP_TRITON_GRPC_PORT": str(settings.triton_grpc_port),
         "CCP_TRITON_METRICS_PORT": str(settings.triton_metrics_port),

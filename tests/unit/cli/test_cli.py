@@ -105,7 +105,7 @@ def test_top_level_help_documents_exit_codes_and_environment(capsys):
 def offline(monkeypatch, tmp_path):
     """Settings pointing at a closed Triton port and a scratch runtime folder."""
     monkeypatch.setenv("CCP_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("CCP_PIPELINE_CONFIG", str(REPO / "configs" / "pipeline.yaml"))
+    monkeypatch.setenv("CCP_PIPELINES", str(REPO / "configs" / "pipelines" / "churn_classifier.yaml"))
     monkeypatch.setenv("CCP_TRITON_URL", f"127.0.0.1:{free_port()}")
     return tmp_path
 

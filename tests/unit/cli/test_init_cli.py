@@ -16,7 +16,7 @@ from tests.conftest import REPO
 @pytest.fixture
 def home(monkeypatch, tmp_path):
     monkeypatch.setenv("CCP_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("CCP_PIPELINE_CONFIG", str(REPO / "configs" / "pipeline.yaml"))
+    monkeypatch.setenv("CCP_PIPELINES", str(REPO / "configs" / "pipelines" / "churn_classifier.yaml"))
     return tmp_path / "home"
 
 
@@ -36,7 +36,7 @@ def test_init_text_prints_next_steps(home, tmp_path, capsys):
     GENERATORS["binary"](BatchSpec(0, 80, 1, False)).to_csv(data, index=False)
     assert main(["init", "--data", str(data), "--target", "churned", "--out", str(tmp_path / "cfg"), "--no-land"]) == 0
     text = capsys.readouterr().out
-    assert f"CCP_PIPELINE_CONFIG={tmp_path / 'cfg' / 'pipeline.yaml'} make up" in text and "Airflow UI" in text
+    assert f"CCP_PIPELINES={tmp_path / 'cfg' / 'pipeline.yaml'} make up" in text and "Airflow UI" in text
     assert "not landed (--no-land)" in text and not home.exists()
 
 
@@ -78,7 +78,7 @@ def test_generate_data_task(home, tmp_path, capsys, task, target):
 
 
 def test_generate_data_defaults_to_the_pipeline_configs_task(home, monkeypatch, tmp_path, capsys):
-    monkeypatch.setenv("CCP_PIPELINE_CONFIG", str(REPO / "configs/examples/regression/pipeline.yaml"))
+    monkeypatch.setenv("CCP_PIPELINES", str(REPO / "configs/examples/regression/pipeline.yaml"))
     assert main(["generate-data", "--batches", "1", "--rows", "5", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["task"] == "regression" and data["out_dir"] == str(home.resolve() / "data" / "demand" / "landing")

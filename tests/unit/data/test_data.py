@@ -15,7 +15,7 @@ from tests.conftest import REPO
 
 @pytest.fixture(scope="module")
 def schema():
-    config = PipelineConfig.from_yaml(REPO / "configs" / "pipeline.yaml")
+    config = PipelineConfig.from_yaml(REPO / "configs" / "pipelines" / "churn_classifier.yaml")
     return model_schema(config, load_candidate_configs(config))
 
 

@@ -55,7 +55,7 @@ def test_demand_is_positive_and_drift_raises_prices_and_price_sensitivity():
 def test_examples_load_with_their_task_and_two_candidates(task):
     config = PipelineConfig.from_yaml(EXAMPLES[task] / "pipeline.yaml")
     assert config.task == task and len(config.ludwig_config_paths()) == 2
-    binary = PipelineConfig.from_yaml(REPO / "configs/pipeline.yaml")
+    binary = PipelineConfig.from_yaml(REPO / "configs/pipelines/churn_classifier.yaml")
     assert config.data.landing_dir != binary.data.landing_dir and config.serving.capture_dir != binary.serving.capture_dir
     assert config.model_name != binary.model_name and config.experiment_name != binary.experiment_name
 

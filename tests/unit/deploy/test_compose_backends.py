@@ -102,16 +102,11 @@ def test_workers_consume_the_default_and_the_dag_s_gpu_queue():
     assert option(gpu, "--concurrency") == "${GPU_COUNT:-1}"
 
 
-def test_gpu_pool_has_one_slot_per_reserved_gpu():
+def test_init_creates_the_fleet_s_pools_with_one_gpu_slot_per_reserved_gpu():
     script = command_tokens(SERVICES["airflow-init"])[-1]
-    assert f"airflow pools set {_dag_constant('GPU_POOL')} ${{GPU_COUNT:-1}} " in script
-
-
-def test_the_champion_pool_the_dags_use_exists_with_one_slot():
-    from champion_challenger.airflow.pools import CHAMPION_POOL
-
-    script = command_tokens(SERVICES["airflow-init"])[-1]
-    assert f"airflow pools set {CHAMPION_POOL} 1 " in script
+    assert "ccp stack pools --gpu-slots ${GPU_COUNT:-1}" in script
+    # ... and after migrating the database, before anything protects the registry.
+    assert script.index("airflow db migrate") < script.index("ccp stack pools") < script.index("ccp protect")
 
 
 @pytest.mark.parametrize(("name", "count"), [("airflow-worker-gpu", "GPU_COUNT"), ("triton", "TRITON_GPU_COUNT")])
@@ -220,7 +215,7 @@ def test_triton_reads_the_repository_the_pipeline_writes():
 
 def test_triton_writes_captures_where_the_pipeline_reads_them():
     ccp_home = Path(SERVICES["airflow-worker"]["environment"]["CCP_HOME"])
-    config = PipelineConfig.from_yaml(REPO / "configs" / "pipeline.yaml")
+    config = PipelineConfig.from_yaml(REPO / "configs" / "pipelines" / "churn_classifier.yaml")
     capture_dir = str(PurePosixPath(config.capture_dir(ccp_home)))
     assert mounts(SERVICES["triton"])[capture_dir] == "ccp-captures"
     assert not read_only(SERVICES["triton"], capture_dir)

@@ -30,7 +30,7 @@ from tests.conftest import REPO
 
 @pytest.fixture(scope="module")
 def config() -> PipelineConfig:
-    return PipelineConfig.from_yaml(REPO / "configs" / "pipeline.yaml")
+    return PipelineConfig.from_yaml(REPO / "configs" / "pipelines" / "churn_classifier.yaml")
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from champion_challenger.stack import celery as topology
 def settings(tmp_path: Path) -> Settings:
     return Settings(
         home=tmp_path / "home",
-        pipeline_config=tmp_path / "pipeline.yaml",
+        pipelines=tmp_path / "pipeline.yaml",
         mlflow_tracking_uri="http://127.0.0.1:5000",
         triton_url="127.0.0.1:8000",
         triton_grpc_port=8001,
