@@ -13,9 +13,10 @@ import logging
 from datetime import datetime, timedelta
 from functools import partial
 
-from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task, task_group
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, XComArg, dag, task, task_group
 from airflow.sdk.exceptions import AirflowSkipException
 
+from champion_challenger.airflow.approval import RESPONSE_KEY, PromotionApprovalOperator
 from champion_challenger.airflow.assets import landing_batches
 from champion_challenger.airflow.failures import fail_fast_on_user_errors
 from champion_challenger.airflow.pools import GPU_POOL
@@ -50,7 +51,7 @@ shares the `gpu` pool and queue with the other models.
 | **drift** | Evidently report (features, the champion's predictions, the label) between the champion's training reference and unseen data, logged to MLflow; **plan_training** decides: *train* (drift, scheduled retrain due, no champion, or **Force train**), *evaluate* the challenger already in its shadow window, or *skip* |
 | **train** | every candidate Ludwig config of the pipeline (`training.ludwig_configs`: {candidates}; or the form's subset) trains in parallel on the `gpu` queue and pool, one nested MLflow run each; the best is chosen and registered as `@challenger` (not in a dry run) |
 | **evaluate** | the challenger is loaded into Triton beside the champion and the router mirrors live traffic to it; both models score the newest holdout on the same rows, and live captures joined with late labels form the online evidence; the **gate** answers promote / hold / reject with a reason per check (paired bootstrap CI, guardrails, slices) |
-| **promote** | promote moves `@champion` (old one → `@previous`) as one transaction with smoke tests, or keep_champion keeps it (a rejected challenger leaves); the decision, comparison table and plots go to the cycle's MLflow run |
+| **promote** | with `decision.approval: required` (this pipeline: **{approval}**), a promote first waits in **promote.approve** (Airflow's human-in-the-loop: *Required actions*) for a person's Approve, with the evidence linked; Reject or no answer within `decision.approval_timeout_hours` holds, recording who and why; promote moves `@champion` (old one → `@previous`) as one transaction with smoke tests, or keep_champion keeps it (a rejected challenger leaves); the decision, comparison table and plots go to the cycle's MLflow run |
 
 Every task page links to its MLflow run or model version (**Extra links**). Trigger-form knobs are
 described on the form; **Dry run** computes and logs the decision but changes nothing.
@@ -221,11 +222,23 @@ def evaluate(model: str, prepared: PreparedWindow, trained: Challenger, reused: 
     return challenger, evidence, gate(evidence)
 
 
-@task_group(tooltip="promote or keep the champion, then record the evidence in MLflow")
-def promote(model: str, prepared: PreparedWindow, challenger: Challenger, evidence: Evidence, decision: Decision):
+@task_group(tooltip="ask for approval where required, promote or keep the champion, then record the evidence in MLflow")
+def promote(
+    model: str,
+    approval_timeout_hours: float,
+    prepared: PreparedWindow,
+    challenger: Challenger,
+    evidence: Evidence,
+    decision: Decision,
+):
     @task.branch
     def route(decision: Decision) -> str:
-        return "promote.promote" if decision.action == "promote" else "promote.keep_champion"
+        """Hold / reject → keep_champion; promote → promote, or request_approval (``decision.approval: required``)."""
+        if decision.action != "promote":
+            return "promote.keep_champion"
+        from champion_challenger.cycle.approval import needs_approval
+
+        return "promote.request_approval" if needs_approval(_ctx(model), decision) else "promote.promote"
 
     @task(pool=champion_pool(model))
     def promote(challenger: Challenger, decision: Decision, prepared: PreparedWindow, run_id: str | None = None) -> dict:
@@ -243,17 +256,60 @@ def promote(model: str, prepared: PreparedWindow, challenger: Challenger, eviden
 
         return keep(_ctx(model), challenger.version, decision)
 
+    @task
+    def request_approval(evidence: Evidence, decision: Decision) -> dict:
+        """The evidence report goes to MLflow first, then the request the approval task shows links to it."""
+        from champion_challenger.cycle.approval import approval_request
+        from champion_challenger.cycle.recording import write_report
+
+        ctx = _ctx(model)
+        write_report(ctx, evidence, decision)
+        _link(ctx, run_id=evidence.cycle_run_id, version=evidence.challenger_version)
+        return approval_request(ctx, evidence, decision)
+
+    approve = PromotionApprovalOperator(
+        task_id="approve",
+        subject="{{ ti.xcom_pull(task_ids='promote.request_approval')['subject'] }}",
+        body="{{ ti.xcom_pull(task_ids='promote.request_approval')['body'] }}",
+        approve_task="promote.promote_approved",
+        refuse_task="promote.approval_refused",
+        timeout_hours=approval_timeout_hours,
+    )
+
+    @task(pool=champion_pool(model))
+    def promote_approved(challenger: Challenger, decision: Decision, prepared: PreparedWindow, response: dict) -> dict:
+        """Approved: the promotion transaction, the approver and their reason in the ledger and on the version."""
+        from champion_challenger.cycle import approval
+
+        ctx = _ctx(model)
+        answer = approval.ApprovalResponse(**response)
+        entry = approval.promote_approved(ctx, challenger.version, decision, answer, prepared.cycle_run_id)
+        _link(ctx, run_id=prepared.cycle_run_id, version=challenger.version)
+        return entry
+
+    @task(pool=champion_pool(model))
+    def approval_refused(challenger: Challenger, decision: Decision, evidence: Evidence, response: dict) -> Decision:
+        """Rejected or unanswered: the challenger is held, who and why go to the ledger and the version."""
+        from champion_challenger.cycle.approval import ApprovalResponse, refuse
+
+        return refuse(_ctx(model), challenger.version, decision, ApprovalResponse(**response), evidence.cycle_run_id)
+
     @task(trigger_rule="none_failed_min_one_success")
-    def record_decision(evidence: Evidence, decision: Decision) -> None:
+    def record_decision(evidence: Evidence, decision: Decision, refused: Decision | None = None) -> None:
         from champion_challenger.cycle.recording import record_decision as record
 
         ctx = _ctx(model)
-        record(ctx, evidence, decision)
+        record(ctx, evidence, refused or decision)
         _link(ctx, run_id=evidence.cycle_run_id, version=evidence.challenger_version)
 
+    request = request_approval(evidence, decision)
+    request >> approve
+    response = XComArg(approve, key=RESPONSE_KEY)
+    approved = promote_approved(challenger, decision, prepared, response)
+    refused = approval_refused(challenger, decision, evidence, response)
     branches = [promote(challenger, decision, prepared), keep_champion(challenger, decision)]
-    route(decision) >> branches
-    branches >> record_decision(evidence, decision)
+    route(decision) >> [*branches, request]
+    [*branches, approved, refused] >> record_decision(evidence, decision, refused)
 
 
 def skip_training(model: str, plan: TrainingPlan, prepared: PreparedWindow):
@@ -344,12 +400,14 @@ def _doc(pipeline: Pipeline) -> str:
         task=config.task,
         experiment=config.experiment_name,
         candidates=", ".join(config.ludwig_config_paths()),
+        approval=config.decision.approval,
     )
 
 
 def cycle_dag(pipeline: Pipeline):
     """The cycle DAG of one pipeline (``champion_challenger__<model>``)."""
     model = pipeline.name
+    approval_timeout_hours = pipeline.config.decision.approval_timeout_hours if pipeline.config else 24
 
     @dag(
         dag_id=pipeline.dag_id,
@@ -375,7 +433,7 @@ def cycle_dag(pipeline: Pipeline):
         trained, reused = train(model, prepared, plan, path)
         path >> skip_training(model, plan, prepared)
         challenger, evidence, decision = evaluate(model, prepared, trained, reused)
-        promote(model, prepared, challenger, evidence, decision)
+        promote(model, approval_timeout_hours, prepared, challenger, evidence, decision)
 
     return champion_challenger()
 

@@ -183,6 +183,15 @@ class DecisionConfig(StrictModel):
     min_slice_samples: int = Field(default=100, ge=1, description="Slices with fewer rows are not judged.")
     online: OnlineEvidenceConfig = OnlineEvidenceConfig()
     error_budget: ErrorBudgetConfig = ErrorBudgetConfig()
+    approval: Literal["none", "required"] = Field(
+        default="none",
+        description="required: a gate's promote waits for a person's Approve in the Airflow UI (human-in-the-loop "
+        "task promote.approve) before the promotion transaction; Reject, or no answer within "
+        "approval_timeout_hours, holds the challenger, recording who and why.",
+    )
+    approval_timeout_hours: float = Field(
+        default=24, gt=0, description="How long a promotion waits for an answer before it holds (read when the DAG is parsed)."
+    )
 
 
 class DriftConfig(StrictModel):

@@ -15,6 +15,8 @@ from champion_challenger.settings import Settings
 from champion_challenger.stack import local
 from champion_challenger.stack.airflow_api import AirflowApi
 
+#: What a cycle did, by the promote-group tasks that succeeded (an approved promotion, a refused one is kept).
+BRANCHES = {"promote": {"promote", "promote_approved"}, "keep_champion": {"keep_champion", "approval_refused"}}
 #: (first batch, number of batches) landed before each cycle; drift starts at DRIFT_AT.
 DEMO_PLAN: list[tuple[int, int]] = [(0, 4), (4, 1), (5, 1), (6, 1), (7, 1)]
 DRIFT_AT = 5
@@ -73,7 +75,8 @@ def cycle_result(api: AirflowApi, client: MlflowClient, config: PipelineConfig, 
     dag, experiment_name = dag_id(config.model_name), config.experiment_name
     state = api.run_state(dag, run_id)
     tasks = api.task_states(dag, run_id)
-    branch = next((b for b in ("promote", "keep_champion") if tasks.get(f"promote.{b}") == "success"), "skip_training")
+    done = {t.removeprefix("promote.") for t, s in tasks.items() if s == "success"}
+    branch = next((b for b, ran in BRANCHES.items() if done & ran), "skip_training")
     action, reason = _cycle_decision(client, experiment_name, run_id) if state == "success" else ("none", "the run failed")
     if state == "success" and tasks.get("ingest.claim_batches") == "skipped":
         action, reason = "none", "no new batch files in the landing folder; nothing to do"

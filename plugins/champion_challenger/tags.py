@@ -35,6 +35,8 @@ DECISION_ACTION = "ccp.decision.action"
 DECISION_REASON = "ccp.decision.reason"
 DECISION_AT = "ccp.decision.at"
 EVIDENCE_RUN_ID = "ccp.evidence_run_id"
+#: On the challenger's version (``decision.approval: required``): who approved or refused its promotion, and why.
+APPROVAL = "ccp.approval"
 
 # ---- registry versions ------------------------------------------------------------------------
 TRAIN_END = "ccp.train_end"

@@ -83,11 +83,25 @@ def test_task_order(dagbag):
         "train.reuse_challenger",
         "skip_training",
     }
-    assert dag.get_task("promote.route").downstream_task_ids == {"promote.promote", "promote.keep_champion"}
+    assert dag.get_task("promote.route").downstream_task_ids == {
+        "promote.promote",
+        "promote.keep_champion",
+        "promote.request_approval",
+    }
+    approve = dag.get_task("promote.approve")
+    assert approve.upstream_task_ids == {"promote.request_approval"}
+    assert approve.options_mapping == {"Approve": "promote.promote_approved", "Reject": "promote.approval_refused"}
     record = dag.get_task("promote.record_decision")
     assert record.trigger_rule == "none_failed_min_one_success"
     # only the evaluate/promote path feeds it, so a cycle that skipped training does not record a decision
-    assert record.upstream_task_ids == {"evaluate.gather_evidence", "evaluate.gate", "promote.promote", "promote.keep_champion"}
+    assert record.upstream_task_ids == {
+        "evaluate.gather_evidence",
+        "evaluate.gate",
+        "promote.promote",
+        "promote.keep_champion",
+        "promote.promote_approved",
+        "promote.approval_refused",
+    }
     assert dag.get_task("evaluate.deploy_challenger").trigger_rule == "none_failed_min_one_success"
     assert dag.get_task("train.train_candidate").downstream_task_ids == {"train.choose_challenger"}
 
@@ -108,9 +122,21 @@ def test_tasks_that_change_the_champion_share_the_model_s_one_slot_champion_pool
         "evaluate.deploy_challenger",
         "promote.promote",
         "promote.keep_champion",
+        "promote.promote_approved",
+        "promote.approval_refused",
     }
     assert watch.get_task("watch__churn_classifier.watch_champion").pool == CHAMPION_POOL
     assert watch.get_task("watch__churn_classifier.prune_stores").pool != CHAMPION_POOL  # pruning changes no champion
+
+
+def test_approval_is_airflow_s_human_in_the_loop_asking_only_for_a_reason_and_rejecting_on_timeout(dagbag):
+    from airflow.providers.standard.operators.hitl import HITLBranchOperator
+
+    approve = dagbag.dags[CYCLE].get_task("promote.approve")
+    assert isinstance(approve, HITLBranchOperator)
+    assert approve.options == ["Approve", "Reject"] and approve.defaults == ["Reject"] and approve.multiple is False
+    assert approve.response_timeout.total_seconds() == 24 * 3600  # decision.approval_timeout_hours' default
+    assert set(approve.serialized_params) == {"reason"}  # the trigger form's params are not asked again
 
 
 def test_the_candidates_param_names_the_pipeline_s_own_candidates(dagbag):

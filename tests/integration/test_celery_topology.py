@@ -24,14 +24,16 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from champion_challenger import tags, tracking
 from champion_challenger.config import PipelineConfig
 from champion_challenger.cycle.context import CycleContext
 from champion_challenger.data.generate import generate_batch, write_batches
 from champion_challenger.data.synthetic import BatchSpec
 from champion_challenger.demo import airflow_api
-from champion_challenger.registry import journal
+from champion_challenger.registry import journal, ledger
 from champion_challenger.registry import model_registry as registry
 from champion_challenger.serving.capture import read_captures
+from champion_challenger.serving.routing import RoutingTable
 from champion_challenger.settings import Settings
 from champion_challenger.stack import celery as topology
 from champion_challenger.stack.airflow_api import AirflowApi
@@ -261,6 +263,85 @@ def _wait_gpu_task_running(api: AirflowApi, run_id: str, timeout_s: float = 600)
             return running[0]
         time.sleep(1)
     raise TimeoutError(f"no training task running after {timeout_s:.0f}s: {api.task_states(DAG_ID, run_id)}")
+
+
+@contextmanager
+def _approval_required(settings: Settings) -> Iterator[None]:
+    """``decision.approval: required`` in the pipeline YAML (read by each run's route task), undone afterwards."""
+    path = Path(settings.pipelines)
+    before = path.read_text()
+    pipeline = yaml.safe_load(before)
+    pipeline["decision"]["approval"] = "required"
+    path.write_text(yaml.safe_dump(pipeline))
+    try:
+        yield
+    finally:
+        path.write_text(before)
+
+
+def _cycle_awaiting_approval(api: AirflowApi, settings: Settings, seed: int) -> tuple[str, dict]:
+    """Land a batch and run a cycle whose gate is forced to promote; returns it waiting on promote.approve."""
+    landing = PipelineConfig.from_yaml(settings.pipeline_config).landing_dir(settings.home)
+    write_batches(landing, 1, start=seed, seed=seed, rows=ROWS)
+    conf = {"force_train": True, "force_promote": True, "challenger_configs": ["churn_mlp"]}
+    run_id = api.trigger(DAG_ID, conf=conf)
+    return run_id, api.wait_for_question(DAG_ID, run_id, "promote.approve", timeout_s=RUN_TIMEOUT_S)
+
+
+def test_a_promotion_waits_for_approval_and_a_rejection_holds_with_who_and_why(
+    celery_topology: Topology, celery_settings: Settings
+):
+    api = airflow_api(celery_settings)
+    with _diagnostics_on_failure(celery_topology.services, celery_topology.logs), _approval_required(celery_settings):
+        _ensure_champion(api, celery_settings, celery_topology.services)
+        ctx = _context(celery_settings)
+        champion = registry.alias_state(ctx.client, MODEL).champion
+        run_id, question = _cycle_awaiting_approval(api, celery_settings, seed=20)
+        assert question["options"] == ["Approve", "Reject"] and question["defaults"] == ["Reject"]
+        assert set(question["params"]) == {"reason"}
+        assert question["subject"].startswith(f"Promote {MODEL} v") and f"over v{champion}?" in question["subject"]
+        assert "/#/experiments/" in question["body"] and "comparison/decision.md" in question["body"]
+        assert registry.alias_state(ctx.client, MODEL).champion == champion  # nothing moves while it waits
+
+        answer = api.respond(DAG_ID, run_id, "promote.approve", "Reject", {"reason": "not before the quarterly audit"})
+        assert _wait_run(api, run_id, celery_topology.services) == "success"
+        states = api.task_states(DAG_ID, run_id)
+        assert states["promote.approval_refused"] == "success" and states["promote.promote_approved"] == "skipped"
+
+    state = registry.alias_state(ctx.client, MODEL)
+    assert state.champion == champion and state.challenger is not None and state.challenger != champion
+    refusal = ledger.history(ctx.client, ctx.config.experiment_name, limit=1)[0]
+    user = answer["responded_by"]["name"]
+    assert (refusal.action, refusal.actor, refusal.reason) == ("approval_refused", user, "not before the quarterly audit")
+    assert (refusal.from_version, refusal.to_version) == (champion, state.challenger)
+    version = ctx.client.get_model_version(MODEL, str(state.challenger))
+    assert version.tags[tags.APPROVAL] == f"refused by {user}: not before the quarterly audit"
+    decision = tracking.cycle_decision(ctx.client, ctx.config.experiment_name, run_id)
+    assert decision["action"] == "hold" and "refused by" in decision["reason"]
+    # the watch and recovery still see the last champion change, not the refusal
+    assert ledger.history(ctx.client, ctx.config.experiment_name, limit=1, changes_only=True)[0].to_version == champion
+
+
+def test_an_approved_promotion_runs_the_transaction_naming_the_approver(celery_topology: Topology, celery_settings: Settings):
+    api = airflow_api(celery_settings)
+    with _diagnostics_on_failure(celery_topology.services, celery_topology.logs), _approval_required(celery_settings):
+        _ensure_champion(api, celery_settings, celery_topology.services)
+        ctx = _context(celery_settings)
+        before = registry.alias_state(ctx.client, MODEL).champion
+        run_id, _ = _cycle_awaiting_approval(api, celery_settings, seed=21)
+        answer = api.respond(DAG_ID, run_id, "promote.approve", "Approve", {"reason": "audit done"})
+        assert _wait_run(api, run_id, celery_topology.services) == "success"
+        assert api.task_states(DAG_ID, run_id)["promote.promote_approved"] == "success"
+
+    state = registry.alias_state(ctx.client, MODEL)
+    assert state.champion != before and state.previous == before
+    entry = ledger.history(ctx.client, ctx.config.experiment_name, limit=1)[0]
+    user = answer["responded_by"]["name"]
+    assert (entry.action, entry.actor, entry.to_version) == ("promote", user, state.champion)
+    assert entry.reason.endswith(f"approved by {user}: audit done")
+    assert ctx.triton.ready_versions(ctx.versions_model) == sorted(state.served_versions())
+    routing = RoutingTable.read(celery_settings.triton_repository / MODEL)
+    assert routing.champion == state.champion
 
 
 @pytest.mark.chaos

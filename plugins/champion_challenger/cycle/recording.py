@@ -24,8 +24,6 @@ def record_decision(ctx: CycleContext, evidence: Evidence, decision: Decision) -
     challenger's registry version (none in a dry run) gets its metrics, the decision and the
     evidence run id as tags, and a description saying why.
     """
-    from champion_challenger.evaluation import comparison
-
     run_id = evidence.cycle_run_id
     at = _now()
     _log_metrics(ctx, evidence)
@@ -37,8 +35,21 @@ def record_decision(ctx: CycleContext, evidence: Evidence, decision: Decision) -
     ctx.client.log_param(run_id, "challenger_version", evidence.challenger_version)
     ctx.client.log_param(run_id, "champion_version", evidence.champion_version)
     _tag_decision(ctx, run_id, decision.action, decision.reason, at)
-    payload = {"evidence": evidence.as_dict(), "decision": decision.as_dict(), "at": at}
-    tracking.log_dict_artifact(ctx.client, run_id, payload, "decision.json")
+    write_report(ctx, evidence, decision, at)
+    if evidence.challenger_version is not None:
+        _tag_version(ctx, evidence, decision, at)
+        _count_in_budget(ctx, evidence, decision)
+    log_deployment_metrics(ctx, run_id)
+    ctx.client.set_terminated(run_id, "FINISHED")
+
+
+def write_report(ctx: CycleContext, evidence: Evidence, decision: Decision, at: str | None = None) -> None:
+    """``decision.json`` and the comparison report (``comparison/decision.md``, tables, plots) in the cycle run
+    (again after an approval: the files are replaced)."""
+    from champion_challenger.evaluation import comparison
+
+    payload = {"evidence": evidence.as_dict(), "decision": decision.as_dict(), "at": at or _now()}
+    tracking.log_dict_artifact(ctx.client, evidence.cycle_run_id, payload, "decision.json")
     paired = Path(evidence.paired_scores)
     summary = comparison.write_comparison(
         pd.read_parquet(paired),
@@ -51,12 +62,7 @@ def record_decision(ctx: CycleContext, evidence: Evidence, decision: Decision) -
         task=ctx.task,
         classes=ctx.classes,
     )
-    comparison.log_comparison(ctx.client, run_id, summary)
-    if evidence.challenger_version is not None:
-        _tag_version(ctx, evidence, decision, at)
-        _count_in_budget(ctx, evidence, decision)
-    log_deployment_metrics(ctx, run_id)
-    ctx.client.set_terminated(run_id, "FINISHED")
+    comparison.log_comparison(ctx.client, evidence.cycle_run_id, summary)
 
 
 def log_deployment_metrics(ctx: CycleContext, run_id: str) -> None:

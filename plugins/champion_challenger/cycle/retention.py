@@ -112,7 +112,7 @@ def captures_needed_since(ctx: CycleContext, now: datetime) -> datetime | None:
     if state.challenger is not None:
         version = ctx.client.get_model_version(ctx.model_name, str(state.challenger))
         needed.append(datetime.fromtimestamp(version.creation_timestamp / 1000, UTC))
-    events = ledger.history(ctx.client, ctx.config.experiment_name, limit=1)
+    events = ledger.history(ctx.client, ctx.config.experiment_name, limit=1, changes_only=True)
     if events and state.champion == events[0].to_version:
         promoted = datetime.fromisoformat(events[0].at)
         if now - promoted <= timedelta(hours=ctx.config.watch.window_hours):

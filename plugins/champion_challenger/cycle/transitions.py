@@ -243,7 +243,7 @@ def version_traffic(ctx: CycleContext, version: int) -> VersionTraffic:
 def _commit(ctx: CycleContext, pending: journal.PendingTransition, entry: ledger.LedgerEntry) -> ledger.LedgerEntry:
     """Append the ledger entry (once) with the new champion's counters at the switch, and clear the journal."""
     entry = dataclasses.replace(entry, baseline=version_traffic(ctx, pending.target.champion).as_dict())
-    latest = ledger.history(ctx.client, ctx.config.experiment_name, limit=1)
+    latest = ledger.history(ctx.client, ctx.config.experiment_name, limit=1, changes_only=True)
     already = (
         latest
         and latest[0].action == entry.action

@@ -49,7 +49,7 @@ def _watch(ctx: CycleContext, actor: str) -> dict[str, Any]:
     if recovered:
         return {"action": "recovered", "reason": f"finished an interrupted change first: {recovered}"}
     state = registry.alias_state(ctx.client, ctx.model_name)
-    events = ledger.history(ctx.client, ctx.config.experiment_name, limit=1)
+    events = ledger.history(ctx.client, ctx.config.experiment_name, limit=1, changes_only=True)
     last = events[0] if events else None
     if state.champion is None or state.previous is None or last is None or last.to_version != state.champion:
         return {"action": "none", "reason": "no promoted champion with a previous version to watch"}

@@ -13,6 +13,8 @@ from mlflow import MlflowClient
 
 from champion_challenger import tags
 
+#: A promotion a person refused (or nobody approved in time): recorded, but the champion did not change.
+APPROVAL_REFUSED = "approval_refused"
 FIELDS = ("action", "model_name", "from_version", "to_version", "actor", "reason", "evidence_run_id", "at")
 
 
@@ -21,7 +23,8 @@ class LedgerEntry:
     """One promotion or rollback.
 
     Attributes:
-        action: ``promote``, ``manual_promote``, ``rollback`` or ``auto_rollback``.
+        action: ``promote``, ``manual_promote``, ``rollback``, ``auto_rollback``, or ``approval_refused``
+            (no change: ``to_version`` is the challenger whose promotion was refused).
         from_version / to_version: champion before and after (from is None for the first champion).
         actor: who did it (``airflow:<run_id>``, a user name, ``watch``).
         reason: why, in words.
@@ -67,10 +70,11 @@ def append(client: MlflowClient, experiment_name: str, entry: LedgerEntry) -> st
     return run.info.run_id
 
 
-def history(client: MlflowClient, experiment_name: str, limit: int = 50) -> list[LedgerEntry]:
-    """Newest events first."""
+def history(client: MlflowClient, experiment_name: str, limit: int = 50, changes_only: bool = False) -> list[LedgerEntry]:
+    """Newest events first; ``changes_only`` leaves out refused approvals (the champion did not change)."""
+    refused = f"tags.`{tags.LEDGER_PREFIX}action` != '{APPROVAL_REFUSED}'" if changes_only else ""
     runs = client.search_runs(
-        [ledger_experiment(client, experiment_name)], order_by=["attributes.start_time DESC"], max_results=limit
+        [ledger_experiment(client, experiment_name)], refused, order_by=["attributes.start_time DESC"], max_results=limit
     )
     entries = []
     for run in runs:

@@ -1,4 +1,4 @@
-"""Minimal client of Airflow 3's REST API (``/api/v2``) for triggering and waiting on DAG runs."""
+"""Minimal client of Airflow 3's REST API (``/api/v2``): trigger and wait on DAG runs, answer approval tasks."""
 
 from __future__ import annotations
 
@@ -91,6 +91,25 @@ class AirflowApi:
     def active_runs(self, dag_id: str) -> list[str]:
         runs = self._call("GET", f"/dags/{dag_id}/dagRuns", params={"state": ["queued", "running"]})["dag_runs"]
         return [r["dag_run_id"] for r in runs]
+
+    def wait_for_question(self, dag_id: str, run_id: str, task_id: str, timeout_s: float = 900) -> dict[str, Any]:
+        """Wait until a human-in-the-loop task of the run asks its question; returns its details (subject,
+        body, options, params). Raises TimeoutError if the run ends, or time runs out, first."""
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/-1/hitlDetails"
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            response = self._session.get(f"{self.base_url}/api/v2{path}", timeout=30)
+            if response.status_code == 200:
+                return response.json()
+            if self.run_state(dag_id, run_id) in TERMINAL:
+                break
+            time.sleep(3)
+        raise TimeoutError(f"{task_id} of run {run_id} asked nothing: {self.task_states(dag_id, run_id)}")
+
+    def respond(self, dag_id: str, run_id: str, task_id: str, option: str, params_input: dict | None = None) -> dict[str, Any]:
+        """Answer a human-in-the-loop task (what its form in the Airflow UI does); returns the recorded response."""
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/-1/hitlDetails"
+        return self._call("PATCH", path, json={"chosen_options": [option], "params_input": params_input or {}})
 
     def wait_run(self, dag_id: str, run_id: str, timeout_s: float = 900) -> str:
         """Wait for a run to finish; returns ``success`` or ``failed``."""
