@@ -7,7 +7,7 @@ PYTHON ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.1
 	$$p -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null && { echo $$p; break; }; done)
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup up down wipe demo test test-fast chaos lint format bench bench-serving bench-gate bench-cycle status logs lock clean
+.PHONY: help setup up down wipe demo test test-topology test-fast chaos lint format bench bench-serving bench-gate bench-cycle status logs lock clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -39,8 +39,11 @@ status: setup  ## champion / challenger / Triton status
 logs:  ## tail the stack's logs
 	tail -n 40 .ccp/services/*.log
 
-test: setup  ## run the tests (starts its own MLflow and Triton servers); the chaos suite is `make chaos`
-	$(BIN)/python -m pytest -m "not chaos"
+test: setup  ## run the tests (starts its own MLflow and Triton servers); `make test-topology` and `make chaos` are separate
+	$(BIN)/python -m pytest -m "not chaos and not celery"
+
+test-topology: setup  ## the DAG under CeleryExecutor, Postgres and Redis: queues, approvals through the REST API, no secret in logs
+	$(BIN)/python -m pytest -m "celery and not chaos"
 
 chaos: setup  ## chaos suite: kill/stop Triton and MLflow mid-change, SIGTERM the gpu worker mid-training, a full capture disk; report in benchmarks/results/chaos.json
 	CCP_CHAOS_REPORT=$(or $(CHAOS_REPORT),benchmarks/results/chaos.json) $(BIN)/python -m pytest tests/chaos tests/integration/test_celery_topology.py -m chaos -s

@@ -26,7 +26,7 @@ def main(raw: str) -> int:
         **{
             **args["settings"],
             "home": Path(args["settings"]["home"]),
-            "pipeline_config": Path(args["settings"]["pipeline_config"]),
+            "pipelines": Path(args["settings"]["pipelines"]),
         }
     )
     ctx = CycleContext(
