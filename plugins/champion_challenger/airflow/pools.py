@@ -32,12 +32,7 @@ def set_pools(models: list[str], gpu_slots: int, airflow: str = "airflow", env: 
     Raises:
         RuntimeError: a command failed; the message holds its output.
     """
-    import os
-    import subprocess
+    from champion_challenger.stack.processes import run_checked
 
     for name, slots, description in fleet_pools(models, gpu_slots):
-        command = [airflow, "pools", "set", name, str(slots), description]
-        done = subprocess.run(command, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=600)
-        if done.returncode != 0:
-            output = "\n".join((done.stdout + done.stderr).splitlines()[-40:])
-            raise RuntimeError(f"`airflow pools set {name}` failed with code {done.returncode}:\n{output}")
+        run_checked([airflow, "pools", "set", name, str(slots), description], env)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 from champion_challenger.airflow.pools import GPU_POOL, set_pools  # noqa: F401 - GPU_POOL re-exported for the topology
 from champion_challenger.settings import Settings
 from champion_challenger.stack.local import airflow_environment
-from champion_challenger.stack.processes import ServiceProcess, tail, venv_bin
+from champion_challenger.stack.processes import ServiceProcess, run_checked, tail, venv_bin
 
 DEFAULT_QUEUE = "default"
 GPU_QUEUE = "gpu"  # the queue and pool the DAG's training tasks use (dags/champion_challenger.py)
@@ -106,12 +105,7 @@ def initialize_metadata(env: dict[str, str], models: list[str], gpu_slots: int =
         RuntimeError: a command failed; the message holds its output.
     """
     airflow = venv_bin("airflow")
-    done = subprocess.run(
-        [airflow, "db", "migrate"], env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout_s
-    )
-    if done.returncode != 0:
-        output = "\n".join((done.stdout + done.stderr).splitlines()[-40:])
-        raise RuntimeError(f"`airflow db migrate` failed with code {done.returncode}:\n{output}")
+    run_checked([airflow, "db", "migrate"], env, timeout_s)
     set_pools(models, gpu_slots, airflow, env)
 
 

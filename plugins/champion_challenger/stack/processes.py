@@ -181,6 +181,18 @@ def _alive(pid: int) -> bool:
         return True
 
 
+def run_checked(command: list[str], env: dict[str, str] | None = None, timeout_s: float = 600) -> None:
+    """Run a one-off command (``airflow db migrate``, ``airflow pools set``) with ``env`` over this environment.
+
+    Raises:
+        RuntimeError: it exited non-zero; the message names it and holds the last 40 lines of its output.
+    """
+    done = subprocess.run(command, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=timeout_s)
+    if done.returncode != 0:
+        output = "\n".join((done.stdout + done.stderr).splitlines()[-40:])
+        raise RuntimeError(f"`{' '.join(command[1:4])}` failed with code {done.returncode}:\n{output}")
+
+
 def venv_bin(name: str) -> str:
     """Path of a console script of this Python environment (``airflow``, ``mlflow``)."""
     return str(Path(sys.executable).parent / name)
