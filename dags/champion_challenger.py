@@ -48,10 +48,10 @@ shares the `gpu` pool and queue with the other models.
 | group | what happens |
 |---|---|
 | **ingest** | check configs and reach MLflow/Triton, then finish or undo any champion change a crash interrupted; claim new batch files from landing (kept under `raw/<run_id>/`); validate them — bad files go to `quarantine/` and the run fails naming file, column and bad-row count, while the champion keeps serving; open the cycle's MLflow run and split the newest window into train and holdout by time |
-| **drift** | Evidently report (features, the champion's predictions, the label) between the champion's training reference and unseen data, logged to MLflow; **plan_training** decides: *train* (drift, scheduled retrain due, no champion, or **Force train**), *evaluate* the challenger already in its shadow window, or *skip* |
+| **drift** | Evidently report (features, the champion's predictions, the label) between the champion's training reference and unseen data, logged to MLflow; **plan_training** decides: *train* (drift, scheduled retrain due, no champion, or **Force train**), *evaluate* the challenger already in its shadow window, or *skip* (also while a canary is in progress) |
 | **train** | every candidate Ludwig config of the pipeline (`training.ludwig_configs`: {candidates}; or the form's subset) trains in parallel on the `gpu` queue and pool, one nested MLflow run each; the best is chosen and registered as `@challenger` (not in a dry run) |
 | **evaluate** | the challenger is loaded into Triton beside the champion and the router mirrors live traffic to it; both models score the newest holdout on the same rows, and live captures joined with late labels form the online evidence; the **gate** answers promote / hold / reject with a reason per check (paired bootstrap CI, guardrails, slices) |
-| **promote** | with `decision.approval: required` (this pipeline: **{approval}**), a promote first waits in **promote.approve** (Airflow's human-in-the-loop: *Required actions*) for a person's Approve, with the evidence linked; Reject or no answer within `decision.approval_timeout_hours` holds, recording who and why; promote moves `@champion` (old one → `@previous`) as one transaction with smoke tests, or keep_champion keeps it (a rejected challenger leaves); the decision, comparison table and plots go to the cycle's MLflow run |
+| **promote** | with `decision.approval: required` (this pipeline: **{approval}**), a promote first waits in **promote.approve** (Airflow's human-in-the-loop: *Required actions*) for a person's Approve, with the evidence linked; Reject or no answer within `decision.approval_timeout_hours` holds, recording who and why; promote moves `@champion` (old one → `@previous`) as one transaction with smoke tests — or, with `serving.canary_steps` (this pipeline: **{canary}**), starts a progressive canary that `champion_watch` widens step by step and completes or rolls back — or keep_champion keeps it (a rejected challenger leaves); the decision, comparison table and plots go to the cycle's MLflow run |
 
 Every task page links to its MLflow run or model version (**Extra links**). Trigger-form knobs are
 described on the form; **Dry run** computes and logs the decision but changes nothing.
@@ -242,10 +242,11 @@ def promote(
 
     @task(pool=champion_pool(model))
     def promote(challenger: Challenger, decision: Decision, prepared: PreparedWindow, run_id: str | None = None) -> dict:
-        from champion_challenger.cycle.transitions import promote as promote_version
+        """The promotion transaction, or the first canary step (``serving.canary_steps``)."""
+        from champion_challenger.cycle.canary import release
 
         ctx = _ctx(model)
-        entry = promote_version(ctx, challenger.version, f"airflow:{run_id}", decision.reason, prepared.cycle_run_id)
+        entry = release(ctx, challenger.version, f"airflow:{run_id}", decision.reason, prepared.cycle_run_id)
         _link(ctx, run_id=prepared.cycle_run_id, version=challenger.version)
         return entry
 
@@ -401,6 +402,7 @@ def _doc(pipeline: Pipeline) -> str:
         experiment=config.experiment_name,
         candidates=", ".join(config.ludwig_config_paths()),
         approval=config.decision.approval,
+        canary=" → ".join(f"{share:.0%}" for share in config.serving.canary_steps) or "none, promote at once",
     )
 
 

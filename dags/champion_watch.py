@@ -24,6 +24,12 @@ it showed offline (after `watch.min_labelled_rows`). Any limit crossed rolls bac
 stages and the Triton router in one transaction) and appends an `auto_rollback` entry to the ledger
 (`ccp history --model NAME`, MLflow experiment `<experiment>-ledger`).
 
+**Progressive canary** (`serving.canary_steps`): before that, the watch judges a challenger in canary on the same
+signals (its requests since the step began, its mirrored live predictions once labelled). A breach returns its
+share to 0 at once (`canary_rollback`: it leaves Triton and `@challenger`); a step that lasted
+`serving.canary_step_hours` with `watch.min_requests` requests widens to the next share (`canary_step`); after
+the last step the promotion transaction runs (`promote`).
+
 **prune_stores** then deletes capture partitions and cycle workspaces past `retention:` in the pipeline YAML,
 never the captures an open shadow window or the watch still reads, and nothing while a change is pending.
 """

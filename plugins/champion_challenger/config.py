@@ -6,6 +6,7 @@ problem is raised as a :class:`~champion_challenger.errors.ConfigError` naming t
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
 
@@ -240,6 +241,16 @@ class ServingConfig(StrictModel):
         le=1,
         description="Share of entities answered by the challenger instead of the champion (sticky per entity).",
     )
+    canary_steps: list[float] = Field(
+        default_factory=list,
+        description="Progressive canary: a promotion the gate (and any approval) decided first lets the challenger "
+        "answer these growing shares of entities, one step per canary_step_hours while the champion watch's live "
+        "signals hold; the last step completes the promotion, a breach returns to 0 and records a rollback. "
+        "Empty: promote at once.",
+    )
+    canary_step_hours: float = Field(
+        default=1, gt=0, description="How long each canary step lasts before the watch may widen it."
+    )
     capture_dir: Path = Field(
         default=Path("captures"),
         description="Where the router writes shadow capture records (Parquet by hour); relative to the runtime folder.",
@@ -268,6 +279,13 @@ class ServingConfig(StrictModel):
         description="Share of entities whose champion answers are logged to the capture store even without a "
         "challenger (the post-promotion watch joins them with labels).",
     )
+
+    @model_validator(mode="after")
+    def _growing_canary_steps(self) -> ServingConfig:
+        steps = self.canary_steps
+        if any(not 0 < step <= 1 for step in steps) or any(b <= a for a, b in pairwise(steps)):
+            raise ValueError(f"serving.canary_steps must be growing shares in (0, 1], e.g. [0.05, 0.25, 0.5]; got {steps}")
+        return self
 
 
 class ChangesConfig(StrictModel):

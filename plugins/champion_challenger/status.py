@@ -7,6 +7,7 @@ from typing import Any
 
 from champion_challenger import tags, tracking
 from champion_challenger.cycle.context import CycleContext
+from champion_challenger.registry import canary as canaries
 from champion_challenger.registry import journal
 from champion_challenger.registry import model_registry as registry
 from champion_challenger.serving.routing import ROUTING_FILE, RoutingTable
@@ -45,6 +46,7 @@ def collect_status(ctx: CycleContext) -> dict[str, Any]:
         "router": _router(ctx),
         "last_decision": tracking.cycle_decision(ctx.client, ctx.config.experiment_name),
         "pending_transition": _pending(ctx),
+        "canary": _canary(ctx),
         "error_budget": _budget(ctx),
     }
 
@@ -63,6 +65,12 @@ def _pending(ctx: CycleContext) -> dict[str, Any] | None:
     """A champion change a crash left unfinished (``ccp recover`` finishes or undoes it)."""
     pending = journal.read(ctx.client, ctx.model_name)
     return None if pending is None else asdict(pending)
+
+
+def _canary(ctx: CycleContext) -> dict[str, Any] | None:
+    """The progressive canary in progress (None: none)."""
+    canary = canaries.read(ctx.client, ctx.model_name)
+    return None if canary is None else {**asdict(canary), "fraction": canary.fraction, "summary": canary.describe()}
 
 
 def _router(ctx: CycleContext) -> dict[str, Any] | None:
@@ -100,6 +108,11 @@ def format_status(status: dict[str, Any]) -> str:
                 if router["challenger"]
                 else ""
             )
+        )
+    canary = status.get("canary")
+    if canary:
+        lines.append(
+            f"{canary['summary']} since {canary['step_started_at']} (started {canary['started_at']} by {canary['actor']})"
         )
     pending = status.get("pending_transition")
     if pending:

@@ -44,12 +44,17 @@ TRAINING_RUN_ID = "ccp.training_run_id"
 #: ``ccp.metric.<name>``: the version's offline metric (set when its cycle records the decision).
 METRIC_PREFIX = "ccp.metric."
 
+#: On a version that went through canary steps: how its canary ended (completed, or rolled back and why).
+CANARY_RESULT = "ccp.canary.result"
+
 #: The challenger's test in the error budget: its number and its one-sided level.
 BUDGET_TEST = "ccp.budget.test"
 BUDGET_LEVEL = "ccp.budget.level"
 
 # ---- the registered model -----------------------------------------------------------------------
 PENDING_TRANSITION = "ccp.pending_transition"
+#: The canary in progress (JSON, :mod:`champion_challenger.registry.canary`); absent when none runs.
+CANARY = "ccp.canary"
 #: The lifetime error budget: its alpha, challengers judged so far, the level a promotion passed on.
 BUDGET_ALPHA = "ccp.budget.alpha"
 BUDGET_TESTS = "ccp.budget.tests"

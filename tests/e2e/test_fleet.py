@@ -9,10 +9,6 @@ Celery topology test covers).
 from __future__ import annotations
 
 import json
-import os
-import sqlite3
-import subprocess
-import sys
 
 import pytest
 
@@ -22,7 +18,8 @@ from champion_challenger.cycle.context import CycleContext
 from champion_challenger.data.generate import write_batches
 from champion_challenger.registry import model_registry as registry
 from champion_challenger.serving.routing import RoutingTable
-from tests.conftest import REPO, write_fleet
+from tests.conftest import write_fleet
+from tests.e2e.dag_test_runner import dag_test_outcome, start_dag_test
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 MODELS = ("churn_eu", "churn_us")
@@ -41,33 +38,10 @@ def fleet(stack_env, airflow_db, session_dir, tmp_path_factory):
         yield folder, contexts
 
 
-def _start_cycle(model: str, folder, session_dir) -> subprocess.Popen:
-    """``dag.test()`` of the model's DAG in its own process, on its own copy of the migrated Airflow database."""
-    home = session_dir / f"airflow-{model}"
-    home.mkdir(exist_ok=True)
-    with sqlite3.connect(session_dir / "airflow" / "airflow.db") as source, sqlite3.connect(home / "airflow.db") as copy:
-        source.backup(copy)  # a consistent copy, whatever the write-ahead log still holds
-    env = {
-        **os.environ,
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-        "CCP_PIPELINES": str(folder),
-        "PYTHONPATH": str(REPO),
-    }
-    command = [sys.executable, "-m", "tests.e2e.dag_test_runner", f"champion_challenger__{model}"]
-    return subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def _outcome(process: subprocess.Popen) -> dict:
-    output, _ = process.communicate(timeout=1500)
-    assert process.returncode == 0, output[-6000:]
-    return json.loads(output.strip().splitlines()[-1])
-
-
 def test_two_pipelines_at_once_each_promote_their_own_champion_and_touch_nothing_of_the_other(fleet, session_dir):
     folder, contexts = fleet
-    processes = {m: _start_cycle(m, folder, session_dir) for m in MODELS}
-    outcomes = {m: _outcome(p) for m, p in processes.items()}
+    processes = {m: start_dag_test(f"champion_challenger__{m}", m, session_dir, folder) for m in MODELS}
+    outcomes = {m: dag_test_outcome(p) for m, p in processes.items()}
 
     for model, ctx in contexts.items():
         outcome = outcomes[model]

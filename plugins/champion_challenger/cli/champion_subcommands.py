@@ -1,5 +1,5 @@
 """Parsers of the subcommands that change or show the champion: serve, promote, rollback, recover, history,
-report, protect, demo."""
+report, exporter, protect, demo."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import argparse
 from champion_challenger.cli.arguments import add_actor_and_reason, add_json, add_timeout, add_wait, command, positive_int
 from champion_challenger.cli.commands import (
     _cmd_demo,
+    _cmd_exporter,
     _cmd_history,
     _cmd_promote,
     _cmd_protect,
@@ -136,6 +137,27 @@ def add_report(sub: argparse._SubParsersAction) -> None:
         _cmd_report,
     )
     add_json(report, "the metrics as one object")
+
+
+def add_exporter(sub: argparse._SubParsersAction) -> None:
+    exporter = command(
+        sub,
+        "exporter",
+        "serve every model's deployment metrics to Prometheus at /metrics",
+        "Serve the deployment metrics of every pipeline of the fleet (what `ccp report` prints) in Prometheus' "
+        "text format at http://HOST:PORT/metrics, one ccp_deploy_* gauge per figure with a model label; MLflow is "
+        "read at most once per --cache-seconds. The compose stack runs it as the ccp-exporter service, scraped by "
+        "Prometheus and shown on Grafana's dashboard.",
+        """
+        ccp exporter                         # http://127.0.0.1:9108/metrics
+        ccp exporter --host 0.0.0.0 --port 9108 --cache-seconds 120
+        """,
+        _cmd_exporter,
+    )
+    exporter.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    exporter.add_argument("--port", type=int, default=9108, help="port to listen on (default: %(default)s)")
+    exporter.add_argument("--cache-seconds", type=float, default=60, help="read MLflow at most this often (default: %(default)s)")
+    add_json(exporter, '{"stopped": true} when stopped (the metrics themselves are served over HTTP)')
 
 
 def add_protect(sub: argparse._SubParsersAction) -> None:

@@ -273,6 +273,24 @@ def _cmd_report(args: argparse.Namespace) -> Output:
     return Output({"models": {m: f.as_dict() for m, f in reports.items()}}, text)
 
 
+def _cmd_exporter(args: argparse.Namespace) -> Output:
+    import sys
+
+    from champion_challenger.registry import metrics_exporter
+
+    reports = metrics_exporter.CachedReports(metrics_exporter.collect_fleet, args.cache_seconds)
+    server = metrics_exporter.metrics_server(reports, args.host, args.port)
+    host, port = server.server_address[:2]
+    print(f"deployment metrics of every model at http://{host}:{port}/metrics (Ctrl-C stops)", file=sys.stderr, flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return Output({"stopped": True}, "exporter stopped")
+
+
 def _cmd_protect(args: argparse.Namespace) -> Output:
     import os
 

@@ -17,6 +17,7 @@ from champion_challenger.cli.arguments import (
 )
 from champion_challenger.cli.champion_subcommands import (
     add_demo,
+    add_exporter,
     add_history,
     add_promote,
     add_protect,
@@ -49,6 +50,7 @@ typical session:
   ccp promote --version 3 --reason "beats v2 on the March holdout"
   ccp history                           who promoted or rolled back what, and why
   ccp report                            deployment metrics: promotion / change-failure rate, time to restore, lead time
+  ccp exporter                          the same for Prometheus at http://127.0.0.1:9108/metrics
 
 Every command that prints results takes --json: one JSON document on stdout, nothing else.
 `ccp COMMAND --help` describes a command, with examples.
@@ -98,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_recover(sub)
     add_history(sub)
     add_report(sub)
+    add_exporter(sub)
     add_protect(sub)
     add_demo(sub)
     add_trigger(sub)

@@ -105,12 +105,13 @@ def approval_request(ctx: CycleContext, evidence: Evidence, decision: Decision) 
 def promote_approved(
     ctx: CycleContext, version: int, decision: Decision, response: ApprovalResponse, evidence_run_id: str
 ) -> dict[str, Any]:
-    """Approve: the promotion transaction, with the approver as actor and their reason in the ledger."""
-    from champion_challenger.cycle.transitions import promote
+    """Approve: the promotion transaction (or its first canary step), with the approver as actor and their
+    reason in the ledger."""
+    from champion_challenger.cycle.canary import release
 
     answer = response.summary()
     ctx.client.set_model_version_tag(ctx.model_name, str(version), tags.APPROVAL, answer)
-    return promote(ctx, version, response.by or "unknown", f"{decision.reason}; {answer}", evidence_run_id)
+    return release(ctx, version, response.by or "unknown", f"{decision.reason}; {answer}", evidence_run_id)
 
 
 def refuse(ctx: CycleContext, version: int, decision: Decision, response: ApprovalResponse, evidence_run_id: str) -> Decision:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from champion_challenger.cycle.context import CycleContext
 from champion_challenger.payloads import AliasState
+from champion_challenger.registry import canary as canaries
 from champion_challenger.registry import model_registry as registry
 from champion_challenger.serving import triton_repository
 from champion_challenger.serving.routing import RoutingTable
@@ -75,15 +76,18 @@ def served_versions(ctx: CycleContext) -> list[int]:
 
 
 def routing_table(ctx: CycleContext, state: AliasState, served: list[int]) -> RoutingTable:
-    """The router's table for ``state``: the challenger is shadowed/canaried only while served."""
+    """The router's table for ``state``: the challenger is shadowed/canaried only while served; its canary share
+    is the step of a progressive canary in progress (``cycle.canary``), else ``serving.canary_fraction``."""
     serving = ctx.config.serving
     challenger = state.challenger if state.challenger in served and state.challenger != state.champion else None
+    canary = canaries.read(ctx.client, ctx.model_name) if challenger is not None else None
+    canary_fraction = canary.fraction if canary is not None and canary.applies_to(state) else serving.canary_fraction
     return RoutingTable(
         versions_model=ctx.versions_model,
         champion=state.champion,
         challenger=challenger,
         shadow_fraction=serving.shadow_fraction,
-        canary_fraction=serving.canary_fraction,
+        canary_fraction=canary_fraction,
         capture_dir=str(ctx.capture_dir),
         capture_flush_rows=serving.capture_flush_rows,
         capture_flush_seconds=serving.capture_flush_seconds,

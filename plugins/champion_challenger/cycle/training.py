@@ -13,6 +13,7 @@ from champion_challenger.cycle.context import CycleContext
 from champion_challenger.errors import ConfigError
 from champion_challenger.payloads import CandidateResult, Challenger, DriftOutcome, PreparedWindow, TrainingPlan
 from champion_challenger.policy.training_plan import best_candidate, plan_training
+from champion_challenger.registry import canary as canaries
 from champion_challenger.registry import model_registry as registry
 
 #: How the registered model's description names what it predicts.
@@ -23,7 +24,9 @@ def decide_training(ctx: CycleContext, prepared: PreparedWindow, drift: DriftOut
     """The cycle's training plan (see :func:`~champion_challenger.policy.training_plan.plan_training`),
     recorded on the cycle run."""
     state = registry.alias_state(ctx.client, ctx.model_name)
-    plan = plan_training(ctx.config, state, drift, newest_version_age_hours(ctx), force)
+    canary = canaries.read(ctx.client, ctx.model_name)
+    in_canary = canary.describe() if canary is not None and canary.applies_to(state) else None
+    plan = plan_training(ctx.config, state, drift, newest_version_age_hours(ctx), force, in_canary)
     ctx.client.set_tag(prepared.cycle_run_id, tags.TRAINING_PLAN, plan.action)
     ctx.client.set_tag(prepared.cycle_run_id, tags.TRAINING_PLAN_REASON, plan.reason)
     return plan

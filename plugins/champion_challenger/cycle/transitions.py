@@ -9,7 +9,7 @@ or rollback is a transaction written ahead to a journal (a tag on the registered
 2. the aliases move (and the deprecated stages are mirrored, best effort);
 3. the router switches to the new champion; the previous champion stays loaded for an instant
    rollback, versions no longer needed are unloaded after the switch;
-4. the event is appended to the ledger, and the journal is cleared.
+4. the event is appended to the ledger, and the journal is cleared (with a canary the change ended).
 
 An exception restores the earlier state at once; a killed process leaves the journal, and
 :func:`recover` (run by the next cycle, the watch, or ``ccp recover``) finishes or undoes the change.
@@ -27,14 +27,15 @@ import pandas as pd
 
 from champion_challenger import tracking
 from champion_challenger.cycle.context import CycleContext
+from champion_challenger.cycle.live_signals import version_traffic
 from champion_challenger.cycle.serving_deployment import served_versions, stop_serving, sync_serving
 from champion_challenger.errors import ServiceUnavailableError
 from champion_challenger.payloads import AliasState, Decision
 from champion_challenger.policy.decision import keeps_challenger_in_shadow
+from champion_challenger.registry import canary as canaries
 from champion_challenger.registry import journal, ledger
 from champion_challenger.registry import model_registry as registry
 from champion_challenger.registry.lease import ChampionLease
-from champion_challenger.serving.triton_metrics import VersionTraffic, fetch_traffic
 
 log = logging.getLogger(__name__)
 
@@ -235,11 +236,6 @@ def _valid_scores(task: str, scores: np.ndarray) -> bool:
     return in_range and (task != "multiclass" or bool(np.allclose(scores.sum(axis=1), 1, atol=1e-3)))
 
 
-def version_traffic(ctx: CycleContext, version: int) -> VersionTraffic:
-    """Triton's cumulative counters of one version (zeros when it has served nothing)."""
-    return fetch_traffic(ctx.triton_metrics_url, ctx.versions_model).get(version, VersionTraffic())
-
-
 def _commit(ctx: CycleContext, pending: journal.PendingTransition, entry: ledger.LedgerEntry) -> ledger.LedgerEntry:
     """Append the ledger entry (once) with the new champion's counters at the switch, and clear the journal."""
     entry = dataclasses.replace(entry, baseline=version_traffic(ctx, pending.target.champion).as_dict())
@@ -254,6 +250,9 @@ def _commit(ctx: CycleContext, pending: journal.PendingTransition, entry: ledger
         ledger.append(ctx.client, ctx.config.experiment_name, entry)
     journal.mark(ctx.client, ctx.model_name, pending, journal.COMMITTED)
     journal.clear(ctx.client, ctx.model_name)
+    canary = canaries.read(ctx.client, ctx.model_name)
+    if canary is not None and not canary.applies_to(pending.target):  # a canary's completion, or a change that ends it
+        canaries.clear(ctx.client, ctx.model_name)
     return entry
 
 

@@ -5,26 +5,21 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
-
-from champion_challenger import tags
+from champion_challenger.cycle.canary import advance_canary
 from champion_challenger.cycle.context import CycleContext
-from champion_challenger.cycle.evidence import labelled_rows
-from champion_challenger.cycle.transitions import recover, rollback, version_traffic
+from champion_challenger.cycle.live_signals import live_findings
+from champion_challenger.cycle.transitions import recover, rollback
 from champion_challenger.errors import ChampionLeaseError
-from champion_challenger.evaluation.metrics import metric_value
-from champion_challenger.evaluation.shadow_evidence import pair_with_labels
-from champion_challenger.policy.watch import WatchFindings, label_findings, rollback_reason, serving_findings
+from champion_challenger.policy.watch import rollback_reason
 from champion_challenger.registry import ledger
 from champion_challenger.registry import model_registry as registry
-from champion_challenger.serving.capture import read_captures
-from champion_challenger.task import encode_labels, stack_scores
 
 
 def watch_champion(ctx: CycleContext, actor: str = "watch") -> dict[str, Any]:
     """Roll back a recently promoted champion whose live behaviour crosses the limits.
 
-    First finishes or undoes a champion change a crash left in the journal. Then, within
+    First finishes or undoes a champion change a crash left in the journal, and moves a progressive canary
+    on (:func:`~champion_challenger.cycle.canary.advance_canary`: widen, complete, roll back). Then, within
     ``watch.window_hours`` of the champion's promotion (per the ledger) and when a ``@previous``
     exists, judges Triton's per-version error rate and mean latency since the switch and, once labels
     arrived for its logged live predictions, ``watch.label_metric`` against its offline value
@@ -35,7 +30,9 @@ def watch_champion(ctx: CycleContext, actor: str = "watch") -> dict[str, Any]:
     the watch answers ``busy`` and looks again on its next run.
 
     Returns:
-        ``action`` (``recovered``, ``none``, ``busy`` or ``auto_rollback``), ``reason`` and what was observed.
+        ``action`` (``recovered``, ``none``, ``busy``, ``auto_rollback``, or a canary's move: ``canary_step``,
+        ``canary_complete``, ``canary_rollback``, ``canary_ended``), ``reason`` and what was observed; ``canary``:
+        the canary still waiting at its step.
     """
     try:
         with ctx.champion_change("watch", actor):
@@ -48,6 +45,14 @@ def _watch(ctx: CycleContext, actor: str) -> dict[str, Any]:
     recovered = recover(ctx, actor)
     if recovered:
         return {"action": "recovered", "reason": f"finished an interrupted change first: {recovered}"}
+    canary = advance_canary(ctx, actor)
+    if canary is not None and canary["action"] != "canary_wait":
+        return canary
+    outcome = _watch_champion(ctx, actor)
+    return outcome if canary is None else {**outcome, "canary": canary}
+
+
+def _watch_champion(ctx: CycleContext, actor: str) -> dict[str, Any]:
     state = registry.alias_state(ctx.client, ctx.model_name)
     events = ledger.history(ctx.client, ctx.config.experiment_name, limit=1, changes_only=True)
     last = events[0] if events else None
@@ -58,9 +63,7 @@ def _watch(ctx: CycleContext, actor: str) -> dict[str, Any]:
     age_h = (datetime.now(UTC) - promoted_at).total_seconds() / 3600
     if age_h > limits.window_hours:
         return {"action": "none", "reason": f"champion v{state.champion} promoted {age_h:.1f} h ago, past the watch window"}
-    traffic = version_traffic(ctx, state.champion).since(last.baseline)
-    findings = serving_findings(traffic.requests, traffic.error_rate, traffic.mean_latency_ms, limits)
-    findings += _label_findings(ctx, state.champion, promoted_at)
+    _, findings = live_findings(ctx, state.champion, last.baseline, promoted_at)
     if not findings.observed:
         return {
             "action": "none",
@@ -74,17 +77,3 @@ def _watch(ctx: CycleContext, actor: str) -> dict[str, Any]:
         return {"action": "none", "reason": f"v{state.champion} healthy", **findings.observed}
     rollback(ctx, actor, reason, action="auto_rollback")
     return {"action": "auto_rollback", "reason": reason, **findings.observed}
-
-
-def _label_findings(ctx: CycleContext, version: int, since: datetime) -> WatchFindings:
-    """``watch.label_metric`` of ``version``'s logged live predictions joined with labels that arrived."""
-    metric = ctx.config.watch.label_metric
-    captures = read_captures(ctx.capture_dir, ctx.model_name, since=since)
-    captures = captures[captures["champion_version"] == version]
-    paired = pair_with_labels(captures, labelled_rows(ctx), ctx.schema, [], ctx.classes)
-    y = encode_labels(ctx.task, paired[ctx.schema.target], ctx.classes)
-    if len(paired) < 2 or (ctx.task == "binary" and len(np.unique(y)) < 2):
-        return WatchFindings()
-    live = metric_value(metric, y, stack_scores(paired["champion"], ctx.task), task=ctx.task)
-    tag = ctx.client.get_model_version(ctx.model_name, str(version)).tags.get(tags.metric(metric))
-    return label_findings(live, len(paired), None if tag is None else float(tag), ctx.config.watch)

@@ -10,10 +10,17 @@ from champion_challenger.policy.direction import oriented
 
 
 def plan_training(
-    config: PipelineConfig, state: AliasState, drift: DriftOutcome, newest_version_age_hours: float, force: bool = False
+    config: PipelineConfig,
+    state: AliasState,
+    drift: DriftOutcome,
+    newest_version_age_hours: float,
+    force: bool = False,
+    canary: str | None = None,
 ) -> TrainingPlan:
     """Decide what this cycle does before any training.
 
+    * ``skip``: a progressive canary is in progress (``canary`` describes it), even when forced: a new
+      challenger would replace the one in canary; ``champion_watch`` completes or rolls it back;
     * ``evaluate``: with ``decision.online.required``, a challenger in its shadow window (beside a
       champion) is judged again instead of training a new one (``force`` trains anyway);
     * ``train``: forced, ``training.trigger: always``, no champion yet, a configured drift trigger
@@ -26,7 +33,14 @@ def plan_training(
         drift: this cycle's drift outcome.
         newest_version_age_hours: age of the newest registered version (``inf`` when none).
         force: the trigger form's ``force_train``.
+        canary: the canary in progress, in words (None: none).
     """
+    if canary is not None:
+        return TrainingPlan(
+            "skip",
+            f"{canary} is in progress{' (force_train ignored)' if force else ''}: no new challenger until champion_watch "
+            "completes or rolls it back",
+        )
     if config.decision.online.required and state.challenger is not None and state.champion is not None and not force:
         return TrainingPlan(
             "evaluate",

@@ -8,7 +8,9 @@ The four DORA measures, read for a model registry, plus the cycles' outcomes:
 - **mean time to restore**: mean time from such a failed promotion to its rollback;
 - **lead time**: from the newest batch of a promoting cycle landing to its champion serving (the
   promotion's ledger time; the cycle run's start when the landing time was not recorded);
-- **skipped / held / rejected / failed shares** of the cycles.
+- **skipped / held / rejected / failed shares** of the cycles;
+- **canary rollbacks**: challengers a progressive canary stopped before they became champion (a caught
+  failure: the champion never changed, so it is no change failure).
 
 Everything comes from the promotion ledger (:mod:`champion_challenger.registry.ledger`) and the cycle
 runs in MLflow; :func:`compute` is a pure function of those, :func:`collect` reads them.
@@ -23,7 +25,7 @@ from datetime import UTC, datetime
 from mlflow import MlflowClient
 
 from champion_challenger import tags
-from champion_challenger.registry.ledger import LedgerEntry, history
+from champion_challenger.registry.ledger import CANARY_ROLLBACK, LedgerEntry, history
 
 PROMOTIONS = ("promote", "manual_promote")
 ROLLBACKS = ("rollback", "auto_rollback")
@@ -70,6 +72,7 @@ class DeploymentMetrics:
     lead_time_seconds_median: float | None
     lead_time_seconds_mean: float | None
     lead_times: int = 0
+    canary_rollbacks: int = 0
     failed_promotions: list[dict] = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -81,6 +84,7 @@ class DeploymentMetrics:
             "cycles": self.cycles,
             "promotions": self.promotions,
             "change_failures": self.change_failures,
+            "canary_rollbacks": self.canary_rollbacks,
             **{name: getattr(self, name) for name in RATES},
             "mean_time_to_restore_seconds": self.mean_time_to_restore_seconds,
             "lead_time_seconds_median": self.lead_time_seconds_median,
@@ -122,6 +126,7 @@ def compute(
         lead_time_seconds_median=statistics.median(leads) if leads else None,
         lead_time_seconds_mean=statistics.fmean(leads) if leads else None,
         lead_times=len(leads),
+        canary_rollbacks=sum(e.action == CANARY_ROLLBACK for e in entries),
         failed_promotions=[{"version": v, "promoted_at": at, "restore_seconds": s} for (v, at), s in restores.items()],
     )
 
@@ -168,6 +173,7 @@ def format_report(m: DeploymentMetrics) -> str:
             f"  failed cycles         {_percent(m.failed_cycle_rate)}",
             f"  change-failure rate   {_percent(m.change_failure_rate)} ({m.change_failures} of {m.promotions} promotions "
             "rolled back within the watch window)",
+            f"  canary rollbacks      {m.canary_rollbacks} (challengers stopped during canary steps)",
             f"  mean time to restore  {_duration(m.mean_time_to_restore_seconds)}",
             f"  lead time             median {_duration(m.lead_time_seconds_median)}, mean {_duration(m.lead_time_seconds_mean)}"
             f" (data landing to champion serving, {m.lead_times} promotions)",

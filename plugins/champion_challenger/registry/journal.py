@@ -16,11 +16,10 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 
 from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
 
 from champion_challenger import tags
 from champion_challenger.errors import PendingTransitionError
-from champion_challenger.registry.model_registry import AliasState
+from champion_challenger.registry.model_registry import AliasState, delete_model_tag, model_tag
 
 #: Steps of a champion change, in order. ``ledgered`` is the commit point.
 STEPS = ("begun", "loaded", "aliases_moved", "router_switched", "ledgered")
@@ -96,19 +95,10 @@ def mark(client: MlflowClient, model_name: str, pending: PendingTransition, step
 
 def read(client: MlflowClient, model_name: str) -> PendingTransition | None:
     """The pending change of ``model_name``, or None (also when the model does not exist)."""
-    try:
-        text = client.get_registered_model(model_name).tags.get(tags.PENDING_TRANSITION)
-    except MlflowException as exc:
-        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
-            return None
-        raise
+    text = model_tag(client, model_name, tags.PENDING_TRANSITION)
     return PendingTransition.from_json(text) if text else None
 
 
 def clear(client: MlflowClient, model_name: str) -> None:
     """Remove the journal tag: no change is pending."""
-    try:
-        client.delete_registered_model_tag(model_name, tags.PENDING_TRANSITION)
-    except MlflowException as exc:
-        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
-            raise
+    delete_model_tag(client, model_name, tags.PENDING_TRANSITION)

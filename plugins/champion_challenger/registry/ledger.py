@@ -15,6 +15,13 @@ from champion_challenger import tags
 
 #: A promotion a person refused (or nobody approved in time): recorded, but the champion did not change.
 APPROVAL_REFUSED = "approval_refused"
+#: Progressive canary (``serving.canary_steps``): started, widened, rolled back. The champion did not change;
+#: the canary's completion is a ``promote``.
+CANARY_START = "canary_start"
+CANARY_STEP = "canary_step"
+CANARY_ROLLBACK = "canary_rollback"
+#: Events after which the champion is the same as before.
+NO_CHANGE = (APPROVAL_REFUSED, CANARY_START, CANARY_STEP, CANARY_ROLLBACK)
 FIELDS = ("action", "model_name", "from_version", "to_version", "actor", "reason", "evidence_run_id", "at")
 
 
@@ -23,15 +30,16 @@ class LedgerEntry:
     """One promotion or rollback.
 
     Attributes:
-        action: ``promote``, ``manual_promote``, ``rollback``, ``auto_rollback``, or ``approval_refused``
-            (no change: ``to_version`` is the challenger whose promotion was refused).
+        action: ``promote``, ``manual_promote``, ``rollback``, ``auto_rollback``; or one of :data:`NO_CHANGE`
+            (the champion stayed ``from_version``; ``to_version`` is the challenger refused or in canary).
         from_version / to_version: champion before and after (from is None for the first champion).
         actor: who did it (``airflow:<run_id>``, a user name, ``watch``).
         reason: why, in words.
         evidence_run_id: the MLflow run holding the evidence (cycle run), if any.
         at: ISO timestamp (UTC).
         baseline: the new champion's serving counters at the switch (``success``, ``failure``,
-            ``duration_us``), so the post-promotion watch judges only the traffic after it.
+            ``duration_us``), so the post-promotion watch judges only the traffic after it (canary
+            events: the challenger's counters at the step's start).
     """
 
     action: str
@@ -71,10 +79,13 @@ def append(client: MlflowClient, experiment_name: str, entry: LedgerEntry) -> st
 
 
 def history(client: MlflowClient, experiment_name: str, limit: int = 50, changes_only: bool = False) -> list[LedgerEntry]:
-    """Newest events first; ``changes_only`` leaves out refused approvals (the champion did not change)."""
-    refused = f"tags.`{tags.LEDGER_PREFIX}action` != '{APPROVAL_REFUSED}'" if changes_only else ""
+    """Newest events first; ``changes_only`` leaves out :data:`NO_CHANGE` events (the champion did not change)."""
+    no_change = " and ".join(f"tags.`{tags.LEDGER_PREFIX}action` != '{action}'" for action in NO_CHANGE)
     runs = client.search_runs(
-        [ledger_experiment(client, experiment_name)], refused, order_by=["attributes.start_time DESC"], max_results=limit
+        [ledger_experiment(client, experiment_name)],
+        no_change if changes_only else "",
+        order_by=["attributes.start_time DESC"],
+        max_results=limit,
     )
     entries = []
     for run in runs:

@@ -40,6 +40,25 @@ def alias_state(client: MlflowClient, model_name: str) -> AliasState:
     return AliasState(**{a: int(v.version) if v else None for a, v in versions.items()})
 
 
+def model_tag(client: MlflowClient, model_name: str, key: str) -> str | None:
+    """Tag ``key`` of the registered model, or None (also when the model does not exist)."""
+    try:
+        return client.get_registered_model(model_name).tags.get(key)
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return None
+        raise
+
+
+def delete_model_tag(client: MlflowClient, model_name: str, key: str) -> None:
+    """Remove tag ``key`` from the registered model (nothing to do when it or the model is gone)."""
+    try:
+        client.delete_registered_model_tag(model_name, key)
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise
+
+
 def ensure_registered_model(client: MlflowClient, model_name: str, description: str) -> None:
     """Create the registered model if it does not exist yet."""
     try:

@@ -64,6 +64,7 @@ def test_every_production_service_is_present():
         "airflow-worker",
         "airflow-worker-gpu",
         "triton",
+        "ccp-exporter",
         "prometheus",
         "grafana",
     }

@@ -9,6 +9,7 @@ from pathlib import PurePosixPath
 import pytest
 import yaml
 
+from champion_challenger.registry.metrics_exporter import GAUGES, PREFIX
 from tests.conftest import REPO
 
 MONITORING = REPO / "configs" / "monitoring"
@@ -34,6 +35,8 @@ KNOWN_METRICS = {
     "ccp_shadow_dropped_total",
     "ccp_capture_records_total",
     "ccp_invalid_requests_total",
+    # ccp exporter: the deployment metrics of every model
+    *(PREFIX + name for name in GAUGES),
 }
 _SUFFIXES = ("_bucket", "_sum", "_count")
 _PROMQL_WORDS = {
@@ -123,7 +126,8 @@ def test_exprs_use_only_known_metrics(expr):
 
 def test_dashboard_covers_every_custom_counter():
     used = set().union(*(metric_names(e) for e in EXPRS))
-    assert {n for n in KNOWN_METRICS if n.startswith("ccp_")} <= used
+    deployment = {PREFIX + n for n in ("cycles", "promotions", "change_failures", "mean_time_to_restore_seconds")}
+    assert {n for n in KNOWN_METRICS if n.startswith("ccp_")} - deployment <= used
     assert {"nv_inference_request_summary_us", "nv_inference_count", "nv_inference_request_success"} <= used
 
 
@@ -172,3 +176,11 @@ def test_prometheus_scrapes_triton_often():
     assert seconds <= 10
     timeout = job.get("scrape_timeout")
     assert timeout is None or int(re.fullmatch(r"(\d+)s", timeout).group(1)) <= seconds
+
+
+def test_prometheus_scrapes_the_deployment_exporter_compose_runs():
+    services = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
+    exporter = services["ccp-exporter"]
+    assert "ccp exporter --host 0.0.0.0 --port 9108" in " ".join(exporter["command"])
+    targets = [t for job in PROMETHEUS["scrape_configs"] for s in job["static_configs"] for t in s["targets"]]
+    assert "ccp-exporter:9108" in targets

@@ -160,3 +160,11 @@ def test_best_candidate(metric, results, best):
 def test_best_candidate_of_nothing_is_refused():
     with pytest.raises(ValueError, match="no trained candidate to choose from"):
         best_candidate([], "roc_auc")
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_a_canary_in_progress_skips_training_even_when_forced(force):
+    plan = plan_training(config(), AliasState(1, 2, None), DRIFT, DUE, force=force, canary="canary of v2 at step 1/3")
+    assert plan.action == "skip"
+    assert plan.reason.startswith("canary of v2 at step 1/3 is in progress")
+    assert ("force_train ignored" in plan.reason) == force

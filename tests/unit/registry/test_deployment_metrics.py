@@ -79,7 +79,12 @@ def test_metrics_are_undefined_without_cycles_or_promotions():
     m = compute("m", [], [], watch_window_hours=24)
     assert m.cycles == 0 and m.promotion_rate is None and m.change_failure_rate is None
     assert m.mean_time_to_restore_seconds is None and m.lead_time_seconds_median is None
-    assert m.metrics() == {"deploy_cycles": 0.0, "deploy_promotions": 0.0, "deploy_change_failures": 0.0}
+    assert m.metrics() == {
+        "deploy_cycles": 0.0,
+        "deploy_promotions": 0.0,
+        "deploy_change_failures": 0.0,
+        "deploy_canary_rollbacks": 0.0,
+    }
     assert "promotion rate        -" in format_report(m)
 
 
@@ -91,3 +96,19 @@ def test_mlflow_metrics_and_report_text():
     text = format_report(m)
     assert "change-failure rate   50% (2 of 4 promotions" in text
     assert "mean time to restore  90.0 min" in text
+
+
+def test_canary_events_count_as_canary_rollbacks_never_as_promotions_or_change_failures():
+    ledger = [
+        entry("promote", None, 1, 0, "c1"),
+        entry("canary_start", 1, 2, 1, "c2"),
+        entry("canary_step", 1, 2, 2, "c2"),
+        entry("canary_rollback", 1, 2, 2.5, "c2"),  # v2 never became champion
+        entry("canary_start", 1, 3, 6, "c3"),
+        entry("promote", 1, 3, 8, "c3"),  # its canary completed: the promotion, lead time up to here
+    ]
+    cycles = [cycle("c1", "promote", 0), cycle("c2", "promote", 1), cycle("c3", "promote", 5.5, landed_hours=5)]
+    m = compute("m", ledger, cycles, watch_window_hours=24)
+    assert (m.promotions, m.rollbacks, m.change_failures, m.canary_rollbacks) == (2, 0, 0, 1)
+    assert m.lead_time_seconds_median == pytest.approx((0 + 3) / 2 * 3600)
+    assert "canary rollbacks      1" in format_report(m)
