@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
+from collections.abc import Callable
 
 from mlflow import MlflowClient
 
@@ -17,6 +19,10 @@ from champion_challenger.stack.airflow_api import AirflowApi
 
 #: What a cycle did, by the promote-group tasks that succeeded (an approved promotion, a refused one is kept).
 BRANCHES = {"promote": {"promote", "promote_approved"}, "keep_champion": {"keep_champion", "approval_refused"}}
+#: The human-in-the-loop task a promotion waits in (``decision.approval: required``), and its waiting states
+#: (Airflow 3.3+ ``awaiting_input``; ``deferred`` before).
+APPROVAL_TASK = "promote.approve"
+WAITING_FOR_A_PERSON = ("awaiting_input", "deferred")
 #: (first batch, number of batches) landed before each cycle; drift starts at DRIFT_AT.
 DEMO_PLAN: list[tuple[int, int]] = [(0, 4), (4, 1), (5, 1), (6, 1), (7, 1)]
 DRIFT_AT = 5
@@ -64,8 +70,33 @@ def run_cycle(
     """
     dag = dag_id(config.model_name)
     run_id = api.trigger(dag, conf)
-    api.wait_run(dag, run_id, timeout_s)
+    notice = approval_notice(api, dag, run_id) if config.decision.approval == "required" else None
+    api.wait_run(dag, run_id, timeout_s, on_poll=notice)
     return cycle_result(api, client, config, run_id)
+
+
+def approval_notice(api: AirflowApi, dag: str, run_id: str) -> Callable[[], None]:
+    """A poll that says once, on stderr, when the run waits for a person's answer in ``promote.approve`` and where
+    to give it (the run waits silently otherwise, up to ``decision.approval_timeout_hours``)."""
+    told = False
+
+    def poll() -> None:
+        nonlocal told
+        if told or api.task_states(dag, run_id).get(APPROVAL_TASK) not in WAITING_FOR_A_PERSON:
+            return
+        told = True
+        print(waiting_for_approval(api.base_url, dag, run_id), file=sys.stderr, flush=True)
+
+    return poll
+
+
+def waiting_for_approval(base_url: str, dag: str, run_id: str) -> str:
+    return (
+        f"cycle {run_id} waits for a person to approve its promotion: Airflow UI {base_url}/dags/{dag}/runs/{run_id}/"
+        f"tasks/{APPROVAL_TASK} (or Browse > Required Actions); from a script: PATCH {base_url}/api/v2/dags/{dag}/dagRuns/"
+        f'{run_id}/taskInstances/{APPROVAL_TASK}/-1/hitlDetails with {{"chosen_options": ["Approve"], '
+        '"params_input": {"reason": "..."}}'
+    )
 
 
 def cycle_result(api: AirflowApi, client: MlflowClient, config: PipelineConfig, run_id: str) -> dict:

@@ -37,7 +37,7 @@ class RecordingApi:
         self.events.append(f"trigger with {len(list(self.landing.glob('*.csv')))} batches landed")
         return f"manual_{len(self.events)}"
 
-    def wait_run(self, dag_id, run_id, timeout_s=900):
+    def wait_run(self, dag_id, run_id, timeout_s=900, on_poll=None):
         return "success"
 
     def run_state(self, dag_id, run_id):
@@ -73,3 +73,11 @@ def test_a_cycle_lands_its_batches_only_after_the_schedulers_own_run_finished(tm
     assert [(r["branch"], r["decision"]) for r in results] == [("promote", "promote")] * 2
     waiting = "waiting for the scheduler's own run(s) to finish first: scheduled__2026-11-25T12:00:00+00:00"
     assert waiting in capsys.readouterr().out
+
+
+def test_a_cycle_waiting_for_approval_says_where_to_answer():
+    from champion_challenger.demo import waiting_for_approval
+
+    text = waiting_for_approval("http://127.0.0.1:8080", "champion_challenger__churn", "manual__1")
+    assert "http://127.0.0.1:8080/dags/champion_challenger__churn/runs/manual__1/tasks/promote.approve" in text
+    assert "/api/v2/dags/champion_challenger__churn/dagRuns/manual__1/taskInstances/promote.approve/-1/hitlDetails" in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import requests
@@ -111,12 +112,14 @@ class AirflowApi:
         path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/-1/hitlDetails"
         return self._call("PATCH", path, json={"chosen_options": [option], "params_input": params_input or {}})
 
-    def wait_run(self, dag_id: str, run_id: str, timeout_s: float = 900) -> str:
-        """Wait for a run to finish; returns ``success`` or ``failed``."""
+    def wait_run(self, dag_id: str, run_id: str, timeout_s: float = 900, on_poll: Callable[[], None] | None = None) -> str:
+        """Wait for a run to finish, calling ``on_poll`` every few seconds meanwhile; returns ``success`` or ``failed``."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             state = self.run_state(dag_id, run_id)
             if state in TERMINAL:
                 return state
+            if on_poll is not None:
+                on_poll()
             time.sleep(3)
         raise TimeoutError(f"run {run_id} of {dag_id} not finished after {timeout_s:.0f}s")
