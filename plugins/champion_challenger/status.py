@@ -152,6 +152,7 @@ def collect_fleet_status(contexts: dict[str, CycleContext | str]) -> list[dict[s
             "triton_ready_versions": status["triton_ready_versions"],
             "last_decision": status["last_decision"],
             "pending_transition": status["pending_transition"],
+            "canary": (status["canary"] or {}).get("summary"),
         })  # fmt: skip
     return rows
 
@@ -167,6 +168,8 @@ def format_fleet_status(rows: list[dict[str, Any]]) -> str:
         decision = f"{last['action']} at {last['at']}" if last else "-"
         if row["pending_transition"]:
             decision += " (UNFINISHED change: ccp recover --model NAME)"
+        if row.get("canary"):
+            decision += f"; {row['canary']}"
         lines.append(
             f"{row['model_name']:<24}{row['task']:<12}{_v(row['champion']):>9}{_v(row['challenger']):>11}  "
             f"{', '.join(f'v{v}' for v in row['triton_ready_versions']) or '-':<14}{decision}"
