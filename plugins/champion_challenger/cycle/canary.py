@@ -15,7 +15,6 @@ Every canary move holds the model's champion lease; the state is one tag on the 
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -24,7 +23,7 @@ from champion_challenger import tags
 from champion_challenger.cycle.context import CycleContext
 from champion_challenger.cycle.live_signals import live_findings, version_traffic
 from champion_challenger.cycle.serving_deployment import sync_serving
-from champion_challenger.cycle.transitions import promote, recover, transition
+from champion_challenger.cycle.transitions import recover, retire_challenger, transition
 from champion_challenger.payloads import AliasState
 from champion_challenger.policy.canary import CanaryVerdict, judge_canary
 from champion_challenger.registry import canary as canaries
@@ -48,7 +47,7 @@ def release(ctx: CycleContext, version: int, actor: str, reason: str, evidence_r
         state = registry.alias_state(ctx.client, ctx.model_name)
         if steps and state.champion not in (None, version):
             return start_canary(ctx, state, version, actor, reason, evidence_run_id)
-        return promote(ctx, version, actor, reason, evidence_run_id)
+        return transition(ctx, registry.promotion_target(state, version), "promote", actor, reason, evidence_run_id)
 
 
 def start_canary(
@@ -75,7 +74,7 @@ def start_canary(
     )
     _route(ctx, state, canary, previous=None)
     why = f"{reason}; canary: v{version} answers {canary.fraction:.0%} of entities first (steps {_shares(canary)})"
-    return _record(ctx, ledger.CANARY_START, canary, actor, why, evidence_run_id)
+    return _record(ctx, ledger.CANARY_START, canary, actor, why)
 
 
 def advance_canary(ctx: CycleContext, actor: str) -> dict[str, Any] | None:
@@ -106,7 +105,7 @@ def advance_canary(ctx: CycleContext, actor: str) -> dict[str, Any] | None:
     elif verdict.action == "widen":
         widened = canary.widened(version_traffic(ctx, canary.version).as_dict())
         _route(ctx, state, widened, previous=canary)
-        _record(ctx, ledger.CANARY_STEP, widened, actor, verdict.reason, canary.evidence_run_id)
+        _record(ctx, ledger.CANARY_STEP, widened, actor, verdict.reason)
     else:
         _complete(ctx, state, canary, actor, verdict)
     return outcome
@@ -128,11 +127,9 @@ def _route(ctx: CycleContext, state: AliasState, canary: Canary, previous: Canar
 
 def _roll_back(ctx: CycleContext, state: AliasState, canary: Canary, actor: str, verdict: CanaryVerdict) -> None:
     """Share back to 0: the challenger leaves Triton and ``@challenger``; the ledger and the version say why."""
-    target = dataclasses.replace(state, challenger=None)
-    registry.move_aliases(ctx.client, ctx.model_name, target, ctx.config.changes.mirror_stages)
+    retire_challenger(ctx, state)  # the canary no longer applies: the router answers with the champion alone
     canaries.clear(ctx.client, ctx.model_name)
-    sync_serving(ctx, target.steady_versions(), target)
-    _record(ctx, ledger.CANARY_ROLLBACK, canary, actor, verdict.reason, canary.evidence_run_id)
+    _record(ctx, ledger.CANARY_ROLLBACK, canary, actor, verdict.reason)
     ctx.client.set_model_version_tag(ctx.model_name, str(canary.version), tags.CANARY_RESULT, f"rolled back: {verdict.reason}")
 
 
@@ -143,7 +140,8 @@ def _complete(ctx: CycleContext, state: AliasState, canary: Canary, actor: str, 
     ctx.client.set_model_version_tag(ctx.model_name, str(canary.version), tags.CANARY_RESULT, f"completed: {verdict.reason}")
 
 
-def _record(ctx: CycleContext, action: str, canary: Canary, actor: str, reason: str, evidence_run_id: str | None) -> dict:
+def _record(ctx: CycleContext, action: str, canary: Canary, actor: str, reason: str) -> dict:
+    """Append a canary event to the ledger (the champion unchanged, the canary's evidence run and step baseline)."""
     entry = ledger.LedgerEntry(
         action=action,
         model_name=ctx.model_name,
@@ -151,7 +149,7 @@ def _record(ctx: CycleContext, action: str, canary: Canary, actor: str, reason: 
         to_version=canary.version,
         actor=actor,
         reason=reason,
-        evidence_run_id=evidence_run_id,
+        evidence_run_id=canary.evidence_run_id,
         baseline=canary.baseline,
     )
     ledger.append(ctx.client, ctx.config.experiment_name, entry)

@@ -80,8 +80,8 @@ def routing_table(ctx: CycleContext, state: AliasState, served: list[int]) -> Ro
     is the step of a progressive canary in progress (``cycle.canary``), else ``serving.canary_fraction``."""
     serving = ctx.config.serving
     challenger = state.challenger if state.challenger in served and state.challenger != state.champion else None
-    canary = canaries.read(ctx.client, ctx.model_name) if challenger is not None else None
-    canary_fraction = canary.fraction if canary is not None and canary.applies_to(state) else serving.canary_fraction
+    canary = canaries.in_progress(ctx.client, ctx.model_name, state) if challenger is not None else None
+    canary_fraction = canary.fraction if canary is not None else serving.canary_fraction
     return RoutingTable(
         versions_model=ctx.versions_model,
         champion=state.champion,

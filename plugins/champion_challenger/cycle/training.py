@@ -24,8 +24,8 @@ def decide_training(ctx: CycleContext, prepared: PreparedWindow, drift: DriftOut
     """The cycle's training plan (see :func:`~champion_challenger.policy.training_plan.plan_training`),
     recorded on the cycle run."""
     state = registry.alias_state(ctx.client, ctx.model_name)
-    canary = canaries.read(ctx.client, ctx.model_name)
-    in_canary = canary.describe() if canary is not None and canary.applies_to(state) else None
+    canary = canaries.in_progress(ctx.client, ctx.model_name, state)
+    in_canary = canary.describe() if canary is not None else None
     plan = plan_training(ctx.config, state, drift, newest_version_age_hours(ctx), force, in_canary)
     ctx.client.set_tag(prepared.cycle_run_id, tags.TRAINING_PLAN, plan.action)
     ctx.client.set_tag(prepared.cycle_run_id, tags.TRAINING_PLAN_REASON, plan.reason)

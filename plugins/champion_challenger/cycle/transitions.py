@@ -146,8 +146,19 @@ def _keep_champion(ctx: CycleContext, version: int, decision: Decision) -> list[
     if keeps_challenger_in_shadow(decision, ctx.config.decision):
         return sync_serving(ctx, state.served_versions(), state)
     if decision.action == "reject" and state.challenger == version:
-        state = dataclasses.replace(state, challenger=None)
-        registry.move_aliases(ctx.client, ctx.model_name, state, ctx.config.changes.mirror_stages)
+        return retire_challenger(ctx, state)
+    return sync_serving(ctx, state.steady_versions(), state)
+
+
+def retire_challenger(ctx: CycleContext, state: AliasState) -> list[int]:
+    """The challenger loses ``@challenger`` and leaves Triton; the champion (and ``@previous``) keep serving
+    (the caller holds the lease).
+
+    Returns:
+        The versions Triton serves afterwards.
+    """
+    state = dataclasses.replace(state, challenger=None)
+    registry.move_aliases(ctx.client, ctx.model_name, state, ctx.config.changes.mirror_stages)
     return sync_serving(ctx, state.steady_versions(), state)
 
 

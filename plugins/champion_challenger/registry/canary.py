@@ -86,6 +86,12 @@ def read(client: MlflowClient, model_name: str) -> Canary | None:
     return Canary.from_json(text) if text else None
 
 
+def in_progress(client: MlflowClient, model_name: str, state: AliasState) -> Canary | None:
+    """The canary of ``model_name`` that applies to the aliases ``state`` (None: none, or one they ended)."""
+    canary = read(client, model_name)
+    return canary if canary is not None and canary.applies_to(state) else None
+
+
 def write(client: MlflowClient, model_name: str, canary: Canary) -> None:
     client.set_registered_model_tag(model_name, tags.CANARY, canary.to_json())
 
