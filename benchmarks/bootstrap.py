@@ -1,7 +1,7 @@
 """The gate's paired bootstrap at holdout sizes of 25k and 250k rows: vectorised against the per-resample loop.
 
 ROC AUC and ECE used to be resampled one resample at a time (``roc_auc_score`` per resample); they are now
-resampled in blocks (:func:`champion_challenger.evaluation.metrics.resampled_metric`) with the same values.
+resampled in blocks (:func:`champion_challenger.metrics.resampled_metric`) with the same values.
 Prints seconds per interval (1,000 resamples, both models) and the largest difference between the two
 intervals; the loop is timed at 25k rows only (it takes minutes at 250k).
 

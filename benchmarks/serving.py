@@ -39,7 +39,8 @@ import pandas as pd
 import requests
 import yaml
 
-from champion_challenger.config import PipelineConfig
+from champion_challenger.config.pipeline import PipelineConfig
+from champion_challenger.config.settings import REPO_ROOT, Settings, triton_endpoint
 from champion_challenger.cycle import transitions
 from champion_challenger.cycle.context import CycleContext
 from champion_challenger.cycle.serving_deployment import sync_serving
@@ -47,7 +48,6 @@ from champion_challenger.cycle.training import train_challenger_in_process
 from champion_challenger.data.generate import BatchSpec, generate_batch, write_batches
 from champion_challenger.serving.triton_client import TritonModelClient
 from champion_challenger.serving.triton_metrics import parse_counters
-from champion_challenger.settings import REPO_ROOT, Settings, triton_endpoint
 from champion_challenger.stack.local import mlflow_service, triton
 from champion_challenger.stack.processes import ServiceProcess, free_port
 from champion_challenger.training.pyfunc import positive_probability

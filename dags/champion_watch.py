@@ -10,7 +10,8 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import dag, task, task_group
 
-from champion_challenger.fleet import champion_pool, load_fleet
+from champion_challenger.config.fleet import champion_pool
+from champion_challenger.config.settings import load_fleet
 
 DOC_MD = """
 ### Champion watch

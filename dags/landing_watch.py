@@ -13,7 +13,7 @@ from airflow.sdk import dag, task
 from airflow.sdk.exceptions import AirflowSkipException
 
 from champion_challenger.airflow.assets import landing_batches
-from champion_challenger.fleet import load_fleet
+from champion_challenger.config.settings import load_fleet
 
 DOC_MD = """
 ### Landing watch

@@ -52,7 +52,7 @@ def stack_settings(session_dir):
 
 def settings_on_free_ports(home: Path, pipeline_config: Path):
     """Settings of a stack in ``home`` whose services listen on free ports."""
-    from champion_challenger.settings import Settings
+    from champion_challenger.config.settings import Settings
     from champion_challenger.stack.processes import free_port
 
     mlflow_port, http, grpc, metrics = (free_port() for _ in range(4))
@@ -79,6 +79,7 @@ def write_test_configs(dest: Path, epochs: int = 3, **training) -> Path:
     pipeline = yaml.safe_load((REPO / "configs" / "pipelines" / "churn_classifier.yaml").read_text())
     pipeline["training"].update({"ludwig_configs": ["ludwig/*.yaml"], **training})
     pipeline["training"]["window_batches"] = 4
+    pipeline["data"]["stable_seconds"] = 0  # tests land whole files at once (the wait itself: test_bad_input_catalogue)
     pipeline["decision"]["quality_floor"] = 0.55
     (dest / "pipeline.yaml").write_text(yaml.safe_dump(pipeline))
     return dest / "pipeline.yaml"
@@ -94,7 +95,7 @@ def write_fleet(dest: Path, models: list[str], epochs: int = 3, candidates: str 
     for model in models:
         pipeline = yaml.safe_load(yaml.safe_dump(shipped))
         pipeline.update(model_name=model, experiment_name=f"cc-{model}")
-        pipeline["data"]["landing_dir"] = f"data/{model}/landing"
+        pipeline["data"].update(landing_dir=f"data/{model}/landing", stable_seconds=0)
         pipeline["serving"]["capture_dir"] = f"captures/{model}"
         pipeline["training"].update(ludwig_configs=[f"../{ludwig.name}/churn_{candidates}.yaml"], window_batches=4)
         pipeline["decision"]["quality_floor"] = 0.55
@@ -121,7 +122,31 @@ def triton_server(stack_settings):
     """A real Triton server from the nvidia-pytriton wheel, explicit model control."""
     from champion_challenger.stack.local import triton
 
+    _SESSION_TRITON_GRPC.append(f"127.0.0.1:{stack_settings.triton_grpc_port}")
     yield from _running(triton(stack_settings), stack_settings.triton_url)
+    _SESSION_TRITON_GRPC.clear()
+
+
+_SESSION_TRITON_GRPC: list[str] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def models_leave_the_session_triton():
+    """At the end of each module, every model it loaded into the session's Triton is unloaded (the repository
+    keeps them): each loaded version is a Python stub of ~0.6 GB RSS, and a whole run, or two xdist workers'
+    runs side by side, must fit in the machine's memory."""
+    yield
+    if not _SESSION_TRITON_GRPC:
+        return
+    import tritonclient.grpc as grpcclient
+
+    client = grpcclient.InferenceServerClient(url=_SESSION_TRITON_GRPC[0])
+    try:
+        for model in client.get_model_repository_index().models:
+            if model.state == "READY":
+                client.unload_model(model.name)
+    finally:
+        client.close()
 
 
 @pytest.fixture(scope="session")
@@ -153,3 +178,19 @@ def airflow_db():
     subprocess.run(
         [str(Path(sys.executable).parent / "airflow"), "db", "migrate"], check=True, capture_output=True, env=os.environ.copy()
     )
+
+
+#: The order modules start in: the slowest kinds first, so that under pytest-xdist (`make test` runs two
+#: workers, ``--dist loadfile``: a module's tests and module fixtures stay on one worker) the quick unit tests
+#: fill the gaps at the end instead of a long e2e module running alone.
+_KIND_ORDER = ("tests/e2e/", "tests/chaos/", "tests/integration/", "tests/dags/", "tests/unit/")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Slow kinds first (:data:`_KIND_ORDER`), each module's tests kept together in their order."""
+
+    def rank(item) -> int:
+        path = item.nodeid.split("::")[0]
+        return next((i for i, prefix in enumerate(_KIND_ORDER) if path.startswith(prefix)), len(_KIND_ORDER))
+
+    items.sort(key=rank)

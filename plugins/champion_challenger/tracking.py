@@ -15,10 +15,10 @@ from mlflow.models import ModelSignature, infer_signature
 from mlflow.types import ColSpec, Schema
 
 from champion_challenger import tags
-from champion_challenger.ludwig_schema import ModelSchema
+from champion_challenger.config.ludwig_schema import ModelSchema
 from champion_challenger.training import reports
 from champion_challenger.training.ludwig_trainer import TrainedModel, config_hash
-from champion_challenger.training.pyfunc import LUDWIG_ARTIFACT, LudwigPyfuncModel
+from champion_challenger.training.pyfunc import LUDWIG_ARTIFACT, LudwigPyfuncModel, pip_requirements
 
 REFERENCE_ARTIFACT = "reference/reference.parquet"
 
@@ -121,7 +121,7 @@ def code_version() -> str:
     import subprocess
 
     from champion_challenger import __version__
-    from champion_challenger.settings import REPO_ROOT
+    from champion_challenger.config.settings import REPO_ROOT
 
     try:
         commit = subprocess.run(
@@ -188,6 +188,7 @@ def log_candidate(
             artifacts={LUDWIG_ARTIFACT: str(trained.model_dir)},
             signature=ModelSignature(inputs=infer_signature(example).inputs, outputs=output_schema(trained)),
             input_example=example,
+            pip_requirements=list(pip_requirements()),
         )
         mlflow.set_tag(tags.MODEL_URI, info.model_uri)
     return run.info.run_id, info.model_uri

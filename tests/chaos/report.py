@@ -1,7 +1,8 @@
 """Test helper (not a test): the chaos report shared by every chaos test of a session.
 
-Each fault adds one row; the file named by ``CCP_CHAOS_REPORT`` (``make chaos``:
-``benchmarks/results/chaos.json``) is rewritten after every row, so it holds every fault run so far.
+Each fault adds one row; the file named by ``CCP_CHAOS_REPORT`` (``make chaos`` and ``make test-topology``, which
+runs the Celery worker's fault: ``benchmarks/results/chaos.json``) is rewritten after every row and keeps the
+newest row of every fault, whichever run wrote it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ def add(row: dict) -> dict:
     print("\n" + "\n".join(lines) + "\n" + json.dumps(row, default=str))
     target = os.environ.get("CCP_CHAOS_REPORT")
     if target:
-        Path(target).parent.mkdir(parents=True, exist_ok=True)
-        Path(target).write_text(json.dumps({"faults": ROWS}, indent=2, default=str))
+        path = Path(target)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        earlier = json.loads(path.read_text())["faults"] if path.is_file() else []
+        faults = [r for r in earlier if r["fault"] != row["fault"]] + [row]
+        path.write_text(json.dumps({"faults": faults}, indent=2, default=str))
     return row

@@ -19,7 +19,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from champion_challenger.config import PipelineConfig
+from champion_challenger.config.pipeline import PipelineConfig
+from champion_challenger.config.settings import Settings
 from champion_challenger.cycle import transitions
 from champion_challenger.cycle.context import CycleContext
 from champion_challenger.cycle.serving_deployment import sync_serving
@@ -28,7 +29,6 @@ from champion_challenger.data.generate import write_batches
 from champion_challenger.registry import journal, lease
 from champion_challenger.registry import model_registry as registry
 from champion_challenger.serving.capture import read_captures
-from champion_challenger.settings import Settings
 from champion_challenger.stack.local import mlflow_service, triton
 from champion_challenger.stack.processes import _alive, _signal_group
 from tests.chaos import report

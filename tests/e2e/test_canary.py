@@ -22,7 +22,8 @@ import yaml
 
 from champion_challenger import tags
 from champion_challenger.cli import main as ccp
-from champion_challenger.config import PipelineConfig
+from champion_challenger.cli.metrics_exporter import CachedReports, collect_fleet, metrics_server
+from champion_challenger.config.pipeline import PipelineConfig
 from champion_challenger.cycle import transitions
 from champion_challenger.cycle.canary import release
 from champion_challenger.cycle.context import CycleContext
@@ -33,7 +34,6 @@ from champion_challenger.data.generate import write_batches
 from champion_challenger.registry import canary as canaries
 from champion_challenger.registry import ledger
 from champion_challenger.registry import model_registry as registry
-from champion_challenger.registry.metrics_exporter import CachedReports, collect_fleet, metrics_server
 from champion_challenger.serving.routing import RoutingTable
 from tests.conftest import write_test_configs
 from tests.e2e.dag_test_runner import dag_test_outcome, start_dag_test

@@ -43,6 +43,7 @@ def write_example_configs(task: str, dest: Path, epochs: int = 2) -> Path:
         (dest / "ludwig" / path.name).write_text(yaml.safe_dump(ludwig))
     pipeline = yaml.safe_load((source / "pipeline.yaml").read_text())
     pipeline["training"]["window_batches"] = 4
+    pipeline["data"]["stable_seconds"] = 0  # whole files land at once
     (dest / "pipeline.yaml").write_text(yaml.safe_dump(pipeline))
     return dest / "pipeline.yaml"
 
@@ -62,7 +63,7 @@ def _run(**conf):
     """One cycle with ``dag.test()`` on a freshly parsed DAG (``run_conf`` sticks to a parsed DAG's params)."""
     from airflow.dag_processing.dagbag import DagBag
 
-    from champion_challenger.fleet import load_fleet
+    from champion_challenger.config.settings import load_fleet
 
     bag = DagBag(dag_folder=str(REPO / "dags"))
     assert bag.import_errors == {}

@@ -73,6 +73,8 @@ def user_env(tmp_path_factory):
             "CCP_TRITON_GRPC_PORT": str(free_port()),
             "CCP_TRITON_METRICS_PORT": str(free_port()),
             "CCP_AIRFLOW_PORT": str(free_port()),
+            "CCP_AIRFLOW_WORKER_LOG_PORT": str(free_port()),
+            "CCP_AIRFLOW_TRIGGER_LOG_PORT": str(free_port()),
         }
     )
     env.pop("CCP_PIPELINES", None)

@@ -13,11 +13,11 @@ import signal
 import sys
 from pathlib import Path
 
-from champion_challenger.config import PipelineConfig
+from champion_challenger.config.pipeline import PipelineConfig
+from champion_challenger.config.settings import Settings
 from champion_challenger.cycle.context import CycleContext
 from champion_challenger.cycle.transitions import promote
 from champion_challenger.registry import journal
-from champion_challenger.settings import Settings
 
 
 def main(raw: str) -> int:

@@ -7,7 +7,7 @@ import time
 
 import pandas as pd
 
-from champion_challenger.ludwig_schema import ModelSchema
+from champion_challenger.config.ludwig_schema import ModelSchema
 
 
 class RequestLoad:

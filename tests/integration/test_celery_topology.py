@@ -25,21 +25,21 @@ import pytest
 import yaml
 
 from champion_challenger import tags, tracking
-from champion_challenger.config import PipelineConfig
+from champion_challenger.cli.demo import airflow_api
+from champion_challenger.config.pipeline import PipelineConfig
+from champion_challenger.config.settings import Settings
 from champion_challenger.cycle.context import CycleContext
 from champion_challenger.data.generate import generate_batch, write_batches
 from champion_challenger.data.synthetic import BatchSpec
-from champion_challenger.demo import airflow_api
 from champion_challenger.registry import journal, ledger
 from champion_challenger.registry import model_registry as registry
 from champion_challenger.serving.capture import read_captures
 from champion_challenger.serving.routing import RoutingTable
-from champion_challenger.settings import Settings
-from champion_challenger.stack import celery as topology
 from champion_challenger.stack.airflow_api import AirflowApi
 from champion_challenger.stack.processes import ServiceProcess, _alive, free_port, tail
 from tests.chaos import report
 from tests.conftest import write_test_configs
+from tests.integration import celery_topology as topology
 from tests.integration.request_load import RequestLoad
 
 pytestmark = [pytest.mark.integration, pytest.mark.celery, pytest.mark.timeout(2400)]

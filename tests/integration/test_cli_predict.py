@@ -15,10 +15,10 @@ import pytest
 import yaml
 
 from champion_challenger.cli import EXIT_USER_ERROR, main
-from champion_challenger.config import PipelineConfig
+from champion_challenger.config.ludwig_schema import load_candidate_configs, model_schema
+from champion_challenger.config.pipeline import PipelineConfig
 from champion_challenger.data.generate import BatchSpec, generate_batch, write_batches
 from champion_challenger.errors import ServiceUnavailableError
-from champion_challenger.ludwig_schema import load_candidate_configs, model_schema
 from champion_challenger.serving import triton_repository
 from champion_challenger.serving.batch_scoring import score_file
 from champion_challenger.serving.routing import RoutingTable
@@ -29,7 +29,7 @@ from tests.conftest import write_test_configs
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 MODEL = "cli_test_model"  # distinct from router_test, promotion_test and the e2e model
 VERSIONS = triton_repository.versions_model_name(MODEL)
-ROWS = 10_000
+ROWS = 3_000
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +74,7 @@ def cli_env(served, stack_settings, triton_server, monkeypatch) -> dict[str, str
 
 @pytest.fixture(scope="module")
 def batch_file(tmp_path_factory) -> Path:
-    """A 10,000-row batch CSV written by the data generator."""
+    """A 3,000-row batch CSV written by the data generator (two --batch-size 1500 batches)."""
     (path,) = write_batches(tmp_path_factory.mktemp("cli-rows"), 1, start=11, seed=21, rows=ROWS)
     return path
 

@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from champion_challenger.config import PipelineConfig
+from champion_challenger.config.ludwig_schema import ModelSchema, load_candidate_configs, model_schema
+from champion_challenger.config.pipeline import PipelineConfig
 from champion_challenger.data.generate import GENERATORS, BatchSpec, generate_batch
 from champion_challenger.drift.evidently_report import PREDICTION_COLUMN, drift_report
-from champion_challenger.ludwig_schema import ModelSchema, load_candidate_configs, model_schema
 from champion_challenger.task import align_probabilities
 
 pytestmark = pytest.mark.integration

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 import torch
 
-from champion_challenger.config import PipelineConfig
+from champion_challenger.config.ludwig_schema import load_candidate_configs, model_schema
+from champion_challenger.config.pipeline import PipelineConfig
 from champion_challenger.data.generate import BatchSpec, generate_batch
-from champion_challenger.ludwig_schema import load_candidate_configs, model_schema
 from champion_challenger.serving.fast_predictor import TensorPredictor, UnsupportedModelError, check_supported
 from champion_challenger.training.ludwig_trainer import train_ludwig
 from champion_challenger.training.pyfunc import ludwig_scores, positive_probability

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from champion_challenger.config import PipelineConfig
+from champion_challenger.config.pipeline import PipelineConfig
 from champion_challenger.cycle import transitions
 from champion_challenger.cycle.context import CycleContext
 from champion_challenger.cycle.evidence import decide, gather_evidence, online_evidence

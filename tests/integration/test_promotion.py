@@ -19,7 +19,7 @@ import pytest
 import tritonclient.http as httpclient
 import yaml
 
-from champion_challenger.config import PipelineConfig
+from champion_challenger.config.pipeline import PipelineConfig
 from champion_challenger.cycle import transitions
 from champion_challenger.cycle.context import CycleContext
 from champion_challenger.cycle.serving_deployment import sync_serving

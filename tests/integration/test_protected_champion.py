@@ -12,7 +12,7 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from champion_challenger.config import PipelineConfig
+from champion_challenger.config.pipeline import PipelineConfig
 from champion_challenger.registry import model_registry as registry
 from champion_challenger.stack.processes import ServiceProcess, free_port, venv_bin
 from tests.conftest import write_test_configs

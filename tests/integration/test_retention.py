@@ -13,7 +13,7 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from champion_challenger.config import PipelineConfig
+from champion_challenger.config.pipeline import PipelineConfig
 from champion_challenger.cycle.context import CycleContext
 from champion_challenger.cycle.retention import prune
 from champion_challenger.payloads import AliasState

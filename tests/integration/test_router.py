@@ -11,9 +11,9 @@ import pytest
 import requests
 import tritonclient.http as httpclient
 
-from champion_challenger.config import PipelineConfig
+from champion_challenger.config.ludwig_schema import load_candidate_configs, model_schema
+from champion_challenger.config.pipeline import PipelineConfig
 from champion_challenger.data.generate import BatchSpec, generate_batch
-from champion_challenger.ludwig_schema import load_candidate_configs, model_schema
 from champion_challenger.serving import triton_repository
 from champion_challenger.serving.capture import FEATURE_PREFIX, RECORD_COLUMNS, read_captures
 from champion_challenger.serving.routing import CANARY_SALT, SHADOW_SALT, RoutingTable, bucket

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from champion_challenger import tags
-from champion_challenger.config import PipelineConfig
+from champion_challenger.config.pipeline import PipelineConfig
 from champion_challenger.cycle import transitions
 from champion_challenger.cycle.context import CycleContext
 from champion_challenger.cycle.error_budget import read_budget

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from champion_challenger.config import PipelineConfig
+from champion_challenger.config.pipeline import PipelineConfig
 from champion_challenger.cycle.context import CycleContext
 from champion_challenger.cycle.ingest import accept_batches, check_configs_and_services, claim_batches, prepare_window
 from champion_challenger.cycle.training import register_challenger, select_candidates, train_candidate
@@ -102,6 +102,8 @@ def test_pyfunc_predictions_equal_ludwig(trained_cycle, tmp_path):
     assert len(served) == len(rows)
     np.testing.assert_allclose(served["probability"].to_numpy(), expected, atol=1e-6, rtol=0)
     assert set(served["prediction"].unique()) <= {0, 1}
+    requirements = (Path(local) / "requirements.txt").read_text().split()
+    assert {r.split("==")[0] for r in requirements} >= {"mlflow", "ludwig", "torch", "pandas"}, requirements
 
 
 def test_retrying_training_and_registration_leaves_one_version(trained_cycle):

@@ -15,9 +15,9 @@ import pytest
 import requests
 import tritonclient.http as httpclient
 
-from champion_challenger.config import PipelineConfig
+from champion_challenger.config.ludwig_schema import FeatureSpec, ModelSchema, load_candidate_configs, model_schema
+from champion_challenger.config.pipeline import PipelineConfig
 from champion_challenger.data.generate import BatchSpec, generate_batch
-from champion_challenger.ludwig_schema import FeatureSpec, ModelSchema, load_candidate_configs, model_schema
 from champion_challenger.serving import triton_repository
 from champion_challenger.serving.batch_scoring import score_file
 from champion_challenger.serving.capture import NO_CHALLENGER, RECORD_COLUMNS, SCORE_CLASSES

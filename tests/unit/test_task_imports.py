@@ -53,12 +53,12 @@ RUN_INGEST_AND_DRIFT = """
 import json, sys
 from pathlib import Path
 import pandas as pd
-from champion_challenger.config import PipelineConfig
+from champion_challenger.config.pipeline import PipelineConfig
 from champion_challenger.cycle.context import CycleContext
 from champion_challenger.cycle.ingest import accept_batches, claim_batches
 from champion_challenger.data.generate import write_batches
 from champion_challenger.drift.evidently_report import drift_report
-from champion_challenger.settings import load_settings
+from champion_challenger.config.settings import load_settings
 
 settings = load_settings()
 ctx = CycleContext(PipelineConfig.from_yaml(settings.pipeline_config), settings, "http://127.0.0.1:9", "127.0.0.1:9")
@@ -73,8 +73,8 @@ print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "
 def test_ingest_and_the_drift_report_run_without_torch_or_ludwig(tmp_path):
     """At run time, as the tasks run once ``check_and_recover`` has checked the configs: claim and
     validate two batches, then the Evidently drift report between them, in a fresh interpreter."""
-    from champion_challenger.config import PipelineConfig
-    from champion_challenger.ludwig_schema import load_candidate_configs
+    from champion_challenger.config.ludwig_schema import load_candidate_configs
+    from champion_challenger.config.pipeline import PipelineConfig
     from tests.conftest import write_test_configs
 
     config_path = write_test_configs(tmp_path / "configs")

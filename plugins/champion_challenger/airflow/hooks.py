@@ -10,7 +10,7 @@ import logging
 
 from airflow.sdk import BaseHook
 
-from champion_challenger.settings import load_settings
+from champion_challenger.config.settings import load_settings
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from champion_challenger.cli.output import Output
+from champion_challenger.config.settings import load_settings
 from champion_challenger.errors import ConfigError
-from champion_challenger.settings import load_settings
 
 if TYPE_CHECKING:
     from champion_challenger.cycle.context import CycleContext
@@ -43,7 +43,7 @@ def _context(args: argparse.Namespace | None = None, model: str | None = None) -
 
 def _fleet_contexts() -> list[CycleContext]:
     """The selected pipeline's context (``--model`` / ``CCP_MODEL``), else one per runnable pipeline of the fleet."""
-    from champion_challenger.fleet import load_fleet
+    from champion_challenger.config.settings import load_fleet
 
     if load_settings().model:
         return [_context()]
@@ -59,7 +59,7 @@ def _actor() -> str:
 def _cmd_generate(args: argparse.Namespace) -> Output:
     from tqdm import tqdm
 
-    from champion_challenger.config import PipelineConfig
+    from champion_challenger.config.pipeline import PipelineConfig
     from champion_challenger.data.generate import write_batches
 
     settings = load_settings()
@@ -115,8 +115,8 @@ def _cmd_init(args: argparse.Namespace) -> Output:
 
 
 def _cmd_status(args: argparse.Namespace) -> Output:
-    from champion_challenger.fleet import load_fleet
-    from champion_challenger.status import collect_fleet_status, collect_status, format_fleet_status, format_status
+    from champion_challenger.cli.status import collect_fleet_status, collect_status, format_fleet_status, format_status
+    from champion_challenger.config.settings import load_fleet
 
     settings = load_settings()
     fleet = load_fleet()
@@ -129,7 +129,7 @@ def _cmd_status(args: argparse.Namespace) -> Output:
 
 
 def _cmd_predict(args: argparse.Namespace) -> Output:
-    from champion_challenger.config import PipelineConfig
+    from champion_challenger.config.pipeline import PipelineConfig
     from champion_challenger.serving.batch_scoring import score_file, scoring_schema
     from champion_challenger.serving.triton_client import TritonModelClient
 
@@ -157,10 +157,9 @@ def _cmd_predict(args: argparse.Namespace) -> Output:
 
 
 def _cmd_up(args: argparse.Namespace) -> Output:
-    from champion_challenger import demo
-    from champion_challenger.airflow.pools import fleet_pools
-    from champion_challenger.fleet import load_fleet
+    from champion_challenger.config.settings import load_fleet
     from champion_challenger.stack import local
+    from champion_challenger.stack.pools import ApiPools, fleet_pools, sync_pools
 
     settings = load_settings()
     services = []
@@ -171,25 +170,23 @@ def _cmd_up(args: argparse.Namespace) -> Output:
             {"name": service.name, "state": state, "health_url": service.health_url, "log_file": str(service.log_file)}
         )
         print(f"  {service.name} {state}: {service.health_url} (log {service.log_file})", flush=True)
-    api = demo.airflow_api(settings)
-    pools = []
-    for name, slots, description in fleet_pools([p.name for p in load_fleet()], local.gpu_count() or 1):
-        api.ensure_pool(name, slots, description)
-        pools.append({"name": name, "slots": slots})
+    wanted = fleet_pools([p.name for p in load_fleet()], local.gpu_count() or 1)
+    changes = sync_pools(ApiPools(local.airflow_api(settings)), wanted)
     return Output(
-        {"services": services, "airflow_pools": pools},
-        "\n".join(f"  airflow pool '{p['name']}': {p['slots']} slot(s)" for p in pools),
+        {"services": services, "airflow_pools": [c.as_dict() for c in changes]},
+        "\n".join(f"  {c.describe()}" for c in changes),
     )
 
 
 def _cmd_pools(args: argparse.Namespace) -> Output:
-    from champion_challenger.airflow.pools import fleet_pools, set_pools
-    from champion_challenger.fleet import load_fleet
+    from champion_challenger.config.settings import load_fleet
+    from champion_challenger.stack import local
+    from champion_challenger.stack.pools import fleet_pools, sync_pools
 
-    models = [p.name for p in load_fleet()]
-    set_pools(models, args.gpu_slots)
-    pools = [{"name": name, "slots": slots} for name, slots, _ in fleet_pools(models, args.gpu_slots)]
-    return Output({"airflow_pools": pools}, "\n".join(f"airflow pool '{p['name']}': {p['slots']} slot(s)" for p in pools))
+    store = local.pool_store(load_settings())
+    changes = sync_pools(store, fleet_pools([p.name for p in load_fleet()], args.gpu_slots))
+    text = "\n".join([f"pools of the {store.where}:", *(f"  {c.describe()}" for c in changes)])
+    return Output({"airflow": store.where, "airflow_pools": [c.as_dict() for c in changes]}, text)
 
 
 def _cmd_down(args: argparse.Namespace) -> Output:
@@ -276,7 +273,7 @@ def _cmd_report(args: argparse.Namespace) -> Output:
 def _cmd_exporter(args: argparse.Namespace) -> Output:
     import sys
 
-    from champion_challenger.registry import metrics_exporter
+    from champion_challenger.cli import metrics_exporter
 
     reports = metrics_exporter.CachedReports(metrics_exporter.collect_fleet, args.cache_seconds)
     server = metrics_exporter.metrics_server(reports, args.host, args.port)
@@ -312,8 +309,8 @@ def _cmd_protect(args: argparse.Namespace) -> Output:
 
 
 def _cmd_demo(args: argparse.Namespace) -> Output:
-    from champion_challenger import demo
-    from champion_challenger.status import collect_status, format_status
+    from champion_challenger.cli import demo
+    from champion_challenger.cli.status import collect_status, format_status
 
     stack = _cmd_up(args)
     print(stack.text)

@@ -6,7 +6,7 @@ import argparse
 
 from champion_challenger.cli.arguments import add_json, command, positive_float
 from champion_challenger.cli.output import Output
-from champion_challenger.settings import load_settings
+from champion_challenger.config.settings import load_settings
 
 
 def add_trigger(sub: argparse._SubParsersAction) -> None:
@@ -45,10 +45,10 @@ def add_trigger(sub: argparse._SubParsersAction) -> None:
 def _cmd_trigger(args: argparse.Namespace) -> Output:
     from mlflow import MlflowClient
 
-    from champion_challenger import demo
-    from champion_challenger.config import PipelineConfig
+    from champion_challenger.cli import demo
+    from champion_challenger.config.fleet import dag_id
+    from champion_challenger.config.pipeline import PipelineConfig
     from champion_challenger.errors import ServiceUnavailableError
-    from champion_challenger.fleet import dag_id
 
     settings = load_settings()
     config = PipelineConfig.from_yaml(settings.pipeline_config)

@@ -291,6 +291,12 @@ def _add_stack(sub: argparse._SubParsersAction) -> None:
     actions = stack.add_subparsers(
         dest="action", required=True, title="actions", metavar="ACTION", help="run `ccp stack ACTION --help` for details"
     )
+    _add_stack_up(actions)
+    _add_stack_down_and_wipe(actions)
+    _add_stack_pools(actions)
+
+
+def _add_stack_up(actions: argparse._SubParsersAction) -> None:
     up = command(
         actions,
         "up",
@@ -309,6 +315,9 @@ def _add_stack(sub: argparse._SubParsersAction) -> None:
     )
     add_timeout(up)
     add_json(up, "each service's state, health URL and log file")
+
+
+def _add_stack_down_and_wipe(actions: argparse._SubParsersAction) -> None:
     down = command(
         actions,
         "down",
@@ -332,15 +341,19 @@ def _add_stack(sub: argparse._SubParsersAction) -> None:
         _cmd_wipe,
     )
     add_json(wipe, "the deleted folder")
+
+
+def _add_stack_pools(actions: argparse._SubParsersAction) -> None:
     pools = command(
         actions,
         "pools",
-        "create the fleet's Airflow pools in the metadata database",
+        "create or resize the fleet's Airflow pools and list them",
         """
-        Create or resize, with `airflow pools set` on the metadata database directly (no API server
-        needed), the pool `gpu` (--gpu-slots slots, shared by every model) and one one-slot pool
-        `champion_changes__<model>` per pipeline of CCP_PIPELINES. The compose file's airflow-init runs
-        it; run it again after adding a pipeline.
+        Create or resize the pool `gpu` (--gpu-slots slots, shared by every model) and one one-slot pool
+        `champion_changes__<model>` per pipeline of CCP_PIPELINES, and list them. The Airflow is the
+        stack's own whatever is on PATH: through its API while it runs, else its metadata database
+        (CCP_HOME/airflow); where no stack ever ran, the Airflow that AIRFLOW__DATABASE__SQL_ALCHEMY_CONN
+        or AIRFLOW_HOME names (the compose file's airflow-init runs it so). Run it again after adding a pipeline.
         """,
         """
         ccp stack pools --gpu-slots 2

@@ -25,11 +25,10 @@ from champion_challenger.cycle.live_signals import live_findings, version_traffi
 from champion_challenger.cycle.serving_deployment import sync_serving
 from champion_challenger.cycle.transitions import recover, retire_challenger, transition
 from champion_challenger.payloads import AliasState
-from champion_challenger.policy.canary import CanaryVerdict, judge_canary
+from champion_challenger.policy.canary import Canary, CanaryVerdict, judge_canary, now
 from champion_challenger.registry import canary as canaries
 from champion_challenger.registry import ledger
 from champion_challenger.registry import model_registry as registry
-from champion_challenger.registry.canary import Canary
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +59,7 @@ def start_canary(
     """
     if state.challenger != version:
         raise ValueError(f"v{version} is not @challenger of {ctx.model_name} (the registry says {state.challenger})")
-    started = canaries.now()
+    started = now()
     canary = Canary(
         version=version,
         champion=state.champion,

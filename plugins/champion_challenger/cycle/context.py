@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 from champion_challenger import tracking
-from champion_challenger.config import PipelineConfig, ServingConfig
+from champion_challenger.config.ludwig_schema import ModelSchema, load_candidate_configs, model_schema
+from champion_challenger.config.pipeline import PipelineConfig
+from champion_challenger.config.sections import ServingConfig
+from champion_challenger.config.settings import Settings, load_settings, triton_endpoint, triton_metrics_url
 from champion_challenger.data.store import DataStore, safe_name
 from champion_challenger.errors import ServiceUnavailableError
-from champion_challenger.ludwig_schema import ModelSchema, load_candidate_configs, model_schema
-from champion_challenger.settings import Settings, load_settings, triton_endpoint, triton_metrics_url
 from champion_challenger.task import TaskKind
 
 if TYPE_CHECKING:

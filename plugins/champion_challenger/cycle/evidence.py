@@ -16,13 +16,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from champion_challenger.config import DecisionConfig
+from champion_challenger.config.sections import DecisionConfig
 from champion_challenger.cycle.context import CycleContext
 from champion_challenger.cycle.error_budget import level_for
 from champion_challenger.data.store import load_window
 from champion_challenger.errors import ConfigError
-from champion_challenger.evaluation.metrics import task_metrics
 from champion_challenger.evaluation.shadow_evidence import latency_p99, pair_with_labels, shadow_window
+from champion_challenger.metrics import task_metrics
 from champion_challenger.payloads import Challenger, Decision, Evidence, OnlineEvidence, PreparedWindow
 from champion_challenger.policy.decision import decision_rules, final_decision
 from champion_challenger.policy.error_budget import confidence_for

@@ -16,8 +16,8 @@ import numpy as np
 from champion_challenger import tags
 from champion_challenger.cycle.context import CycleContext
 from champion_challenger.cycle.evidence import labelled_rows
-from champion_challenger.evaluation.metrics import metric_value
 from champion_challenger.evaluation.shadow_evidence import pair_with_labels
+from champion_challenger.metrics import metric_value
 from champion_challenger.policy.watch import WatchFindings, label_findings, serving_findings
 from champion_challenger.serving.capture import read_captures
 from champion_challenger.serving.triton_metrics import VersionTraffic, fetch_traffic

@@ -23,7 +23,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from champion_challenger.ludwig_schema import ModelSchema
+from champion_challenger.config.ludwig_schema import ModelSchema
 
 TRUE_LABELS = frozenset({"1", "1.0", "true", "yes", "y", "t"})
 FALSE_LABELS = frozenset({"0", "0.0", "false", "no", "n", "f"})

@@ -20,11 +20,11 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from champion_challenger.config import PipelineConfig
+from champion_challenger.config.ludwig_schema import DERIVED_ID_COLUMN, ModelSchema
+from champion_challenger.config.pipeline import PipelineConfig
 from champion_challenger.data.checks import KnownValues, find_problems
 from champion_challenger.data.profile import DataProfile, OnboardingError, profile_data
 from champion_challenger.data.store import SUPPORTED_SUFFIXES, read_raw_batch
-from champion_challenger.ludwig_schema import DERIVED_ID_COLUMN, ModelSchema
 from champion_challenger.task import GUARDRAIL_ONLY_METRICS, TASK_DEFAULTS, TASK_METRICS, TaskKind
 
 #: Ludwig output feature type of each task.
@@ -308,7 +308,7 @@ def _decision_section(profile: DataProfile) -> list[str]:
 
 def next_steps(result: InitResult, airflow_port: int = 8080) -> str:
     """What ``ccp init`` did, in words, and what to do next."""
-    from champion_challenger.fleet import dag_id
+    from champion_challenger.config.fleet import dag_id
 
     p = result.profile
     kinds = ", ".join(f"{sum(f.type == k for f in p.features)} {k}" for k in ("number", "binary", "category"))

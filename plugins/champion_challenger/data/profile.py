@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from champion_challenger.config.ludwig_schema import FeatureSpec
 from champion_challenger.data.checks import FALSE_LABELS, TRUE_LABELS, parse_numbers, parse_timestamps, present
 from champion_challenger.errors import PipelineError
-from champion_challenger.ludwig_schema import FeatureSpec
 from champion_challenger.task import TaskKind
 
 #: Integer targets with more distinct values than this are regression targets.

@@ -1,7 +1,7 @@
 """A checked text batch as typed columns: the row key, UTC timestamps, floats, and the label the task needs.
 
 Typed label per task: binary int 0/1, multiclass str (the class label), regression float. Without an id
-column the row key (:data:`~champion_challenger.ludwig_schema.DERIVED_ID_COLUMN`) is a hash of the row's
+column the row key (:data:`~champion_challenger.config.ludwig_schema.DERIVED_ID_COLUMN`) is a hash of the row's
 received values, so the same row always gets the same key. Rows that repeat an earlier row's id and
 timestamp are dropped, keeping the first.
 """
@@ -12,8 +12,8 @@ import hashlib
 
 import pandas as pd
 
+from champion_challenger.config.ludwig_schema import ModelSchema
 from champion_challenger.data.checks import BatchWarning, binary_labels, class_labels, parse_numbers, parse_timestamps
-from champion_challenger.ludwig_schema import ModelSchema
 
 #: Hex characters of a derived row key (64 bits).
 ROW_KEY_CHARS = 16

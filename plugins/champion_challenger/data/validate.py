@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from champion_challenger.config.ludwig_schema import ModelSchema
 from champion_challenger.data.checks import (
     BatchWarning,
     ColumnProblem,
@@ -33,7 +34,6 @@ from champion_challenger.data.checks import (
 )
 from champion_challenger.data.store import DataStore, read_raw_batch
 from champion_challenger.data.typed import drop_duplicate_rows, to_typed
-from champion_challenger.ludwig_schema import ModelSchema
 
 __all__ = [
     "SUMMARY_FILE",

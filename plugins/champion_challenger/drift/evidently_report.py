@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from champion_challenger.ludwig_schema import ModelSchema
+from champion_challenger.config.ludwig_schema import ModelSchema
 from champion_challenger.task import TaskKind
 
 log = logging.getLogger(__name__)
@@ -156,9 +156,6 @@ def drift_report(
     Raises:
         ValueError: multiclass scores without one column per class of ``classes``.
     """
-    from evidently import DataDefinition, Dataset, Report
-    from evidently.presets import DataDriftPreset
-
     ref, cur = sample_rows(reference, max_rows), sample_rows(current, max_rows)
     if score is not None:
         ref, cur = (
@@ -170,6 +167,27 @@ def drift_report(
         ref, cur = _labels_as_text(ref, schema.target), _labels_as_text(cur, schema.target)
         added = new_classes([*reference[schema.target], *known_classes], current[schema.target])
     columns, numeric, categorical = column_kinds(schema, score is not None, with_target)
+    evidently_json = _run_evidently(ref, cur, columns, numeric, categorical, drift_share, out_dir)
+    note = sampling_note(len(reference), len(current), len(ref), len(cur), max_rows)
+    summary = _summarise(evidently_json, schema, drift_share, len(ref), len(cur), note, columns, added)
+    _write_summary(summary, out_dir)
+    return summary
+
+
+def _run_evidently(
+    ref: pd.DataFrame,
+    cur: pd.DataFrame,
+    columns: list[str],
+    numeric: list[str],
+    categorical: list[str],
+    drift_share: float,
+    out_dir: Path,
+) -> dict:
+    """Evidently's data-drift preset on ``columns``; saves ``drift_report.html`` and ``drift_report.json``
+    in ``out_dir`` and returns that JSON."""
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.presets import DataDriftPreset
+
     definition = DataDefinition(numerical_columns=numeric, categorical_columns=categorical)
     with np.errstate(divide="ignore", invalid="ignore"):  # chi-square on a category one side lacks divides by 0
         snapshot = Report([DataDriftPreset(columns=columns, drift_share=drift_share)]).run(
@@ -180,10 +198,7 @@ def drift_report(
     snapshot.save_html(str(out_dir / "drift_report.html"))
     evidently_json = snapshot.dict()
     (out_dir / "drift_report.json").write_text(json.dumps(evidently_json, indent=2, default=str))
-    note = sampling_note(len(reference), len(current), len(ref), len(cur), max_rows)
-    summary = _summarise(evidently_json, schema, drift_share, len(ref), len(cur), note, columns, added)
-    _write_summary(summary, out_dir)
-    return summary
+    return evidently_json
 
 
 def column_kinds(schema: ModelSchema, prediction: bool, target: bool) -> tuple[list[str], list[str], list[str]]:

@@ -21,8 +21,8 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from champion_challenger.config import OnlineEvidenceConfig
-from champion_challenger.ludwig_schema import ModelSchema
+from champion_challenger.config.ludwig_schema import ModelSchema
+from champion_challenger.config.sections import OnlineEvidenceConfig
 from champion_challenger.payloads import ShadowWindow
 from champion_challenger.serving.capture import SCORE_CLASSES
 from champion_challenger.task import align_probabilities, score_cells, stack_scores

@@ -9,12 +9,74 @@ step widens (or, at the last step, the promotion completes) only after it lasted
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Literal
 
-from champion_challenger.config import PipelineConfig
+from champion_challenger.config.pipeline import PipelineConfig
+from champion_challenger.payloads import AliasState
 from champion_challenger.policy.watch import WatchFindings
-from champion_challenger.registry.canary import Canary
+
+
+@dataclass(frozen=True)
+class Canary:
+    """A challenger answering a share of the entities before it becomes champion.
+
+    Attributes:
+        version: the challenger in canary.
+        champion: the champion it was started beside (the canary ends if that changes).
+        steps: the shares it answers, step by step (``serving.canary_steps`` when it began).
+        step: index of the current step in ``steps``.
+        started_at / step_started_at: ISO timestamps (UTC) of the canary's and the current step's start.
+        baseline: the challenger's Triton counters when the step began (the step judges only what follows).
+        actor / reason / evidence_run_id: who promoted it, why, and the cycle run holding the evidence;
+            the promotion that completes the canary carries them into the ledger.
+    """
+
+    version: int
+    champion: int
+    steps: tuple[float, ...]
+    step: int = 0
+    started_at: str = ""
+    step_started_at: str = ""
+    baseline: dict[str, float] = field(default_factory=dict)
+    actor: str = ""
+    reason: str = ""
+    evidence_run_id: str | None = None
+
+    @property
+    def fraction(self) -> float:
+        """Share of entities the challenger answers at this step."""
+        return self.steps[self.step]
+
+    @property
+    def last_step(self) -> bool:
+        return self.step == len(self.steps) - 1
+
+    def describe(self) -> str:
+        return f"canary of v{self.version} at step {self.step + 1}/{len(self.steps)} ({self.fraction:.0%} of entities)"
+
+    def applies_to(self, state: AliasState) -> bool:
+        """True while the aliases are those it was started under: same champion, still ``@challenger``."""
+        return state.champion == self.champion and state.challenger == self.version
+
+    def widened(self, baseline: dict[str, float]) -> Canary:
+        """The next step, starting now from ``baseline``."""
+        return replace(self, step=self.step + 1, step_started_at=now(), baseline=baseline)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Canary:
+        raw = json.loads(text)
+        return cls(**{**raw, "steps": tuple(raw["steps"])})
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
 
 CanaryAction = Literal["rollback", "widen", "complete", "wait"]
 

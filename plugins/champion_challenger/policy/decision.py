@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from champion_challenger.config import DecisionConfig
+from champion_challenger.config.sections import DecisionConfig
 from champion_challenger.errors import ConfigError
 from champion_challenger.payloads import BudgetSpend, Decision, SequentialOutcome, ShadowWindow
 from champion_challenger.policy.gate import GateResult
@@ -53,6 +53,8 @@ def final_decision(
     never changes anything: its action is ``hold`` and ``would`` keeps what it would have done
     (a dry run wins over ``force_promote``). ``sequential`` and ``budget`` say how sure the verdict is.
     """
+    # judge_evidence's verdicts carry the offline replay's value (the online test's own result never gets here)
+    assert verdict.challenger_value is not None, "the verdict has no challenger value"
     action, reason, forced = verdict.action, verdict.reason, False
     if force_promote and action != "promote":
         action, reason, forced = "promote", f"forced by the trigger form (gate said {action}: {reason})", True

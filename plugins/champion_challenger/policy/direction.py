@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 #: Metrics where a smaller value is better (losses, errors and calibration error); every other metric
 #: is higher-is-better. ``ece`` is the expected calibration error.
 LOWER_IS_BETTER: frozenset[str] = frozenset(
@@ -16,13 +18,14 @@ def lower_is_better(metric: str) -> bool:
     return metric in LOWER_IS_BETTER
 
 
-def oriented(metric: str, value: float) -> float:
-    """``value`` turned so that larger is always better (losses are negated)."""
+def oriented[V: (float, np.ndarray)](metric: str, value: V) -> V:
+    """``value`` turned so that larger is always better (losses are negated); a float, or an array of them."""
     return -value if lower_is_better(metric) else value
 
 
-def gain(metric: str, challenger: float, champion: float) -> float:
-    """Improvement of the challenger over the champion; positive means better, whatever the direction."""
+def gain[V: (float, np.ndarray)](metric: str, challenger: V, champion: V) -> V:
+    """Improvement of the challenger over the champion; positive means better, whatever the direction
+    (floats, or arrays of values on the same resamples)."""
     return oriented(metric, challenger) - oriented(metric, champion)
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from champion_challenger.config import DecisionConfig
+from champion_challenger.config.sections import DecisionConfig
 from champion_challenger.payloads import Action, CheckResult, SequentialOutcome, ShadowWindow
 from champion_challenger.policy.gate import GateResult, PairedScores, evaluate_gate, latency_guardrail, with_checks
 from champion_challenger.policy.sequential import gain_bound, per_row_gain, sequential_test
@@ -85,6 +85,7 @@ def online_decides(offline: GateResult, online: GateResult) -> GateResult:
 def _sequential_outcome(online: OnlineScores, rules: DecisionConfig, offline: PairedScores) -> SequentialOutcome:
     settings = rules.online
     scores = online.scores
+    assert scores.champion is not None, "online shadow evidence pairs the challenger with a serving champion"
     cap = settings.error_cap if scores.task == "regression" else None
     if scores.task == "regression" and cap is None:
         cap = float(np.ptp(offline.y)) or 1.0  # the labels' range in the offline holdout, known before any online row

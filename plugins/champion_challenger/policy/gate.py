@@ -23,8 +23,8 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
-from champion_challenger.config import DecisionConfig
-from champion_challenger.evaluation.metrics import class_recalls, metric_value, resampled_metric, task_metrics
+from champion_challenger.config.sections import DecisionConfig
+from champion_challenger.metrics import class_recalls, metric_value, resampled_metric, task_metrics
 from champion_challenger.payloads import Action, CheckResult
 from champion_challenger.policy.direction import gain as _gain
 from champion_challenger.policy.direction import meets_floor
@@ -69,7 +69,7 @@ class GateResult:
     reason: str
     metric: str
     champion_value: float | None
-    challenger_value: float
+    challenger_value: float | None  # None only in the online sequential test's result before its first look
     checks: tuple[CheckResult, ...] = ()
 
     def as_dict(self) -> dict:
@@ -88,7 +88,7 @@ def paired_bootstrap_ci(metric: str, scores: PairedScores, samples: int, level: 
     """CI of the challenger's gain over the champion, resampling the same rows for both.
 
     Metrics with a vectorised resampled form (every per-row loss, RMSE, R², F1s from confusion counts;
-    :func:`~champion_challenger.evaluation.metrics.resampled_metric`) are resampled in blocks; the others
+    :func:`~champion_challenger.metrics.resampled_metric`) are resampled in blocks; the others
     (ROC AUC, ECE) by loop. The percentile interval is used while each tail holds at least
     :data:`MIN_TAIL_RESAMPLES` resamples; at stricter levels (a late test's share of the error budget) the
     resamples cannot resolve the tail, and the interval is the normal one with the bootstrap's standard error.
@@ -109,6 +109,7 @@ def paired_bootstrap_ci(metric: str, scores: PairedScores, samples: int, level: 
 
 def _vectorised_gains(metric: str, s: PairedScores, rng: np.random.Generator, samples: int, block: int) -> np.ndarray | None:
     """The gain on each resample, ``block`` resamples at a time; None when ``metric`` has no vectorised form."""
+    assert s.champion is not None, "a bootstrap of the gain needs a champion"
     n = len(s.y)
     gains = np.empty(samples)
     for start in range(0, samples, block):
@@ -117,11 +118,14 @@ def _vectorised_gains(metric: str, s: PairedScores, rng: np.random.Generator, sa
         challenger = resampled_metric(s.task, metric, s.y, s.challenger, idx)
         if challenger is None:
             return None
-        gains[start:stop] = _gain(metric, challenger, resampled_metric(s.task, metric, s.y, s.champion, idx))
+        champion = resampled_metric(s.task, metric, s.y, s.champion, idx)
+        assert champion is not None, "the same metric and task have a vectorised form for both models"
+        gains[start:stop] = _gain(metric, challenger, champion)
     return gains
 
 
 def _resampled_gain(metric: str, s: PairedScores, idx: np.ndarray) -> float:
+    assert s.champion is not None, "a bootstrap of the gain needs a champion"
     y = s.y[idx]
     if len(np.unique(y)) < 2:
         return math.nan
@@ -173,8 +177,9 @@ def evaluate_gate(scores: PairedScores, rules: DecisionConfig) -> GateResult:
         if not floor_ok:
             return verdict("reject", f"challenger {metric}={value:.4f} misses the quality floor {floor:.4f}")
     if scores.champion is None:
-        floor = "" if rules.quality_floor is None else f" clears the floor {rules.quality_floor:.4f}"
-        return verdict("promote", f"no champion yet; challenger {metric}={value:.4f}{floor or ' (no quality floor set)'}")
+        clears = "" if rules.quality_floor is None else f" clears the floor {rules.quality_floor:.4f}"
+        return verdict("promote", f"no champion yet; challenger {metric}={value:.4f}{clears or ' (no quality floor set)'}")
+    assert champ is not None and champion_metrics is not None  # computed whenever there is a champion
     primary = _primary_check(scores, rules, value, champ)
     guardrails = _guardrail_checks(challenger_metrics, champion_metrics, rules, scores)
     slices = _slice_checks(scores, rules)
@@ -210,7 +215,9 @@ def _primary_check(scores: PairedScores, rules: DecisionConfig, value: float, ch
     return CheckResult(f"primary:{metric}", passed, reason, champ, value, low, high, limit=rules.min_improvement)
 
 
-def _guardrail_checks(challenger: dict, champion: dict, rules: DecisionConfig, scores: PairedScores) -> list[CheckResult]:
+def _guardrail_checks(
+    challenger: dict[str, float], champion: dict[str, float], rules: DecisionConfig, scores: PairedScores
+) -> list[CheckResult]:
     checks = []
     for metric, tolerance in rules.guardrails.items():
         if metric == "class_recall":
@@ -231,6 +238,7 @@ def _guardrail_checks(challenger: dict, champion: dict, rules: DecisionConfig, s
 
 def _class_recall_checks(scores: PairedScores, tolerance: float) -> list[CheckResult]:
     """Multiclass guardrail: one check per class with rows; its recall may drop by at most ``tolerance``."""
+    assert scores.champion is not None, "guardrails compare with a champion"
     challenger, champion = class_recalls(scores.y, scores.challenger), class_recalls(scores.y, scores.champion)
     support = np.bincount(np.asarray(scores.y, dtype=int), minlength=len(challenger))
     names = scores.classes or tuple(str(i) for i in range(len(challenger)))
@@ -256,6 +264,7 @@ def _slice_checks(scores: PairedScores, rules: DecisionConfig) -> list[CheckResu
     like ROC AUC is undefined otherwise); smaller slices are not judged."""
     if scores.slices is None or not rules.slice_columns:
         return []
+    assert scores.champion is not None, "slices compare with a champion"
     metric = rules.primary_metric
     checks = []
     for column in rules.slice_columns:

@@ -30,7 +30,7 @@ import math
 
 import numpy as np
 
-from champion_challenger.evaluation.metrics import per_row_loss
+from champion_challenger.metrics import per_row_loss
 from champion_challenger.payloads import SequentialAction, SequentialOutcome
 from champion_challenger.task import ONLINE_LOSSES, TaskKind
 
@@ -68,7 +68,9 @@ def per_row_gain(
         champion = y - np.clip(y - np.asarray(champion, dtype=float), -cap, cap)
         challenger = y - np.clip(y - np.asarray(challenger, dtype=float), -cap, cap)
     eps = math.exp(-LOG_LOSS_CAP)
-    return per_row_loss(loss, y, champion, eps, task) - per_row_loss(loss, y, challenger, eps, task)
+    champion_loss, challenger_loss = per_row_loss(loss, y, champion, eps, task), per_row_loss(loss, y, challenger, eps, task)
+    assert champion_loss is not None and challenger_loss is not None, "every online loss is a per-row loss (ROW_LOSSES)"
+    return champion_loss - challenger_loss
 
 
 def gain_bound(loss: str, task: TaskKind = "binary", error_cap: float | None = None) -> float:

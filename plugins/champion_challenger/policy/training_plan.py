@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from champion_challenger.config import PipelineConfig
+from champion_challenger.config.pipeline import PipelineConfig
 from champion_challenger.payloads import AliasState, CandidateResult, DriftOutcome, TrainingPlan
 from champion_challenger.policy.direction import oriented
 

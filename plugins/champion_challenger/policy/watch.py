@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from champion_challenger.config import WatchConfig
+from champion_challenger.config.sections import WatchConfig
 from champion_challenger.policy.direction import gain
 
 

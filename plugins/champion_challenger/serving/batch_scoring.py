@@ -24,9 +24,9 @@ import yaml
 from tqdm import tqdm
 from tritonclient.utils import InferenceServerException
 
-from champion_challenger.config import PipelineConfig
+from champion_challenger.config.ludwig_schema import ModelSchema, model_schema
+from champion_challenger.config.pipeline import PipelineConfig
 from champion_challenger.errors import ConfigError, ScoringInputError, ServiceUnavailableError
-from champion_challenger.ludwig_schema import ModelSchema, model_schema
 from champion_challenger.serving import triton_repository
 from champion_challenger.serving.triton_client import TritonModelClient
 

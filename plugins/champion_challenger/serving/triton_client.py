@@ -17,8 +17,8 @@ import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 
+from champion_challenger.config.ludwig_schema import ModelSchema
 from champion_challenger.errors import ServiceUnavailableError
-from champion_challenger.ludwig_schema import ModelSchema
 from champion_challenger.serving.triton_repository import (
     PREDICTION_OUTPUT,
     SCORE_OUTPUT,

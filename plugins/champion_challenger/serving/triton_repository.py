@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from champion_challenger.ludwig_schema import NUMERIC_TYPES
+from champion_challenger.config.ludwig_schema import NUMERIC_TYPES
 from champion_challenger.serving.routing import RoutingTable
 from champion_challenger.task import OUTPUT_TYPE_TASK, TaskKind, align_probabilities
 

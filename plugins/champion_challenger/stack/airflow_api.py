@@ -1,14 +1,46 @@
-"""Minimal client of Airflow 3's REST API (``/api/v2``): trigger and wait on DAG runs, answer approval tasks."""
+"""Minimal client of Airflow 3's REST API (``/api/v2``): trigger and wait on DAG runs, answer approval tasks, pools.
+
+Every failure reaches the caller as one :class:`AirflowApiError` (a :class:`ServiceUnavailableError`: ``ccp`` exits 3)
+whose message is one sentence: what failed, Airflow's answer, what to do. Reads that time out are retried, saying
+so on stderr, before giving up; writes are not (a trigger that timed out may have started a run).
+"""
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
 import requests
 
+from champion_challenger.errors import ServiceUnavailableError
+
 TERMINAL = {"success", "failed"}
+#: What to do about an answer of this status (the message also names the call and Airflow's own words).
+_STATUS_HINTS = {
+    401: "the sign-in was refused: the stack's admin password no longer matches the running Airflow; restart it "
+    "(`make down && make up`)",
+    403: "the user ccp signs in as may not do this",
+    404: "it does not exist (yet)",
+    409: "it already exists",
+}
+
+
+class AirflowApiError(ServiceUnavailableError):
+    """Airflow's API could not be reached, timed out, or refused a call; the message says which and what to do.
+
+    Attributes:
+        status: the HTTP status Airflow answered, None when it did not answer.
+    """
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 class AirflowApi:
@@ -17,26 +49,90 @@ class AirflowApi:
     Args:
         base_url: e.g. ``http://127.0.0.1:8080``.
         username / password: a SimpleAuthManager (or FAB) user.
+        timeout_s: seconds to wait for each answer.
+        read_attempts: tries of a read (GET) that times out, the first included.
+        help_text: what to look at when Airflow fails, ending each 5xx/timeout message (e.g. its log file).
+        notify: where "retrying" notices go (stderr).
     """
 
-    def __init__(self, base_url: str, username: str, password: str) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        username: str,
+        password: str,
+        timeout_s: float = 30,
+        read_attempts: int = 3,
+        help_text: str = "see Airflow's log",
+        notify: Callable[[str], None] = _say,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.timeout_s = timeout_s
+        self.read_attempts = read_attempts
+        self.help_text = help_text
+        self._notify = notify
         self._session = requests.Session()
-        response = self._session.post(
-            f"{self.base_url}/auth/token", json={"username": username, "password": password}, timeout=30
-        )
-        response.raise_for_status()
+        credentials = {"username": username, "password": password}
+        response = self._send("POST", "/auth/token", retry_timeouts=True, json=credentials)
+        self._raise_for_status("POST", "/auth/token", response)
         self._session.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
 
-    def _call(self, method: str, path: str, attempts: int = 5, **kwargs: Any) -> Any:
-        """One API call; 5xx answers are retried (SQLite metadata DBs answer "locked" under load)."""
+    def _send(self, method: str, path: str, retry_timeouts: bool = False, **kwargs: Any) -> requests.Response:
+        """One request to ``base_url + path``; a read (or a call marked ``retry_timeouts``: safe to repeat) that
+        times out is retried, with a notice; anything else that gets no answer raises :class:`AirflowApiError`."""
+        retried = method == "GET" or retry_timeouts
+        attempts = self.read_attempts if retried else 1
         for attempt in range(1, attempts + 1):
-            response = self._session.request(method, f"{self.base_url}/api/v2{path}", timeout=30, **kwargs)
+            try:
+                return self._session.request(method, f"{self.base_url}{path}", timeout=self.timeout_s, **kwargs)
+            except requests.Timeout as exc:
+                if attempt < attempts:
+                    self._notify(
+                        f"Airflow's API did not answer {method} {path} within {self.timeout_s:g} s; "
+                        f"retrying ({attempt + 1} of {attempts})"
+                    )
+                    continue
+                if not retried:
+                    raise AirflowApiError(
+                        f"Airflow's API at {self.base_url} did not answer {method} {path} within {self.timeout_s:g} s, so it "
+                        f"may or may not have done it: look in the Airflow UI before trying again ({self.help_text})"
+                    ) from exc
+                raise AirflowApiError(
+                    f"Airflow's API at {self.base_url} did not answer {method} {path} within {self.timeout_s:g} s, "
+                    f"{attempts} times: it is overloaded or stuck; {self.help_text}, then try again"
+                ) from exc
+            except requests.ConnectionError as exc:
+                raise AirflowApiError(
+                    f"cannot reach Airflow's API at {self.base_url} ({method} {path}): is the stack running? "
+                    "(`make up` starts it; `ccp status` shows what runs)"
+                ) from exc
+            except requests.RequestException as exc:
+                raise AirflowApiError(f"{method} {path} to Airflow's API at {self.base_url} failed: {exc}") from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _raise_for_status(self, method: str, path: str, response: requests.Response) -> None:
+        if response.status_code < 400:
+            return
+        hint = _STATUS_HINTS.get(response.status_code, self.help_text)
+        if response.status_code in (400, 422):
+            hint = "Airflow refused what ccp sent: run ccp with the Airflow it was installed with (`make setup`)"
+        raise AirflowApiError(
+            f"Airflow's API answered {method} {path} with {response.status_code} {response.reason}: {_detail(response)}; {hint}",
+            response.status_code,
+        )
+
+    def _call(self, method: str, path: str, attempts: int = 5, **kwargs: Any) -> Any:
+        """One API call under ``/api/v2``; 5xx answers are retried (SQLite metadata DBs answer "locked" under load).
+
+        Raises:
+            AirflowApiError: no answer, or an error status after the retries.
+        """
+        for attempt in range(1, attempts + 1):
+            response = self._send(method, f"/api/v2{path}", **kwargs)
             if response.status_code < 500 or attempt == attempts:
                 break
             time.sleep(2 * attempt)
-        response.raise_for_status()
-        return response.json()
+        self._raise_for_status(method, f"/api/v2{path}", response)
+        return response.json() if response.content else None
 
     def wait_for_dag(self, dag_id: str, timeout_s: float = 180) -> None:
         """Wait until the dag-processor has parsed ``dag_id``; raise with its import errors if not."""
@@ -45,19 +141,38 @@ class AirflowApi:
             try:
                 self._call("GET", f"/dags/{dag_id}")
                 return
-            except requests.HTTPError:
+            except AirflowApiError as exc:
+                if exc.status != 404:
+                    raise
                 time.sleep(2)
         errors = self._call("GET", "/importErrors").get("import_errors", [])
         raise TimeoutError(f"DAG {dag_id!r} not parsed after {timeout_s:.0f}s; import errors: {errors}")
 
-    def ensure_pool(self, name: str, slots: int, description: str) -> None:
-        """Create or resize a pool."""
-        try:
-            self._call("PATCH", f"/pools/{name}", json={"name": name, "slots": slots, "description": description})
-        except requests.HTTPError as exc:
-            if exc.response is None or exc.response.status_code != 404:
-                raise
-            self._call("POST", "/pools", json={"name": name, "slots": slots, "description": description})
+    def pools(self, page_size: int = 100) -> list[dict[str, Any]]:
+        """Every pool (fields ``name``, ``slots``, ``description``, ``include_deferred``, ``occupied_slots``, ...)."""
+        items: list[dict[str, Any]] = []
+        while True:
+            page = self._call("GET", "/pools", params={"limit": page_size, "offset": len(items)})
+            items.extend(page["pools"])
+            if not page["pools"] or len(items) >= page["total_entries"]:
+                return items
+
+    def create_pool(self, name: str, slots: int, description: str, include_deferred: bool = False) -> None:
+        self._call(
+            "POST",
+            "/pools",
+            json={"name": name, "slots": slots, "description": description, "include_deferred": include_deferred},
+        )
+
+    def update_pool(self, name: str, slots: int, description: str, include_deferred: bool = False) -> None:
+        """Resize an existing pool and set its description. Airflow 3.3 validates a PATCH body as a whole pool
+        (``include_deferred`` too: pass the pool's current value); ``update_mask`` limits what changes."""
+        self._call(
+            "PATCH",
+            f"/pools/{name}",
+            params={"update_mask": ["slots", "description"]},
+            json={"name": name, "slots": slots, "description": description, "include_deferred": include_deferred},
+        )
 
     def unpause(self, dag_id: str) -> None:
         self._call("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
@@ -99,7 +214,7 @@ class AirflowApi:
         path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/-1/hitlDetails"
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            response = self._session.get(f"{self.base_url}/api/v2{path}", timeout=30)
+            response = self._send("GET", f"/api/v2{path}")
             if response.status_code == 200:
                 return response.json()
             if self.run_state(dag_id, run_id) in TERMINAL:
@@ -123,3 +238,24 @@ class AirflowApi:
                 on_poll()
             time.sleep(3)
         raise TimeoutError(f"run {run_id} of {dag_id} not finished after {timeout_s:.0f}s")
+
+
+def _detail(response: requests.Response) -> str:
+    """Airflow's own words from an error answer: FastAPI's ``detail`` (a text, or validation errors by field)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return " ".join(response.text.split())[:300] or "(no detail)"
+    detail = body.get("detail", body) if isinstance(body, dict) else body
+    if isinstance(detail, list):
+        return "; ".join(_field_error(e) for e in detail)
+    return str(detail)
+
+
+def _field_error(error: Any) -> str:
+    if not isinstance(error, dict):
+        return str(error)
+    loc = [str(part) for part in error.get("loc", [])]
+    if loc and loc[0] in ("body", "query", "path"):
+        loc = loc[1:]
+    return f"{'.'.join(loc) or 'request'}: {error.get('msg', error)}"

@@ -13,10 +13,13 @@ import shutil
 import sys
 from pathlib import Path
 
+from champion_challenger.config.settings import REPO_ROOT, Settings
+from champion_challenger.errors import ServiceUnavailableError
 from champion_challenger.payloads import XCOM_DESERIALIZATION_CLASSES
-from champion_challenger.serving.triton_server import triton_service
-from champion_challenger.settings import REPO_ROOT, Settings
+from champion_challenger.stack.airflow_api import AirflowApi
+from champion_challenger.stack.pools import ApiPools, DatabasePools, PoolStore
 from champion_challenger.stack.processes import ServiceProcess, venv_bin
+from champion_challenger.stack.triton_server import triton_service
 
 AIRFLOW_USER = "admin"
 
@@ -69,6 +72,8 @@ def airflow_environment(settings: Settings) -> dict[str, str]:
         # Tasks reach the api-server's execution API; its default (localhost:8080) is wrong on any other port.
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{settings.airflow_port}/execution/",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(settings.airflow_worker_log_port),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(settings.airflow_trigger_log_port),
         "AIRFLOW_CONN_MLFLOW_DEFAULT": settings.mlflow_tracking_uri,
         "AIRFLOW_CONN_TRITON_DEFAULT": f"http://{settings.triton_url}",
         "CCP_HOME": str(settings.home),
@@ -107,6 +112,52 @@ def triton(settings: Settings) -> ServiceProcess:
 def services(settings: Settings) -> list[ServiceProcess]:
     """The stack in start order."""
     return [mlflow_service(settings), triton(settings), airflow_service(settings)]
+
+
+def airflow_api(settings: Settings) -> AirflowApi:
+    """A client of the stack's api-server, signed in as ``admin``.
+
+    Raises:
+        ServiceUnavailableError: the stack never started (no password yet), or its API does not answer.
+    """
+    password = airflow_password(settings)
+    if password is None:
+        raise ServiceUnavailableError(
+            f"the stack in {settings.home} has no Airflow admin password yet: start it with `make up` (`ccp stack up`)"
+        )
+    log = settings.home / "services" / "airflow.log"
+    return AirflowApi(f"http://127.0.0.1:{settings.airflow_port}", AIRFLOW_USER, password, help_text=f"see {log}")
+
+
+#: Variables that point Airflow at a metadata database of their own (an Airflow container, the compose file's
+#: ``airflow-init``); without them ``airflow`` would use ``~/airflow``, which is no stack's.
+AIRFLOW_LOCATION_VARIABLES = ("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW_HOME")
+
+
+def pool_store(settings: Settings, healthy_timeout_s: float = 120) -> PoolStore:
+    """The Airflow whose pools ``ccp stack pools`` sets, whatever is on ``PATH``.
+
+    In order: the running stack's Airflow (its API, once healthy); the stopped stack's own metadata database
+    (``<home>/airflow/airflow.db``); the Airflow this environment names (:data:`AIRFLOW_LOCATION_VARIABLES`).
+
+    Raises:
+        ServiceUnavailableError: none of these exists, or the running stack's Airflow is not healthy in time.
+    """
+    if (settings.home / "services" / "airflow.pid").exists():
+        service = airflow_service(settings)
+        if service.pid() is not None:
+            service.wait_healthy(healthy_timeout_s)
+            return ApiPools(airflow_api(settings))
+    database = settings.home / "airflow" / "airflow.db"
+    if database.exists():
+        return DatabasePools(airflow_environment(settings), f"stopped stack's Airflow database ({database})")
+    named = [name for name in AIRFLOW_LOCATION_VARIABLES if os.environ.get(name)]
+    if named:
+        return DatabasePools(None, f"Airflow metadata database that {named[0]} names")
+    raise ServiceUnavailableError(
+        f"no Airflow to create pools in: the stack in {settings.home} has never started (`make up` starts it and "
+        f"creates the pools), and neither {' nor '.join(AIRFLOW_LOCATION_VARIABLES)} names another Airflow"
+    )
 
 
 def airflow_password(settings: Settings) -> str | None:

@@ -182,7 +182,7 @@ def _alive(pid: int) -> bool:
 
 
 def run_checked(command: list[str], env: dict[str, str] | None = None, timeout_s: float = 600) -> None:
-    """Run a one-off command (``airflow db migrate``, ``airflow pools set``) with ``env`` over this environment.
+    """Run a one-off command (``airflow db migrate``, ``airflow pools import``) with ``env`` over this environment.
 
     Raises:
         RuntimeError: it exited non-zero; the message names it and holds the last 40 lines of its output.
@@ -190,7 +190,13 @@ def run_checked(command: list[str], env: dict[str, str] | None = None, timeout_s
     done = subprocess.run(command, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=timeout_s)
     if done.returncode != 0:
         output = "\n".join((done.stdout + done.stderr).splitlines()[-40:])
-        raise RuntimeError(f"`{' '.join(command[1:4])}` failed with code {done.returncode}:\n{output}")
+        raise RuntimeError(f"`{_shown(command)}` failed with code {done.returncode}:\n{output}")
+
+
+def _shown(command: list[str]) -> str:
+    """A command as a person would type it: ``airflow pools import`` for ``[python, -m, airflow, pools, import, f]``."""
+    args = command[2:] if command[1:2] == ["-m"] else [Path(command[0]).name, *command[1:]]
+    return " ".join(args[:3])
 
 
 def venv_bin(name: str) -> str:

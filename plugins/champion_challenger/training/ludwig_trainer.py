@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from champion_challenger.evaluation.metrics import task_metrics
-from champion_challenger.ludwig_schema import ModelSchema
+from champion_challenger.config.ludwig_schema import ModelSchema
+from champion_challenger.metrics import task_metrics
 from champion_challenger.task import TaskKind, encode_labels
 from champion_challenger.training.pyfunc import ludwig_scores
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from champion_challenger.evaluation.metrics import metric_value
-from champion_challenger.ludwig_schema import ModelSchema
+from champion_challenger.config.ludwig_schema import ModelSchema
+from champion_challenger.metrics import metric_value
 from champion_challenger.policy.direction import gain
 from champion_challenger.task import TASK_DEFAULTS, encode_labels
 

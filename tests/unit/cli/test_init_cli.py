@@ -8,7 +8,7 @@ import re
 import pytest
 
 from champion_challenger.cli import EXIT_USER_ERROR, main
-from champion_challenger.config import PipelineConfig
+from champion_challenger.config.pipeline import PipelineConfig
 from champion_challenger.data.generate import GENERATORS, BatchSpec
 from tests.conftest import REPO
 

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from champion_challenger.config import DecisionConfig
+from champion_challenger.config.sections import DecisionConfig
 from champion_challenger.cycle.approval import ApprovalResponse, needs_approval
 from champion_challenger.payloads import Decision
 

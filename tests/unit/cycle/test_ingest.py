@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from champion_challenger.config import PipelineConfig
+from champion_challenger.config.pipeline import PipelineConfig
+from champion_challenger.config.settings import load_settings
 from champion_challenger.cycle.context import CycleContext
 from champion_challenger.cycle.ingest import VALIDATION_ARTIFACT, accept_batches, claim_batches, prepare_window
 from champion_challenger.data.generate import write_batches
 from champion_challenger.errors import DataValidationError
-from champion_challenger.settings import load_settings
 from tests.conftest import REPO
 
 

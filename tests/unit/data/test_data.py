@@ -5,11 +5,11 @@ import json
 import pandas as pd
 import pytest
 
-from champion_challenger.config import PipelineConfig
+from champion_challenger.config.ludwig_schema import load_candidate_configs, model_schema
+from champion_challenger.config.pipeline import PipelineConfig
 from champion_challenger.data.generate import BatchSpec, generate_batch, write_batches
 from champion_challenger.data.store import DataStore, claim_new_batches, load_window, split_holdout
 from champion_challenger.data.validate import validate_batches
-from champion_challenger.ludwig_schema import load_candidate_configs, model_schema
 from tests.conftest import REPO
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from champion_challenger.config import PipelineConfig
+from champion_challenger.config.ludwig_schema import load_candidate_configs, model_schema
+from champion_challenger.config.pipeline import PipelineConfig
 from champion_challenger.data.generate import GENERATORS, BatchSpec, batch_filename, write_batches
 from champion_challenger.data.store import DataStore, claim_new_batches, load_window
 from champion_challenger.data.validate import validate_batches
-from champion_challenger.ludwig_schema import load_candidate_configs, model_schema
 from tests.conftest import REPO
 
 EXAMPLES = {"multiclass": REPO / "configs/examples/multiclass", "regression": REPO / "configs/examples/regression"}

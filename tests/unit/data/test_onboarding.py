@@ -7,13 +7,13 @@ import re
 import pandas as pd
 import pytest
 
-from champion_challenger.config import PipelineConfig
+from champion_challenger.config.ludwig_schema import DERIVED_ID_COLUMN, load_candidate_configs, load_ludwig_config, model_schema
+from champion_challenger.config.pipeline import PipelineConfig
 from champion_challenger.data.generate import GENERATORS, BatchSpec
 from champion_challenger.data.onboarding import InitRequest, decision_sizes, init_pipeline, next_steps, sanitise_name
 from champion_challenger.data.profile import OnboardingError, feature_type, infer_task, looks_like_id, profile_data
 from champion_challenger.data.store import DataStore, claim_new_batches, load_window
 from champion_challenger.data.validate import validate_batches
-from champion_challenger.ludwig_schema import DERIVED_ID_COLUMN, load_candidate_configs, load_ludwig_config, model_schema
 
 
 def _text(values) -> pd.Series:

@@ -7,11 +7,11 @@ import json
 import pandas as pd
 import pytest
 
+from champion_challenger.config.ludwig_schema import DERIVED_ID_COLUMN, FeatureSpec, ModelSchema
 from champion_challenger.data.checks import KnownValues, find_problems, find_warnings
 from champion_challenger.data.store import DataStore, claim_new_batches, load_window
 from champion_challenger.data.typed import derive_row_keys, to_typed
 from champion_challenger.data.validate import SUMMARY_FILE, ValidationSummary, validate_batches
-from champion_challenger.ludwig_schema import DERIVED_ID_COLUMN, FeatureSpec, ModelSchema
 
 FEATURES = (FeatureSpec(name="x", type="number"), FeatureSpec(name="colour", type="category"))
 LABELS = {"binary": ["0", "1", "1", "0"], "multiclass": ["a", "b", "c", "a"], "regression": ["1.5", "2", "-3.25", "0"]}

@@ -11,7 +11,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from champion_challenger.config import PipelineConfig
+from champion_challenger.config.pipeline import PipelineConfig
 from tests.conftest import REPO
 from tests.unit.deploy.compose import (
     AIRFLOW,
@@ -90,7 +90,7 @@ def test_init_protects_champion_for_the_service_user_once_mlflow_is_up():
 
 
 def _dag_constant(name: str) -> str:
-    return re.search(rf'^{name} = "([^"]+)"', (REPO / "dags" / "champion_challenger.py").read_text(), re.M).group(1)
+    return re.search(rf'^{name} = "([^"]+)"', (REPO / "dags" / "challenge_cycle.py").read_text(), re.M).group(1)
 
 
 def test_workers_consume_the_default_and_the_dag_s_gpu_queue():

@@ -9,7 +9,7 @@ from pathlib import PurePosixPath
 import pytest
 import yaml
 
-from champion_challenger.registry.metrics_exporter import GAUGES, PREFIX
+from champion_challenger.cli.metrics_exporter import GAUGES, PREFIX
 from tests.conftest import REPO
 
 MONITORING = REPO / "configs" / "monitoring"

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from champion_challenger.config.ludwig_schema import FeatureSpec, ModelSchema
 from champion_challenger.drift.evidently_report import PREDICTION_COLUMN, drift_report, new_classes, prediction_values
-from champion_challenger.ludwig_schema import FeatureSpec, ModelSchema
 
 CLASSES = ("billing", "outage", "sales")
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from champion_challenger.config import DecisionConfig
+from champion_challenger.config.sections import DecisionConfig
 from champion_challenger.evaluation.comparison import (
     TABLE_COLUMNS,
     TABLE_METRICS,
@@ -23,7 +23,7 @@ from champion_challenger.evaluation.comparison import (
     version_description,
     write_comparison,
 )
-from champion_challenger.evaluation.metrics import binary_metrics
+from champion_challenger.metrics import binary_metrics
 from champion_challenger.policy.gate import PairedScores, evaluate_gate
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from champion_challenger.config import DecisionConfig
+from champion_challenger.config.sections import DecisionConfig
 from champion_challenger.evaluation.comparison import (
     TABLE_COLUMNS,
     TASK_PLOTS,
@@ -18,7 +18,7 @@ from champion_challenger.evaluation.comparison import (
     table_metrics,
     write_comparison,
 )
-from champion_challenger.evaluation.metrics import class_recalls, metric_value, multiclass_metrics, regression_metrics
+from champion_challenger.metrics import class_recalls, metric_value, multiclass_metrics, regression_metrics
 from champion_challenger.policy.gate import PairedScores, evaluate_gate
 from champion_challenger.task import TASK_DEFAULTS, TASK_METRICS, encode_labels, score_cells, stack_scores
 from tests.unit.policy.scores import class_probabilities

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
+from champion_challenger.cli.status import format_status
 from champion_challenger.evaluation.comparison import how_sure_markdown
 from champion_challenger.payloads import BudgetSpend, CheckResult, Decision, SequentialOutcome
-from champion_challenger.status import format_status
 
 PRIMARY = CheckResult("offline/primary:roc_auc", True, "roc_auc challenger 0.7900 vs champion 0.7300: gain +0.0600", 0.73,
                       0.79, 0.04, 0.08)  # fmt: skip

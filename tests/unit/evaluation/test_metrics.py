@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from champion_challenger.config import DecisionConfig
-from champion_challenger.evaluation.metrics import binary_metrics, expected_calibration_error, metric_value, resampled_metric
+from champion_challenger.config.sections import DecisionConfig
+from champion_challenger.metrics import binary_metrics, expected_calibration_error, metric_value, resampled_metric
 
 
 def test_binary_metrics_match_hand_computed_values():

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from champion_challenger.config import OnlineEvidenceConfig
+from champion_challenger.config.ludwig_schema import ModelSchema
+from champion_challenger.config.sections import OnlineEvidenceConfig
 from champion_challenger.evaluation.shadow_evidence import latency_p99, pair_with_labels, shadow_window
-from champion_challenger.ludwig_schema import ModelSchema
 
 SCHEMA = ModelSchema(features=(), target="churned", timestamp_column="event_timestamp", id_column="customer_id")
 NOW = datetime(2026, 3, 15, tzinfo=UTC)

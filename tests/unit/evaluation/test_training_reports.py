@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from champion_challenger.evaluation.metrics import binary_metrics
-from champion_challenger.ludwig_schema import FeatureSpec, ModelSchema
+from champion_challenger.config.ludwig_schema import FeatureSpec, ModelSchema
+from champion_challenger.metrics import binary_metrics
 from champion_challenger.training.reports import permutation_importance, plot_importance, plot_learning_curves
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

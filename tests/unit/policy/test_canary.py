@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from champion_challenger.config import PipelineConfig, ServingConfig
+from champion_challenger.config.pipeline import PipelineConfig
+from champion_challenger.config.sections import ServingConfig
 from champion_challenger.payloads import AliasState
-from champion_challenger.policy.canary import judge_canary
+from champion_challenger.policy.canary import Canary, judge_canary
 from champion_challenger.policy.watch import WatchFindings
-from champion_challenger.registry.canary import Canary
 from tests.unit.policy.test_training_plan import config as pipeline_config
 
 STEPS = (0.05, 0.25, 0.5)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from champion_challenger.config import DecisionConfig, OnlineEvidenceConfig
+from champion_challenger.config.sections import DecisionConfig, OnlineEvidenceConfig
 from champion_challenger.errors import ConfigError
 from champion_challenger.payloads import CheckResult, Decision, ShadowWindow
 from champion_challenger.policy.decision import (

@@ -7,7 +7,7 @@ from typing import get_args
 
 import pytest
 
-from champion_challenger import config
+from champion_challenger.config import sections as config
 from champion_challenger.policy.direction import (
     LOWER_IS_BETTER,
     better,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from champion_challenger.config import DecisionConfig, OnlineEvidenceConfig
+from champion_challenger.config.sections import DecisionConfig, OnlineEvidenceConfig
 from champion_challenger.payloads import CheckResult, ShadowWindow
 from champion_challenger.policy.evidence import OnlineScores, combine_evidence, judge_evidence
 from champion_challenger.policy.gate import GateResult, evaluate_gate, latency_guardrail, with_checks

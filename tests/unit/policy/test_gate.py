@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from champion_challenger.config import DecisionConfig
-from champion_challenger.evaluation.metrics import binary_metrics, metric_value
+from champion_challenger.config.sections import DecisionConfig
+from champion_challenger.metrics import binary_metrics, metric_value
 from champion_challenger.payloads import CheckResult
 from champion_challenger.policy.gate import PairedScores, evaluate_gate, paired_bootstrap_ci
 from tests.unit.policy.scores import paired_models

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from champion_challenger.config import DecisionConfig
-from champion_challenger.evaluation.metrics import metric_value, regression_metrics
+from champion_challenger.config.sections import DecisionConfig
+from champion_challenger.metrics import metric_value, regression_metrics
 from champion_challenger.policy.gate import PairedScores, evaluate_gate, paired_bootstrap_ci
 from champion_challenger.policy.sequential import per_row_gain
 from champion_challenger.task import TASK_DEFAULTS, stack_scores

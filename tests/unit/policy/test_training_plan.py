@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from champion_challenger.config import PipelineConfig
+from champion_challenger.config.pipeline import PipelineConfig
 from champion_challenger.payloads import AliasState, CandidateResult, DriftOutcome, TrainingPlan
 from champion_challenger.policy.training_plan import best_candidate, plan_training, training_reason
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from champion_challenger.config import WatchConfig
+from champion_challenger.config.sections import WatchConfig
 from champion_challenger.policy.watch import WatchFindings, label_findings, rollback_reason, serving_findings
 
 LIMITS = WatchConfig(

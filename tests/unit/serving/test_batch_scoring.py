@@ -10,10 +10,10 @@ import json
 import pandas as pd
 import pytest
 
-from champion_challenger.config import PipelineConfig
+from champion_challenger.config.ludwig_schema import load_candidate_configs, model_schema
+from champion_challenger.config.pipeline import PipelineConfig
 from champion_challenger.data.generate import BatchSpec, generate_batch
 from champion_challenger.errors import ScoringInputError, ServiceUnavailableError
-from champion_challenger.ludwig_schema import load_candidate_configs, model_schema
 from champion_challenger.serving.batch_scoring import (
     ScoringSummary,
     default_output_path,

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from champion_challenger.config.ludwig_schema import ModelSchema
 from champion_challenger.errors import ServiceUnavailableError
-from champion_challenger.ludwig_schema import ModelSchema
 from champion_challenger.serving.triton_client import TritonModelClient, _output_array
 from champion_challenger.stack.processes import free_port
 

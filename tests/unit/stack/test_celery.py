@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from champion_challenger.settings import Settings
-from champion_challenger.stack import celery as topology
+from champion_challenger.config.settings import Settings
+from tests.integration import celery_topology as topology
 
 
 @pytest.fixture
@@ -50,7 +50,7 @@ def test_one_worker_per_queue_named_after_it(settings):
     assert command[command.index("--queues") + 1] == "gpu"
     assert command[command.index("--celery-hostname") + 1] == f"gpu@{socket.gethostname()}"
     assert gpu.env[topology.NODE_ENV] == f"gpu@{socket.gethostname()}"
-    assert gpu.env["AIRFLOW__CORE__HOSTNAME_CALLABLE"] == "champion_challenger.stack.celery.worker_hostname"
+    assert gpu.env["AIRFLOW__CORE__HOSTNAME_CALLABLE"] == "tests.integration.celery_topology.worker_hostname"
     default = services["celery-worker-default"].command
     assert default[default.index("--queues") + 1] == "default"
     assert services["airflow-scheduler"].health_url == "http://127.0.0.1:18999/health"

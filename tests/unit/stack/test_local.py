@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from champion_challenger.settings import Settings
+from champion_challenger.config.settings import Settings
 from champion_challenger.stack.local import airflow_environment
 
 
@@ -18,8 +18,8 @@ def test_tasks_reach_the_execution_api_on_the_port_airflow_serves():
 
 
 def test_every_local_service_listens_on_loopback_only(tmp_path):
-    from champion_challenger.serving.triton_server import triton_service
     from champion_challenger.stack.local import mlflow_service
+    from champion_challenger.stack.triton_server import triton_service
 
     settings = Settings(tmp_path, Path("p.yaml"), "http://127.0.0.1:5000", "127.0.0.1:8000", 8001, 8002, 18123, 5000)
     mlflow = mlflow_service(settings).command

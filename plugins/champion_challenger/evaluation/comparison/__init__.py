@@ -44,7 +44,6 @@ from champion_challenger.evaluation.comparison.plots import (
 )
 from champion_challenger.evaluation.comparison.report import (
     TASK_PLOTS,
-    ComparisonSummary,
     log_comparison,
     run_url,
     write_comparison,
@@ -53,6 +52,7 @@ from champion_challenger.evaluation.comparison.table import (
     TABLE_COLUMNS,
     TABLE_FILE,
     TABLE_METRICS,
+    ComparisonSummary,
     checks_by_metric,
     class_recall_metric,
     comparison_rows,

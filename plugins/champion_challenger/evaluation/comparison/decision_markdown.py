@@ -13,7 +13,7 @@ from champion_challenger.policy.direction import better, lower_is_better
 from champion_challenger.task import TASK_METRICS, TaskKind
 
 if TYPE_CHECKING:
-    from champion_challenger.evaluation.comparison.report import ComparisonSummary
+    from champion_challenger.evaluation.comparison.table import ComparisonSummary
 
 #: MLflow's SQL store keeps at most 5,000 characters of a model version's description.
 MAX_DESCRIPTION_CHARS = 5000

@@ -5,9 +5,8 @@ cycle's MLflow run (:func:`log_comparison`) and link to that run (:func:`run_url
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -25,7 +24,7 @@ from champion_challenger.evaluation.comparison.plots import (
     plot_slices,
 )
 from champion_challenger.evaluation.comparison.table import (
-    TABLE_COLUMNS,
+    ComparisonSummary,
     comparison_rows,
     default_metric,
     slice_frame,
@@ -42,53 +41,6 @@ TASK_PLOTS: Mapping[TaskKind, tuple[str, ...]] = {
     "multiclass": ("confusion_matrices", "class_metrics"),
     "regression": ("predicted_vs_actual", "residuals"),
 }
-
-
-@dataclass(frozen=True)
-class ComparisonSummary:
-    """What :func:`write_comparison` wrote: file paths and the comparison table's rows.
-
-    Attributes:
-        out_dir: folder holding every file.
-        challenger_version: registry version of the challenger (None: a dry run's unregistered candidate).
-        champion_version: registry version of the champion, None on the first cycle.
-        n_rows: paired rows the comparison was computed on.
-        rows: one dict per metric with the keys of :data:`TABLE_COLUMNS`.
-        table_csv: the table as CSV.
-        table_json: the table in ``MlflowClient.log_table``'s JSON format (pandas ``orient="split"``).
-        plots: the task's whole-holdout figures by name (:data:`TASK_PLOTS`): binary ROC and PR curves,
-            confusion matrices, calibration; multiclass K×K confusion matrices and per-class bars;
-            regression predicted-vs-actual scatter and residual histograms.
-        slice_metrics: per-slice bars, None when there are no slice columns.
-        slice_table: per-slice numbers behind the bars, None when there are no slice columns.
-        decision_md: the cycle's story in markdown.
-        task: ``binary``, ``multiclass`` or ``regression``.
-        classes: multiclass: the class order of the probabilities; empty otherwise.
-    """
-
-    out_dir: Path
-    challenger_version: int | None
-    champion_version: int | None
-    n_rows: int
-    rows: tuple[dict[str, Any], ...]
-    table_csv: Path
-    table_json: Path
-    plots: Mapping[str, Path]
-    slice_metrics: Path | None
-    slice_table: Path | None
-    decision_md: Path
-    task: TaskKind = "binary"
-    classes: tuple[str, ...] = ()
-
-    @property
-    def files(self) -> list[Path]:
-        """Every file written, the comparison table's JSON first."""
-        optional = [p for p in (self.slice_metrics, self.slice_table) if p is not None]
-        return [self.table_json, self.table_csv, *self.plots.values(), *optional, self.decision_md]
-
-    def table(self) -> pd.DataFrame:
-        """The comparison table as a DataFrame (columns :data:`TABLE_COLUMNS`)."""
-        return pd.DataFrame(list(self.rows), columns=list(TABLE_COLUMNS))
 
 
 def write_comparison(

@@ -50,6 +50,7 @@ from champion_challenger.serving.shadow_batches import (  # noqa: E402
     take_rows,
     text,
 )
+from champion_challenger.serving.shadow_queue import collect_jobs, drain_rows  # noqa: E402
 from champion_challenger.serving.triton_repository import (  # noqa: E402
     PREDICTION_OUTPUT,
     SCORE_OUTPUT,
@@ -58,9 +59,20 @@ from champion_challenger.serving.triton_repository import (  # noqa: E402
 )
 
 ENTITY_KEY = "entity_key"
-MAX_SHADOW_ROWS = 4096  # rows of one coalesced challenger call
 #: Triton data type → NumPy dtype of an output array (strings travel as bytes objects).
 NUMPY_TYPES = {"TYPE_FP32": np.float32, "TYPE_INT32": np.int32, "TYPE_STRING": np.object_}
+#: The router's counters: key → (Prometheus name, help text).
+COUNTERS = {
+    "rows": ("ccp_router_rows_total", "Rows answered (champion/canary) or mirrored (shadow) per version"),
+    "errors": ("ccp_router_errors_total", "Rows that failed at a version"),
+    "disagreements": (
+        "ccp_shadow_disagreements_total",
+        "Mirrored rows where the challenger's answer differs from the champion's "
+        "(labels; regression: values further apart than the routing table's disagreement_tolerance)",
+    ),
+    "dropped": ("ccp_shadow_dropped_total", "Mirrored rows lost: the shadow queue was full or the shadow path failed"),
+    "captured": ("ccp_capture_records_total", "Capture records written"),
+}
 
 
 class TritonPythonModel:
@@ -86,28 +98,8 @@ class TritonPythonModel:
         self.table, self.mtime = None, None
         self.writer = None
         self.families = {
-            "rows": pb_utils.MetricFamily(
-                "ccp_router_rows_total",
-                "Rows answered (champion/canary) or mirrored (shadow) per version",
-                pb_utils.MetricFamily.COUNTER,
-            ),
-            "errors": pb_utils.MetricFamily(
-                "ccp_router_errors_total", "Rows that failed at a version", pb_utils.MetricFamily.COUNTER
-            ),
-            "disagreements": pb_utils.MetricFamily(
-                "ccp_shadow_disagreements_total",
-                "Mirrored rows where the challenger's answer differs from the champion's "
-                "(labels; regression: values further apart than the routing table's disagreement_tolerance)",
-                pb_utils.MetricFamily.COUNTER,
-            ),
-            "dropped": pb_utils.MetricFamily(
-                "ccp_shadow_dropped_total",
-                "Mirrored rows lost: the shadow queue was full or the shadow path failed",
-                pb_utils.MetricFamily.COUNTER,
-            ),
-            "captured": pb_utils.MetricFamily(
-                "ccp_capture_records_total", "Capture records written", pb_utils.MetricFamily.COUNTER
-            ),
+            key: pb_utils.MetricFamily(name, description, pb_utils.MetricFamily.COUNTER)
+            for key, (name, description) in COUNTERS.items()
         }
         self.metrics = {}
         # The request path and the shadow thread share this interpreter: hand the GIL over often
@@ -315,7 +307,7 @@ class TritonPythonModel:
 
     def _shadow_loop(self):
         while True:
-            jobs = self._collect()
+            jobs = collect_jobs(self.shadow_queue, lambda: self.table.shadow_batch_delay_ms if self.table else 0)
             if jobs is None:
                 return
             try:
@@ -341,29 +333,6 @@ class TritonPythonModel:
         except OSError as exc:
             pb_utils.Logger.log_error(f"{self.name}: capture records not written ({exc}); kept in memory and retried")
         self._count("dropped", self.writer.dropped - before)
-
-    def _collect(self):
-        """The next queued jobs: the first one, plus what arrives within ``shadow_batch_delay_ms``
-        (up to MAX_SHADOW_ROWS rows), so the challenger gets fewer, larger calls. None = stop."""
-        try:
-            first = self.shadow_queue.get(timeout=1.0)
-        except queue.Empty:
-            return []
-        if first is None:
-            return None
-        jobs, rows = [first], len(first.keys)
-        deadline = time.monotonic() + (self.table.shadow_batch_delay_ms if self.table else 0) / 1000
-        while rows < MAX_SHADOW_ROWS and (remaining := deadline - time.monotonic()) > 0:
-            try:
-                job = self.shadow_queue.get(timeout=remaining)
-            except queue.Empty:
-                break
-            if job is None:  # stop after this batch
-                self.shadow_queue.put(None)
-                break
-            jobs.append(job)
-            rows += len(job.keys)
-        return jobs
 
     def _shadow(self, jobs):
         """Score queued rows of one challenger in a single call (None: prediction log, no call) and
@@ -413,13 +382,7 @@ class TritonPythonModel:
             pass
         self.shadow_thread.join(timeout=30)
         if self.shadow_thread.is_alive():
-            left = 0
-            while True:
-                try:
-                    job = self.shadow_queue.get_nowait()
-                except queue.Empty:
-                    break
-                left += len(job.keys) if job is not None else 0
+            left = drain_rows(self.shadow_queue)
             self._count("dropped", left)
             pb_utils.Logger.log_error(f"{self.name}: shutting down with {left} mirrored rows not yet scored: dropped")
         self._flush_captures(force=True)

@@ -8,6 +8,7 @@ Labels are 0/1, class indices into the same ``K`` columns, or values.
 from __future__ import annotations
 
 import math
+from typing import overload
 
 import numpy as np
 from sklearn import metrics as skm
@@ -63,10 +64,10 @@ def multiclass_metrics(y_true: np.ndarray, probabilities: np.ndarray) -> dict[st
     probabilities = _matrix(probabilities)
     _check_lengths(y_true, probabilities)
     return {
-        "accuracy": float(1 - per_row_loss("accuracy", y_true, probabilities, task="multiclass").mean()),
+        "accuracy": float(1 - _row_loss("accuracy", y_true, probabilities, "multiclass").mean()),
         "macro_f1": _macro_f1(y_true, probabilities.argmax(axis=1), probabilities.shape[1]),
-        "log_loss": float(per_row_loss("log_loss", y_true, probabilities, task="multiclass").mean()),
-        "brier": float(per_row_loss("brier", y_true, probabilities, task="multiclass").mean()),
+        "log_loss": float(_row_loss("log_loss", y_true, probabilities, "multiclass").mean()),
+        "brier": float(_row_loss("brier", y_true, probabilities, "multiclass").mean()),
         "n": float(len(y_true)),
     }
 
@@ -82,7 +83,7 @@ def regression_metrics(y_true: np.ndarray, predicted: np.ndarray) -> dict[str, f
         "rmse": float(math.sqrt(squared.mean())),
         "mae": float(np.abs(y_true - predicted).mean()),
         "r2": _r2(squared.mean(), y_true.var()),
-        "smape": float(per_row_loss("smape", y_true, predicted, task="regression").mean()),
+        "smape": float(_row_loss("smape", y_true, predicted, "regression").mean()),
         "n": float(len(y_true)),
     }
 
@@ -184,6 +185,13 @@ def per_row_loss(
     return -(y * np.log(p) + (1 - y) * np.log(1 - p))
 
 
+def _row_loss(metric: str, y_true: np.ndarray, scores: np.ndarray, task: TaskKind) -> np.ndarray:
+    """:func:`per_row_loss` of a ``metric`` the caller knows is one of ``ROW_LOSSES[task]``."""
+    loss = per_row_loss(metric, y_true, scores, task=task)
+    assert loss is not None, f"{metric} is not a per-row loss of a {task} target"
+    return loss
+
+
 def _regression_row_loss(metric: str, y: np.ndarray, predicted: np.ndarray) -> np.ndarray:
     error = y - predicted
     if metric in ("mae", "absolute_error"):
@@ -223,7 +231,7 @@ def resampled_metric(task: TaskKind, metric: str, y_true: np.ndarray, scores: np
         mean = loss[idx].mean(axis=1)
         return 1 - mean if metric == "accuracy" else mean
     if task == "regression":
-        squared = per_row_loss("squared_error", y_true, scores, task=task)[idx].mean(axis=1)
+        squared = _row_loss("squared_error", y_true, scores, task)[idx].mean(axis=1)
         if metric == "rmse":
             return np.sqrt(squared)
         return _r2(squared, np.asarray(y_true, dtype=float)[idx].var(axis=1))
@@ -291,8 +299,12 @@ def _macro_f1(y: np.ndarray, predicted: np.ndarray, k: int) -> float:
     return float(_confusion_metric("macro_f1", counts)[0])
 
 
+@overload
+def _r2(mean_squared_error: float, label_variance: float) -> float: ...
+@overload
+def _r2(mean_squared_error: np.ndarray, label_variance: np.ndarray) -> np.ndarray: ...
 def _r2(mean_squared_error: np.ndarray | float, label_variance: np.ndarray | float) -> np.ndarray | float:
-    """1 − MSE / Var(y); NaN where the labels are constant."""
+    """1 − MSE / Var(y); NaN where the labels are constant. A float for one value, an array for ``(B,)`` resamples."""
     mse, var = np.asarray(mean_squared_error, dtype=float), np.asarray(label_variance, dtype=float)
     r2 = np.divide(mse, var, out=np.full(np.shape(mse), np.nan), where=var > 0)
     r2 = 1 - r2

@@ -1,8 +1,8 @@
-"""The production topology on one host: CeleryExecutor, Postgres metadata, a Redis broker, and one
+"""Test harness (not a test): the production topology on one host: CeleryExecutor, Postgres metadata, a Redis broker, and one
 Celery worker per queue (``default`` for everything, ``gpu`` for training).
 
 ``docker-compose.yml`` runs the same components in containers; these functions start them as plain
-processes, so the topology can be tried (and is tested) without Docker. Postgres and Redis are not
+processes, so the topology is tested without Docker (``make test-topology``). Postgres and Redis are not
 started here: they are given by URL.
 """
 
@@ -15,15 +15,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from champion_challenger.airflow.pools import GPU_POOL, set_pools  # noqa: F401 - GPU_POOL re-exported for the topology
-from champion_challenger.settings import Settings
+from champion_challenger.config.settings import Settings
 from champion_challenger.stack.local import airflow_environment
+from champion_challenger.stack.pools import GPU_POOL, DatabasePools, fleet_pools, sync_pools  # noqa: F401 - GPU_POOL re-exported
 from champion_challenger.stack.processes import ServiceProcess, run_checked, tail, venv_bin
 
 DEFAULT_QUEUE = "default"
-GPU_QUEUE = "gpu"  # the queue and pool the DAG's training tasks use (dags/champion_challenger.py)
+GPU_QUEUE = "gpu"  # the queue and pool the DAG's training tasks use (dags/challenge_cycle.py)
 #: Environment variable holding a worker's Celery node name; read by :func:`worker_hostname`.
 NODE_ENV = "CCP_CELERY_NODE"
+#: The repository root: on the workers' ``PYTHONPATH``, for :func:`worker_hostname`.
+REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -102,11 +104,11 @@ def initialize_metadata(env: dict[str, str], models: list[str], gpu_slots: int =
     file's ``airflow-init`` does.
 
     Raises:
-        RuntimeError: a command failed; the message holds its output.
+        RuntimeError: the migration failed; the message holds its output.
+        ServiceUnavailableError: the pools could not be read or written; the message holds the command's output.
     """
-    airflow = venv_bin("airflow")
-    run_checked([airflow, "db", "migrate"], env, timeout_s)
-    set_pools(models, gpu_slots, airflow, env)
+    run_checked([venv_bin("airflow"), "db", "migrate"], env, timeout_s)
+    sync_pools(DatabasePools(env, "Celery topology's metadata database"), fleet_pools(models, gpu_slots))
 
 
 def celery_services(
@@ -160,7 +162,12 @@ def celery_services(
 
 def _worker_service(airflow: str, worker: CeleryWorker, state_dir: Path, env: dict[str, str]) -> ServiceProcess:
     """One Celery worker consuming ``worker.queues`` (its own log server skipped)."""
-    worker_env = {**env, NODE_ENV: worker.node, "AIRFLOW__CORE__HOSTNAME_CALLABLE": f"{__name__}.worker_hostname"}
+    worker_env = {
+        **env,
+        NODE_ENV: worker.node,
+        "AIRFLOW__CORE__HOSTNAME_CALLABLE": f"{__name__}.worker_hostname",
+        "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p),
+    }
     command = [airflow, "celery", "worker", "--queues", ",".join(worker.queues), "--concurrency", str(worker.concurrency),
                "--celery-hostname", worker.node, "--skip-serve-logs"]  # fmt: skip
     return ServiceProcess(f"celery-worker-{worker.name}", command, None, [], state_dir, worker_env)

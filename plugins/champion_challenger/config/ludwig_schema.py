@@ -19,7 +19,8 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from champion_challenger.config import PipelineConfig, StrictModel, read_yaml
+from champion_challenger.config.pipeline import PipelineConfig
+from champion_challenger.config.sections import StrictModel, read_yaml
 from champion_challenger.errors import ConfigError
 from champion_challenger.task import TaskKind, task_of_output
 

@@ -10,10 +10,10 @@ from collections.abc import Callable
 from mlflow import MlflowClient
 
 from champion_challenger import tracking
-from champion_challenger.config import PipelineConfig
+from champion_challenger.config.fleet import dag_id
+from champion_challenger.config.pipeline import PipelineConfig
+from champion_challenger.config.settings import Settings
 from champion_challenger.data.generate import write_batches
-from champion_challenger.fleet import dag_id
-from champion_challenger.settings import Settings
 from champion_challenger.stack import local
 from champion_challenger.stack.airflow_api import AirflowApi
 
@@ -124,10 +124,8 @@ def _cycle_decision(client: MlflowClient, experiment_name: str, run_id: str) -> 
 
 
 def airflow_api(settings: Settings) -> AirflowApi:
-    password = local.airflow_password(settings)
-    if password is None:
-        raise RuntimeError("Airflow has not written its admin password yet; is it running? (`make up`)")
-    return AirflowApi(f"http://127.0.0.1:{settings.airflow_port}", local.AIRFLOW_USER, password)
+    """The stack's signed-in API client (:func:`champion_challenger.stack.local.airflow_api`)."""
+    return local.airflow_api(settings)
 
 
 def wait_idle(api: AirflowApi, dag: str, timeout_s: float = 900) -> list[str]:

@@ -1,21 +1,20 @@
-"""Typed pipeline configuration, validated at load.
+"""The sections of a pipeline YAML (data, training, decision, drift, watch, serving, ...) as typed models.
 
-One ``PipelineConfig.from_yaml`` reads the pipeline YAML; unknown keys are rejected and every
-problem is raised as a :class:`~champion_challenger.errors.ConfigError` naming the file and the key.
+Every model rejects unknown keys (:class:`StrictModel`); :class:`~champion_challenger.config.pipeline.PipelineConfig`
+puts them together and checks them against the pipeline's task.
 """
 
 from __future__ import annotations
 
 from itertools import pairwise
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from champion_challenger.errors import ConfigError
-from champion_challenger.task import ALL_METRICS, ALL_ONLINE_LOSSES, TASK_DEFAULTS, TaskKind
-from champion_challenger.task_config import detect_task, metric_problems, with_task_defaults
+from champion_challenger.task import ALL_METRICS, ALL_ONLINE_LOSSES
 
 #: Every metric of every task (:mod:`champion_challenger.task` says which fit which task; the pipeline
 #: config is checked against its task at load). ``ece`` is the expected calibration error (10 equal-width
@@ -26,7 +25,7 @@ MetricName = Literal[
     "macro_f1", "class_recall", "rmse", "mae", "r2", "smape",
 ]  # fmt: skip
 OnlineLoss = Literal["brier", "log_loss", "accuracy", "absolute_error", "squared_error"]
-assert set(MetricName.__args__) == set(ALL_METRICS) and set(OnlineLoss.__args__) == set(ALL_ONLINE_LOSSES)
+assert set(get_args(MetricName)) == set(ALL_METRICS) and set(get_args(OnlineLoss)) == set(ALL_ONLINE_LOSSES)
 
 
 class StrictModel(BaseModel):
@@ -156,6 +155,10 @@ class ErrorBudgetConfig(StrictModel):
     alpha: float = Field(default=0.05, gt=0, le=0.2, description="Lifetime probability of a false promotion.")
 
 
+def _default_guardrails() -> dict[MetricName, float]:
+    return {"log_loss": 0.02}
+
+
 class DecisionConfig(StrictModel):
     """Rules that turn paired champion/challenger scores into promote, hold or reject.
 
@@ -176,7 +179,7 @@ class DecisionConfig(StrictModel):
     bootstrap_samples: int = Field(default=1000, ge=100, le=20000)
     min_samples: int = Field(default=200, ge=1, description="Paired rows needed before any decision.")
     guardrails: dict[MetricName, float] = Field(
-        default_factory=lambda: {"log_loss": 0.02},
+        default_factory=_default_guardrails,
         description="Metric → largest tolerated regression of the challenger (absolute); default per task.",
     )
     slice_columns: list[str] = Field(default_factory=list, description="Columns whose values are checked one by one.")
@@ -195,6 +198,13 @@ class DecisionConfig(StrictModel):
     )
 
 
+DriftTrigger = Literal["features", "prediction", "target"]
+
+
+def _all_drift_triggers() -> list[DriftTrigger]:
+    return ["features", "prediction", "target"]
+
+
 class DriftConfig(StrictModel):
     """Evidently drift report settings."""
 
@@ -202,8 +212,8 @@ class DriftConfig(StrictModel):
     drift_share: float = Field(default=0.5, gt=0, le=1, description="Dataset drift when this share of features drifted.")
     prediction_drift: bool = Field(default=True, description="Also compare the champion's outputs on both sides.")
     target_drift: bool = Field(default=True, description="Also compare the label distribution on both sides.")
-    triggers: list[Literal["features", "prediction", "target"]] = Field(
-        default_factory=lambda: ["features", "prediction", "target"],
+    triggers: list[DriftTrigger] = Field(
+        default_factory=_all_drift_triggers,
         description="Which detected drifts trigger training (training.trigger = drift_or_schedule).",
     )
 
@@ -318,104 +328,7 @@ class RetentionConfig(StrictModel):
     )
 
 
-class PipelineConfig(StrictModel):
-    """The whole pipeline configuration (``configs/pipelines/churn_classifier.yaml``).
-
-    ``task`` is not written in the YAML: :meth:`from_yaml` reads it from the candidates' Ludwig output
-    feature (the same in every candidate) and fills the metric settings the YAML leaves out with that
-    task's defaults (:data:`champion_challenger.task.TASK_DEFAULTS`); a metric that does not fit the task
-    is refused, naming the key and the metrics that fit.
-    """
-
-    model_name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_\-]*$")
-    experiment_name: str
-    task: TaskKind = Field(default="binary", description="Derived from the Ludwig output feature at load.")
-    data: DataConfig
-    training: TrainingConfig
-    evaluation: EvaluationConfig = EvaluationConfig()
-    decision: DecisionConfig = DecisionConfig()
-    drift: DriftConfig = DriftConfig()
-    watch: WatchConfig = WatchConfig()
-    serving: ServingConfig = ServingConfig()
-    changes: ChangesConfig = ChangesConfig()
-    retention: RetentionConfig = RetentionConfig()
-    source_path: Path | None = Field(default=None, exclude=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _task_defaults(cls, data: Any) -> Any:
-        """Fill the metric settings the YAML leaves out with the task's defaults."""
-        if isinstance(data, dict) and data.get("task") in TASK_DEFAULTS:
-            data = with_task_defaults(data, data["task"])
-        return data
-
-    @model_validator(mode="after")
-    def _check(self, info: ValidationInfo) -> PipelineConfig:
-        columns = [c for c in (self.data.target, self.data.timestamp_column, self.data.id_column) if c]
-        if len(set(columns)) != len(columns):
-            raise ValueError(f"target, timestamp_column and id_column must differ, got {columns}")
-        if not (info.context or {}).get("task_unknown"):
-            problems = metric_problems(self)
-            if problems:
-                raise ValueError("; ".join(problems))
-        return self
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> PipelineConfig:
-        """Load and validate a pipeline YAML.
-
-        Args:
-            path: the YAML file.
-
-        Returns:
-            The validated config, remembering its own path for resolving relative paths, with its
-            ``task`` read from the candidates' Ludwig output feature.
-
-        Raises:
-            ConfigError: the file is missing, not YAML, breaks the schema, its candidates disagree on
-                the output feature, or a metric does not fit the task (names file and key).
-        """
-        path = Path(path).resolve()
-        raw = {**read_yaml(path), "source_path": path}
-        try:
-            task = detect_task(cls.model_validate(raw, context={"task_unknown": True}))
-            if raw.get("task", task) != task:
-                raise ConfigError(f"{path}: task: {raw['task']!r} disagrees with the Ludwig output feature ({task!r})")
-            return cls.model_validate({**raw, "task": task})
-        except ValidationError as exc:
-            raise ConfigError(_format_validation_error(path, exc)) from None
-
-    def ludwig_config_paths(self) -> dict[str, Path]:
-        """Candidate name (file stem) → absolute path of each Ludwig YAML, in name order.
-
-        Raises:
-            ConfigError: a pattern matches nothing, or two files share a stem.
-        """
-        found: dict[str, Path] = {}
-        for pattern in self.training.ludwig_configs:
-            base = self._config_dir()
-            matches = sorted(base.glob(pattern)) if any(c in pattern for c in "*?[") else [_resolve(Path(pattern), base)]
-            matches = [m.resolve() for m in matches if m.is_file()]
-            if not matches:
-                raise ConfigError(f"{self.source_path}: training.ludwig_configs: {pattern!r} matches no file in {base}")
-            for path in matches:
-                if found.setdefault(path.stem, path) != path:
-                    raise ConfigError(f"{self.source_path}: training.ludwig_configs: two candidates named {path.stem!r}")
-        return dict(sorted(found.items()))
-
-    def landing_dir(self, home: Path) -> Path:
-        """Absolute landing folder; relative paths are resolved against the runtime folder."""
-        return _resolve(self.data.landing_dir, home)
-
-    def capture_dir(self, home: Path) -> Path:
-        """Absolute capture folder; relative paths are resolved against the runtime folder."""
-        return _resolve(self.serving.capture_dir, home)
-
-    def _config_dir(self) -> Path:
-        return self.source_path.parent if self.source_path else Path.cwd()
-
-
-def _resolve(path: Path, base: Path) -> Path:
+def resolve_path(path: Path, base: Path) -> Path:
     return path if path.is_absolute() else (base / path).resolve()
 
 
@@ -429,11 +342,3 @@ def read_yaml(path: Path) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
     return raw
-
-
-def _format_validation_error(path: Path, exc: ValidationError) -> str:
-    lines = [f"{path}: invalid configuration"]
-    for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"]) or "<root>"
-        lines.append(f"  - {key}: {err['msg']}")
-    return "\n".join(lines)

@@ -10,7 +10,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from champion_challenger.config.fleet import Pipeline, discover, pipeline_path
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 def _env(name: str, default: str) -> str:
@@ -30,6 +32,8 @@ class Settings:
         mlflow_ui_url: MLflow UI address as a person's browser reaches it (links in Airflow, model
             version descriptions); empty means the tracking URI.
         model: the pipeline (model name) this process acts on when the fleet has several.
+        airflow_worker_log_port / airflow_trigger_log_port: the embedded Airflow's log servers (Airflow's
+            defaults; two stacks on one host need their own).
     """
 
     home: Path
@@ -42,6 +46,8 @@ class Settings:
     mlflow_port: int
     mlflow_ui_url: str = ""
     model: str = ""
+    airflow_worker_log_port: int = 8793
+    airflow_trigger_log_port: int = 8794
 
     @property
     def pipeline_config(self) -> Path:
@@ -50,8 +56,6 @@ class Settings:
         Raises:
             ConfigError: no pipeline, an unknown model, or several pipelines and none selected.
         """
-        from champion_challenger.fleet import pipeline_path
-
         return pipeline_path(self.pipelines, self.home, self.model or None)
 
     @property
@@ -91,4 +95,13 @@ def load_settings() -> Settings:
         mlflow_port=mlflow_port,
         mlflow_ui_url=_env("CCP_MLFLOW_UI_URL", ""),
         model=_env("CCP_MODEL", ""),
+        airflow_worker_log_port=int(_env("CCP_AIRFLOW_WORKER_LOG_PORT", "8793")),
+        airflow_trigger_log_port=int(_env("CCP_AIRFLOW_TRIGGER_LOG_PORT", "8794")),
     )
+
+
+def load_fleet(runnable_only: bool = False) -> list[Pipeline]:
+    """The pipelines of this process's settings (``CCP_PIPELINES``); ``runnable_only`` leaves out invalid ones."""
+    settings = load_settings()
+    pipelines = discover(settings.pipelines, settings.home)
+    return [p for p in pipelines if p.config is not None] if runnable_only else pipelines

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from champion_challenger.config import PipelineConfig
+from champion_challenger.config.ludwig_schema import DERIVED_ID_COLUMN, load_candidate_configs, model_schema
+from champion_challenger.config.pipeline import PipelineConfig
 from champion_challenger.errors import ConfigError
-from champion_challenger.ludwig_schema import DERIVED_ID_COLUMN, load_candidate_configs, model_schema
 
 
 def _pipeline(tmp_path: Path, outputs: dict[str, str], **sections) -> Path:

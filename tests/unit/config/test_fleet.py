@@ -6,9 +6,9 @@ import pytest
 import yaml
 
 from champion_challenger.cli import EXIT_USER_ERROR, main
+from champion_challenger.config.fleet import champion_pool, dag_id, discover, pipeline_path
+from champion_challenger.config.settings import load_settings
 from champion_challenger.errors import ConfigError
-from champion_challenger.fleet import champion_pool, dag_id, discover, pipeline_path
-from champion_challenger.settings import load_settings
 from tests.conftest import write_fleet
 
 

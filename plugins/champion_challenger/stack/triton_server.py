@@ -14,7 +14,7 @@ import sys
 import sysconfig
 from pathlib import Path
 
-from champion_challenger.settings import REPO_ROOT
+from champion_challenger.config.settings import REPO_ROOT
 from champion_challenger.stack.processes import ServiceProcess
 
 

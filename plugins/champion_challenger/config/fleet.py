@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from champion_challenger.config import PipelineConfig
+from champion_challenger.config.pipeline import PipelineConfig
 from champion_challenger.errors import ConfigError
 
 DAG_PREFIX = "champion_challenger__"
@@ -80,15 +80,6 @@ def discover(source: Path, home: Path) -> list[Pipeline]:
     return pipelines
 
 
-def load_fleet(runnable_only: bool = False) -> list[Pipeline]:
-    """The pipelines of this process's settings (``CCP_PIPELINES``); ``runnable_only`` leaves out invalid ones."""
-    from champion_challenger.settings import load_settings
-
-    settings = load_settings()
-    pipelines = discover(settings.pipelines, settings.home)
-    return [p for p in pipelines if p.config is not None] if runnable_only else pipelines
-
-
 def pipeline_path(source: Path, home: Path, model: str | None = None) -> Path:
     """The YAML of pipeline ``model``, or of the only pipeline when ``model`` is None.
 
@@ -122,6 +113,7 @@ def _clash(config: PipelineConfig, others: list[Pipeline], home: Path) -> str | 
     """Why ``config`` cannot run beside ``others`` (they share a model, experiment, data store or captures)."""
     mine = _owned(config, home)
     for other in others:
+        assert other.config is not None, "only pipelines with a config can clash"
         theirs = _owned(other.config, home)
         for what, value in mine.items():
             if theirs[what] == value:

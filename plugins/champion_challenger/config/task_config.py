@@ -1,17 +1,16 @@
 """The pipeline config's task: read from the candidates' Ludwig output feature, its metric defaults
-filled in, and every metric setting checked to fit it (used by :class:`~champion_challenger.config.PipelineConfig`)."""
+filled in, and every metric setting checked to fit it (used by :class:`~champion_challenger.config.pipeline.PipelineConfig`)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 
+from champion_challenger.config.sections import DecisionConfig, TrainingConfig, WatchConfig, read_yaml
 from champion_challenger.errors import ConfigError
 from champion_challenger.task import ONLINE_LOSSES, TASK_DEFAULTS, TaskKind, metrics_for, task_of_output
-
-if TYPE_CHECKING:
-    from champion_challenger.config import PipelineConfig
 
 
 def with_task_defaults(data: dict[str, Any], task: TaskKind) -> dict[str, Any]:
@@ -34,16 +33,15 @@ def _as_dict(section: Any) -> dict[str, Any]:
     return dict(section) if isinstance(section, dict) else {}
 
 
-def metric_problems(config: PipelineConfig) -> list[str]:
-    """Each metric setting of ``config`` that does not fit its task, naming the key and the valid metrics."""
-    task = config.task
+def metric_problems(task: TaskKind, decision: DecisionConfig, training: TrainingConfig, watch: WatchConfig) -> list[str]:
+    """Each metric setting of a pipeline of ``task`` that does not fit it, naming the key and the valid metrics."""
     valid, guardrails = metrics_for(task), metrics_for(task, guardrail=True)
     named = {
-        "decision.primary_metric": (config.decision.primary_metric, valid),
-        "training.selection_metric": (config.training.selection_metric, valid),
-        "watch.label_metric": (config.watch.label_metric, valid),
-        "decision.online.loss": (config.decision.online.loss, ONLINE_LOSSES[task]),
-        **{f"decision.guardrails.{m}": (m, guardrails) for m in config.decision.guardrails},
+        "decision.primary_metric": (decision.primary_metric, valid),
+        "training.selection_metric": (training.selection_metric, valid),
+        "watch.label_metric": (watch.label_metric, valid),
+        "decision.online.loss": (decision.online.loss, ONLINE_LOSSES[task]),
+        **{f"decision.guardrails.{m}": (m, guardrails) for m in decision.guardrails},
     }
     return [
         f"{key}: {value!r} does not fit a {task} target; use one of {', '.join(allowed)}"
@@ -52,8 +50,9 @@ def metric_problems(config: PipelineConfig) -> list[str]:
     ]
 
 
-def detect_task(config: PipelineConfig) -> TaskKind:
-    """The task of the pipeline: the type of the Ludwig output feature, the same in every candidate.
+def detect_task(candidates: dict[str, Path], target: str, source: Path) -> TaskKind:
+    """The task of the pipeline ``source``: the type of the Ludwig output feature named ``target``, the same
+    in every candidate (``candidates``: name → Ludwig YAML).
 
     Only the candidates' YAML is read (no Ludwig import); Ludwig's own schema check comes later.
 
@@ -61,18 +60,16 @@ def detect_task(config: PipelineConfig) -> TaskKind:
         ConfigError: a candidate has no single output feature named ``data.target``, its type is not
             binary, category or number, or two candidates disagree (names the files).
     """
-    from champion_challenger.config import read_yaml
 
     found: dict[str, TaskKind] = {}
-    for name, path in config.ludwig_config_paths().items():
+    for name, path in candidates.items():
         outputs = read_yaml(path).get("output_features")
         if not isinstance(outputs, list) or len(outputs) != 1 or not isinstance(outputs[0], dict):
-            raise ConfigError(f"{path}: output_features must be exactly one feature named {config.data.target!r}")
+            raise ConfigError(f"{path}: output_features must be exactly one feature named {target!r}")
         output = outputs[0]
-        if output.get("name") != config.data.target:
+        if output.get("name") != target:
             raise ConfigError(
-                f"{path}: output_features[0].name is {output.get('name')!r}, but data.target in {config.source_path} "
-                f"is {config.data.target!r}"
+                f"{path}: output_features[0].name is {output.get('name')!r}, but data.target in {source} is {target!r}"
             )
         task = task_of_output(str(output.get("type")))
         if task is None:
@@ -83,7 +80,7 @@ def detect_task(config: PipelineConfig) -> TaskKind:
         found[f"{name} ({path.name})"] = task
     if len(set(found.values())) > 1:
         raise ConfigError(
-            f"{config.source_path}: the candidates train different tasks: "
+            f"{source}: the candidates train different tasks: "
             + ", ".join(f"{name}: {task}" for name, task in found.items())
             + "; every candidate must have the same output feature type"
         )

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from champion_challenger.config.ludwig_schema import load_ludwig_config
 from champion_challenger.errors import ConfigError
-from champion_challenger.ludwig_schema import load_ludwig_config
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SHIPPED = REPO / "configs" / "ludwig" / "churn_mlp.yaml"
 
 
@@ -23,7 +23,7 @@ def _load_in_fresh_interpreter(path: Path, cache: Path) -> list[str]:
     script = (
         "import json, sys\n"
         "from pathlib import Path\n"
-        "from champion_challenger.ludwig_schema import load_ludwig_config\n"
+        "from champion_challenger.config.ludwig_schema import load_ludwig_config\n"
         f"load_ludwig_config(Path({str(path)!r}), Path({str(cache)!r}))\n"
         "print(json.dumps(sorted(m for m in ('torch', 'ludwig') if m in sys.modules)))\n"
     )

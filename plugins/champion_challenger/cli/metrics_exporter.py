@@ -67,8 +67,8 @@ class CachedReports:
 
 def collect_fleet() -> Reports:
     """Every runnable pipeline's deployment metrics (``CCP_PIPELINES``), each read on its own."""
+    from champion_challenger.config.settings import load_fleet
     from champion_challenger.cycle.context import CycleContext
-    from champion_challenger.fleet import load_fleet
     from champion_challenger.registry.deployment_metrics import collect
 
     reports: Reports = {}

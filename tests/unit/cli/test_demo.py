@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from champion_challenger import demo
-from champion_challenger.settings import Settings
+from champion_challenger.cli import demo
+from champion_challenger.config.settings import Settings
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 class RecordingApi:
@@ -76,7 +76,7 @@ def test_a_cycle_lands_its_batches_only_after_the_schedulers_own_run_finished(tm
 
 
 def test_a_cycle_waiting_for_approval_says_where_to_answer():
-    from champion_challenger.demo import waiting_for_approval
+    from champion_challenger.cli.demo import waiting_for_approval
 
     text = waiting_for_approval("http://127.0.0.1:8080", "champion_challenger__churn", "manual__1")
     assert "http://127.0.0.1:8080/dags/champion_challenger__churn/runs/manual__1/tasks/promote.approve" in text

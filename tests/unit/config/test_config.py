@@ -3,9 +3,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from champion_challenger.config import PipelineConfig
+from champion_challenger.config.ludwig_schema import load_candidate_configs, load_ludwig_config, model_schema
+from champion_challenger.config.pipeline import PipelineConfig
 from champion_challenger.errors import ConfigError
-from champion_challenger.ludwig_schema import load_candidate_configs, load_ludwig_config, model_schema
 from tests.conftest import REPO
 
 PIPELINE = REPO / "configs" / "pipelines" / "churn_classifier.yaml"

@@ -1,7 +1,7 @@
 """Champion–challenger cycle, one DAG per pipeline of the fleet: ingest → drift → train → evaluate → promote or hold.
 
 Every pipeline YAML in ``CCP_PIPELINES`` (default ``configs/pipelines/``) becomes the DAG
-``champion_challenger__<model_name>`` (:mod:`champion_challenger.fleet`). Wiring only: one ``@task_group``
+``champion_challenger__<model_name>`` (:mod:`champion_challenger.config.fleet`). Wiring only: one ``@task_group``
 per stage; every task calls one step function of ``champion_challenger.cycle`` with the model's
 ``CycleContext`` built from the Airflow connections, and the steps hand each other the frozen
 dataclasses of ``champion_challenger.payloads``.
@@ -13,14 +13,15 @@ import logging
 from datetime import datetime, timedelta
 from functools import partial
 
-from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, XComArg, dag, task, task_group
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, XComArg, dag, task, task_group
 from airflow.sdk.exceptions import AirflowSkipException
 
 from champion_challenger.airflow.approval import RESPONSE_KEY, PromotionApprovalOperator
 from champion_challenger.airflow.assets import landing_batches
 from champion_challenger.airflow.failures import fail_fast_on_user_errors
-from champion_challenger.airflow.pools import GPU_POOL
-from champion_challenger.fleet import Pipeline, champion_pool, load_fleet
+from champion_challenger.airflow.params import cycle_params
+from champion_challenger.config.fleet import Pipeline, champion_pool
+from champion_challenger.config.settings import load_fleet
 from champion_challenger.payloads import (
     CandidateResult,
     Challenger,
@@ -30,10 +31,8 @@ from champion_challenger.payloads import (
     PreparedWindow,
     TrainingPlan,
 )
+from champion_challenger.stack.pools import GPU_POOL
 
-#: Every metric a gate can judge, across tasks (the gate refuses one that does not fit the pipeline's task).
-PRIMARY_METRICS = ["accuracy", "roc_auc", "f1", "precision", "recall", "log_loss", "brier", "ece",
-                   "macro_f1", "rmse", "mae", "r2", "smape"]  # fmt: skip
 GPU_QUEUE = "gpu"  # Celery queue served by the GPU worker; ignored by the Local executor
 # GPU_POOL: slots = GPUs, shared by every model, so concurrent trainings never oversubscribe a device
 
@@ -222,23 +221,8 @@ def evaluate(model: str, prepared: PreparedWindow, trained: Challenger, reused: 
     return challenger, evidence, gate(evidence)
 
 
-@task_group(tooltip="ask for approval where required, promote or keep the champion, then record the evidence in MLflow")
-def promote(
-    model: str,
-    approval_timeout_hours: float,
-    prepared: PreparedWindow,
-    challenger: Challenger,
-    evidence: Evidence,
-    decision: Decision,
-):
-    @task.branch
-    def route(decision: Decision) -> str:
-        """Hold / reject → keep_champion; promote → promote, or request_approval (``decision.approval: required``)."""
-        if decision.action != "promote":
-            return "promote.keep_champion"
-        from champion_challenger.cycle.approval import needs_approval
-
-        return "promote.request_approval" if needs_approval(_ctx(model), decision) else "promote.promote"
+def _promote_or_keep(model: str, prepared: PreparedWindow, challenger: Challenger, decision: Decision) -> list:
+    """The two branches that need no person: promote at once, or keep the champion."""
 
     @task(pool=champion_pool(model))
     def promote(challenger: Challenger, decision: Decision, prepared: PreparedWindow, run_id: str | None = None) -> dict:
@@ -256,6 +240,19 @@ def promote(
         from champion_challenger.cycle.transitions import keep_champion as keep
 
         return keep(_ctx(model), challenger.version, decision)
+
+    return [promote(challenger, decision, prepared), keep_champion(challenger, decision)]
+
+
+def _approval(
+    model: str,
+    approval_timeout_hours: float,
+    prepared: PreparedWindow,
+    challenger: Challenger,
+    evidence: Evidence,
+    decision: Decision,
+):
+    """Ask a person (``decision.approval: required``); returns the request, approved and refused tasks."""
 
     @task
     def request_approval(evidence: Evidence, decision: Decision) -> dict:
@@ -295,6 +292,34 @@ def promote(
 
         return refuse(_ctx(model), challenger.version, decision, ApprovalResponse(**response), evidence.cycle_run_id)
 
+    request = request_approval(evidence, decision)
+    request >> approve
+    response = XComArg(approve, key=RESPONSE_KEY)
+    return (
+        request,
+        promote_approved(challenger, decision, prepared, response),
+        approval_refused(challenger, decision, evidence, response),
+    )
+
+
+@task_group(tooltip="ask for approval where required, promote or keep the champion, then record the evidence in MLflow")
+def promote(
+    model: str,
+    approval_timeout_hours: float,
+    prepared: PreparedWindow,
+    challenger: Challenger,
+    evidence: Evidence,
+    decision: Decision,
+):
+    @task.branch
+    def route(decision: Decision) -> str:
+        """Hold / reject → keep_champion; promote → promote, or request_approval (``decision.approval: required``)."""
+        if decision.action != "promote":
+            return "promote.keep_champion"
+        from champion_challenger.cycle.approval import needs_approval
+
+        return "promote.request_approval" if needs_approval(_ctx(model), decision) else "promote.promote"
+
     @task(trigger_rule="none_failed_min_one_success")
     def record_decision(evidence: Evidence, decision: Decision, refused: Decision | None = None) -> None:
         from champion_challenger.cycle.recording import record_decision as record
@@ -303,12 +328,8 @@ def promote(
         record(ctx, evidence, refused or decision)
         _link(ctx, run_id=evidence.cycle_run_id, version=evidence.challenger_version)
 
-    request = request_approval(evidence, decision)
-    request >> approve
-    response = XComArg(approve, key=RESPONSE_KEY)
-    approved = promote_approved(challenger, decision, prepared, response)
-    refused = approval_refused(challenger, decision, evidence, response)
-    branches = [promote(challenger, decision, prepared), keep_champion(challenger, decision)]
+    request, approved, refused = _approval(model, approval_timeout_hours, prepared, challenger, evidence, decision)
+    branches = _promote_or_keep(model, prepared, challenger, decision)
     route(decision) >> [*branches, request]
     [*branches, approved, refused] >> record_decision(evidence, decision, refused)
 
@@ -322,73 +343,6 @@ def skip_training(model: str, plan: TrainingPlan, prepared: PreparedWindow):
         record(_ctx(model), prepared, plan)
 
     return record_skip(plan, prepared)
-
-
-def _params(pipeline: Pipeline) -> dict[str, Param]:
-    """The trigger form; its descriptions name this pipeline's file and candidates."""
-    config = pipeline.config
-    candidates = ", ".join(config.ludwig_config_paths()) if config else "-"
-    patterns = ", ".join(config.training.ludwig_configs) if config else "-"
-    return {
-        "window_batches": Param(
-            None,
-            type=["null", "integer"],
-            minimum=1,
-            title="Data window (batches)",
-            description=f"Newest accepted batches to train and evaluate on; empty = training.window_batches of {pipeline.path}.",
-        ),
-        "challenger_configs": Param(
-            [],
-            type="array",
-            items={"type": "string"},
-            title="Challenger configs",
-            description=f"Candidate Ludwig configs to train, by name (file name without .yaml); empty = all. This pipeline's "
-            f"candidates are the files matching training.ludwig_configs ({patterns}) next to {pipeline.path}: {candidates}.",
-        ),
-        "force_train": Param(
-            False,
-            type="boolean",
-            title="Force train",
-            description="Train challengers even when no drift was found and the scheduled retrain is not due.",
-        ),
-        "shadow_fraction": Param(
-            None,
-            type=["null", "number"],
-            minimum=0,
-            maximum=1,
-            title="Shadow fraction",
-            description="Share of live entities the router mirrors to this cycle's challenger; empty = serving.shadow_fraction.",
-        ),
-        "primary_metric": Param(
-            None,
-            type=["null", "string"],
-            title="Primary metric",
-            enum=[None, *PRIMARY_METRICS],
-            description="Override the decision metric of the pipeline config for this run; it must fit the task "
-            "(binary: accuracy, roc_auc, f1, precision, recall, log_loss, brier, ece; multiclass: accuracy, macro_f1, "
-            "log_loss, brier; regression: rmse, mae, r2, smape).",
-        ),
-        "min_improvement": Param(
-            None,
-            type=["null", "number"],
-            minimum=0,
-            title="Minimum improvement",
-            description="Override how much the challenger must beat the champion by on the primary metric.",
-        ),
-        "force_promote": Param(
-            False,
-            type="boolean",
-            title="Force promote",
-            description="Promote the challenger whatever the gate says (the reason records that it was forced).",
-        ),
-        "dry_run": Param(
-            False,
-            type="boolean",
-            title="Dry run",
-            description="Train and compute the decision, log it to MLflow, but register, deploy and promote nothing "
-            "(wins over force_promote).",
-        ),
-    }
 
 
 def _doc(pipeline: Pipeline) -> str:
@@ -427,7 +381,7 @@ def cycle_dag(pipeline: Pipeline):
             "retry_delay": timedelta(seconds=30),
             "on_failure_callback": partial(_mark_cycle_failed, model),
         },
-        params=_params(pipeline),
+        params=cycle_params(pipeline),
     )
     def champion_challenger():
         prepared = ingest(model)

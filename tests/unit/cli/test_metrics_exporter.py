@@ -8,8 +8,8 @@ import urllib.request
 
 import pytest
 
+from champion_challenger.cli.metrics_exporter import CachedReports, exposition, metrics_server
 from champion_challenger.registry.deployment_metrics import compute
-from champion_challenger.registry.metrics_exporter import CachedReports, exposition, metrics_server
 from tests.unit.registry.test_deployment_metrics import CYCLES, LEDGER
 
 
