@@ -9,9 +9,12 @@ from tests.conftest import REPO
 
 @pytest.fixture(scope="module")
 def dagbag():
+    """The DAGs of the shipped pipelines (whatever CCP_PIPELINES another module's stack left in the environment)."""
     from airflow.dag_processing.dagbag import DagBag
 
-    return DagBag(dag_folder=str(REPO / "dags"))
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("CCP_PIPELINES", str(REPO / "configs" / "pipelines"))
+        return DagBag(dag_folder=str(REPO / "dags"))
 
 
 CYCLE = "champion_challenger__churn_classifier"  # the shipped pipeline, configs/pipelines/churn_classifier.yaml
@@ -205,6 +208,7 @@ def test_parse_does_not_touch_connections_or_variables(monkeypatch):
     from airflow.sdk import BaseHook
 
     monkeypatch.setattr(BaseHook, "get_connection", forbidden)
+    monkeypatch.setenv("CCP_PIPELINES", str(REPO / "configs" / "pipelines"))
     bag = DagBag(dag_folder=str(REPO / "dags"))
     assert bag.import_errors == {}
     assert set(DAG_IDS) <= set(bag.dags)
