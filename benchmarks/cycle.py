@@ -37,12 +37,13 @@ from typing import Any
 import yaml
 
 from champion_challenger.airflow.task_resources import resources_path
-from champion_challenger.cli.demo import airflow_api, wait_idle
+from champion_challenger.cli.demo import wait_idle
 from champion_challenger.config.fleet import dag_id
 from champion_challenger.config.pipeline import PipelineConfig
 from champion_challenger.config.settings import REPO_ROOT, load_settings
 from champion_challenger.data.generate import write_batches
 from champion_challenger.stack.airflow_api import AirflowApi
+from champion_challenger.stack.local import airflow_api
 from champion_challenger.stack.processes import free_port, venv_bin
 
 RESULTS = REPO_ROOT / "benchmarks" / "results" / "cycle.json"

@@ -25,7 +25,6 @@ import pytest
 import yaml
 
 from champion_challenger import tags, tracking
-from champion_challenger.cli.demo import airflow_api
 from champion_challenger.config.pipeline import PipelineConfig
 from champion_challenger.config.settings import Settings
 from champion_challenger.cycle.context import CycleContext
@@ -36,6 +35,7 @@ from champion_challenger.registry import model_registry as registry
 from champion_challenger.serving.capture import read_captures
 from champion_challenger.serving.routing import RoutingTable
 from champion_challenger.stack.airflow_api import AirflowApi
+from champion_challenger.stack.local import airflow_api
 from champion_challenger.stack.processes import ServiceProcess, _alive, free_port, tail
 from tests.chaos import report
 from tests.conftest import write_test_configs

@@ -49,10 +49,11 @@ def _cmd_trigger(args: argparse.Namespace) -> Output:
     from champion_challenger.config.fleet import dag_id
     from champion_challenger.config.pipeline import PipelineConfig
     from champion_challenger.errors import ServiceUnavailableError
+    from champion_challenger.stack.local import airflow_api
 
     settings = load_settings()
     config = PipelineConfig.from_yaml(settings.pipeline_config)
-    api = demo.airflow_api(settings)
+    api = airflow_api(settings)
     client = MlflowClient(settings.mlflow_tracking_uri)
     dag = dag_id(config.model_name)
     api.wait_for_dag(dag)

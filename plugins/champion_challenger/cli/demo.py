@@ -40,7 +40,7 @@ def run_demo(settings: Settings, seed: int = 7, rows: int = 2000) -> list[dict]:
     """
     config = PipelineConfig.from_yaml(settings.pipeline_config)
     landing = config.landing_dir(settings.home)
-    api = airflow_api(settings)
+    api = local.airflow_api(settings)
     client = MlflowClient(settings.mlflow_tracking_uri)
     dag = dag_id(config.model_name)
     api.wait_for_dag(dag)
@@ -121,11 +121,6 @@ def _cycle_decision(client: MlflowClient, experiment_name: str, run_id: str) -> 
     if decision is None:
         return "unknown", f"no cycle run for {run_id} in MLflow experiment {experiment_name!r}"
     return decision["action"] or "unknown", decision["reason"] or ""
-
-
-def airflow_api(settings: Settings) -> AirflowApi:
-    """The stack's signed-in API client (:func:`champion_challenger.stack.local.airflow_api`)."""
-    return local.airflow_api(settings)
 
 
 def wait_idle(api: AirflowApi, dag: str, timeout_s: float = 900) -> list[str]:

@@ -60,7 +60,7 @@ def test_a_cycle_lands_its_batches_only_after_the_schedulers_own_run_finished(tm
     )
     landing = demo.PipelineConfig.from_yaml(settings.pipeline_config).landing_dir(tmp_path)
     api = RecordingApi(landing)
-    monkeypatch.setattr(demo, "airflow_api", lambda s: api)
+    monkeypatch.setattr(demo.local, "airflow_api", lambda s: api)
     monkeypatch.setattr(demo, "DEMO_PLAN", [(0, 2), (2, 1)])
     monkeypatch.setattr(demo.time, "sleep", lambda s: None)
     monkeypatch.setattr(demo, "_cycle_decision", lambda client, experiment, run_id: ("promote", f"{run_id} was better"))
