@@ -44,6 +44,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         model_dir, example = _trained_model(Path(tmp) / "train")
         mlflow.set_tracking_uri(f"sqlite:///{tmp}/mlflow.db")
+        mlflow.set_experiment(experiment_id=mlflow.create_experiment("pyfunc-logging", artifact_location=f"{tmp}/artifacts"))
         for _ in range(args.repeats):
             for way, extra in (("inferred", {}), ("given", {"pip_requirements": list(pip_requirements())})):
                 with mlflow.start_run():
