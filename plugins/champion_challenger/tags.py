@@ -41,6 +41,10 @@ APPROVAL = "ccp.approval"
 # ---- registry versions ------------------------------------------------------------------------
 TRAIN_END = "ccp.train_end"
 TRAINING_RUN_ID = "ccp.training_run_id"
+#: On a training run and its version: how Triton serves it, ``onnx`` (the exported graph) or ``ludwig``; and why
+#: ``ludwig`` (the export or its parity check failed).
+SERVING_FORMAT = "ccp.serving_format"
+SERVING_FALLBACK_REASON = "ccp.serving_fallback_reason"
 #: ``ccp.metric.<name>``: the version's offline metric (set when its cycle records the decision).
 METRIC_PREFIX = "ccp.metric."
 

@@ -18,7 +18,7 @@ from champion_challenger import tags
 from champion_challenger.config.ludwig_schema import ModelSchema
 from champion_challenger.training import reports
 from champion_challenger.training.ludwig_trainer import TrainedModel, config_hash
-from champion_challenger.training.pyfunc import LUDWIG_ARTIFACT, LudwigPyfuncModel, pip_requirements
+from champion_challenger.training.pyfunc import LUDWIG_ARTIFACT, SERVING_ARTIFACT, LudwigPyfuncModel, pip_requirements
 
 REFERENCE_ARTIFACT = "reference/reference.parquet"
 
@@ -32,6 +32,8 @@ class CandidateData:
     source: str
     window_start: str
     window_end: str
+    #: Rows the serving export is checked on (the cycle's holdout); None = the validation rows.
+    holdout: pd.DataFrame | None = None
 
 
 def experiment_id(client: MlflowClient, name: str) -> str:
@@ -185,13 +187,30 @@ def log_candidate(
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=LudwigPyfuncModel(),
-            artifacts={LUDWIG_ARTIFACT: str(trained.model_dir)},
+            artifacts={LUDWIG_ARTIFACT: str(trained.model_dir), SERVING_ARTIFACT: str(_serving_export(trained, data))},
             signature=ModelSignature(inputs=infer_signature(example).inputs, outputs=output_schema(trained)),
             input_example=example,
             pip_requirements=list(pip_requirements()),
         )
         mlflow.set_tag(tags.MODEL_URI, info.model_uri)
     return run.info.run_id, info.model_uri
+
+
+def _serving_export(trained: TrainedModel, data: CandidateData) -> Path:
+    """Export the candidate for serving (checked on the holdout, else the validation rows) beside its Ludwig model;
+    the outcome goes on the active run: ``ccp.serving_format`` (onnx / ludwig), the reason for the Ludwig path,
+    the parity figure and the export's seconds."""
+    from champion_challenger.serving.onnx_export import export_serving  # torch: only where a model was trained
+
+    serving = trained.model_dir.parent / SERVING_ARTIFACT
+    export = export_serving(trained.model, serving, data.validation if data.holdout is None else data.holdout)
+    mlflow.set_tag(tags.SERVING_FORMAT, export.format)
+    if export.reason:
+        mlflow.set_tag(tags.SERVING_FALLBACK_REASON, export.reason[:5000])
+    if export.max_abs_diff is not None:
+        mlflow.log_metric("serving_parity_max_abs_diff", export.max_abs_diff)
+    mlflow.log_metric("serving_export_seconds", export.seconds)
+    return serving
 
 
 def output_schema(trained: TrainedModel) -> Schema:

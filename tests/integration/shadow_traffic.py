@@ -106,3 +106,16 @@ def train_task_model(output: dict, fit: pd.DataFrame, work: Path, seed: int = 1,
     )
     model.save(str(work / "model"))
     return work / "model"
+
+
+def export_for_serving(model_dir: Path, rows: pd.DataFrame) -> Path:
+    """The serving export (ONNX graph checked against ``LudwigModel.predict`` on ``rows``) of a saved model,
+    in ``<model_dir>/../serving_export``, as the training task writes it."""
+    from ludwig.api import LudwigModel
+
+    from champion_challenger.serving.onnx_export import export_serving
+
+    dest = model_dir.parent / "serving_export"
+    result = export_serving(LudwigModel.load(str(model_dir), backend="local", logging_level=logging.ERROR), dest, rows)
+    assert result.format == "onnx", result.reason
+    return dest

@@ -28,7 +28,7 @@ from champion_challenger.task import stack_scores
 from champion_challenger.training.ludwig_trainer import train_ludwig
 from champion_challenger.training.pyfunc import ludwig_scores, positive_probability
 from tests.integration import shadow_traffic
-from tests.integration.shadow_traffic import TASK_INPUTS, train_task_model, with_task_targets
+from tests.integration.shadow_traffic import TASK_INPUTS, export_for_serving, train_task_model, with_task_targets
 
 pytestmark = pytest.mark.integration
 MODEL = "serving_test"
@@ -46,10 +46,15 @@ def trained(stack_settings, tmp_path_factory):
 
 
 def test_versions_serve_as_configured_and_match_ludwig(stack_settings, triton_server, trained):
+    """v1 is served from its exported graph, v2 (no export) from the Ludwig model: both answer as Ludwig does."""
     model, schema = trained
     repo = stack_settings.triton_repository
-    for version in (1, 2):
-        triton_repository.export_version(repo, MODEL, version, model.model_dir)
+    exported = export_for_serving(model.model_dir, generate_batch(BatchSpec(8, 500, 3, False)))
+    triton_repository.export_version(repo, MODEL, 1, model.model_dir, exported)
+    triton_repository.export_version(repo, MODEL, 2, model.model_dir)
+    assert triton_repository.version_format(repo, MODEL, 1) == ("onnx", None)
+    assert triton_repository.version_format(repo, MODEL, 2)[0] == "ludwig"
+    assert not (repo / MODEL / "1" / triton_repository.LUDWIG_DIR).exists()
     triton_repository.write_model_config(repo, MODEL, [1])
     client = TritonModelClient(triton_server)
     client.load(MODEL)
@@ -62,15 +67,16 @@ def test_versions_serve_as_configured_and_match_ludwig(stack_settings, triton_se
     assert client.ready_versions(MODEL) == [1, 2]
 
     rows = generate_batch(BatchSpec(9, 500, 3, False))
-    served = client.predict_proba(MODEL, rows, schema, version=2, batch_size=128)
     from ludwig.api import LudwigModel
 
     expected = positive_probability(
         LudwigModel.load(str(model.model_dir), logging_level=logging.ERROR).predict(rows[schema.feature_names])[0],
         schema.target,
     )
-    assert served.shape == (500,)
-    np.testing.assert_allclose(served, expected, atol=1e-6)
+    for version in (1, 2):
+        served = client.predict_proba(MODEL, rows, schema, version=version, batch_size=128)
+        assert served.shape == (500,)
+        np.testing.assert_allclose(served, expected, atol=1e-5)
 
     triton_repository.write_model_config(repo, MODEL, [2])
     client.load(MODEL)
@@ -104,7 +110,8 @@ def task_served(request, stack_settings, triton_server, tmp_path_factory):
     repo, models = stack_settings.triton_repository, {}
     for version, rows in ((1, fit[fit["tier"] != "pro"]), (2, fit)):
         models[version] = train_task_model(output, rows, tmp_path_factory.mktemp(f"{task}-v{version}"), seed=version)
-        triton_repository.export_version(repo, versions, version, models[version])
+        exported = shadow_traffic.export_for_serving(models[version], fit)
+        triton_repository.export_version(repo, versions, version, models[version], exported)
     triton_repository.write_model_config(repo, versions, [1, 2])
     captures = tmp_path_factory.mktemp(f"{task}-captures")
     table = RoutingTable(

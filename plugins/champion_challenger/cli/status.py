@@ -29,6 +29,12 @@ def _version_info(ctx: CycleContext, alias: str) -> dict[str, Any] | None:
         },
         "decision": version.tags.get(tags.DECISION_ACTION),
         "run_id": version.run_id,
+        # Logged before exports: Triton serves it from the Ludwig model.
+        "serving_format": version.tags.get(tags.SERVING_FORMAT, "ludwig"),
+        "serving_fallback_reason": version.tags.get(
+            tags.SERVING_FALLBACK_REASON,
+            None if tags.SERVING_FORMAT in version.tags else "logged before serving exports existed",
+        ),
     }
 
 
@@ -87,7 +93,7 @@ def format_status(status: dict[str, Any]) -> str:
     task = status.get("task", "binary")
     lines = [f"Model {status['model_name']} ({task})  (MLflow {status['mlflow_tracking_uri']}, Triton {status['triton_url']})"]
     first, second = STATUS_METRICS[task]
-    lines.append(f"{'role':<11}{'version':>8}  {'served':<7}{first:>9}{second:>10}  decision")
+    lines.append(f"{'role':<11}{'version':>8}  {'served':<7}{'as':<7}{first:>9}{second:>10}  decision")
     for role in ("champion", "challenger", "previous"):
         info = status[role]
         if info is None:
@@ -96,8 +102,13 @@ def format_status(status: dict[str, Any]) -> str:
         m = info["metrics"]
         lines.append(
             f"{role:<11}{info['version']:>8}  {'yes' if info['served_by_triton'] else 'no':<7}"
+            f"{info.get('serving_format', 'ludwig'):<7}"
             f"{m.get(first, float('nan')):>9.4f}{m.get(second, float('nan')):>10.4f}  {info['decision'] or '-'}"
         )
+    for role in ("champion", "challenger", "previous"):
+        info = status[role]
+        if info and info.get("serving_fallback_reason"):
+            lines.append(f"{role} v{info['version']} is served by the Ludwig path: {info['serving_fallback_reason']}")
     router = status.get("router")
     if router:
         lines.append(

@@ -93,6 +93,7 @@ def load_ludwig_config(path: str | Path, checked_cache: Path | None = None) -> d
     """
     path = Path(path)
     raw = read_yaml(path)
+    _check_model_type(path, raw)
     _check_feature_types(path, raw)
     marker = checked_cache / _check_key(raw) if checked_cache is not None else None
     if marker is not None and marker.exists():
@@ -107,6 +108,18 @@ def load_ludwig_config(path: str | Path, checked_cache: Path | None = None) -> d
     if marker is not None:
         _remember(marker, path)
     return raw
+
+
+def _check_model_type(path: Path, raw: dict[str, Any]) -> None:
+    """Only ECD models: Ludwig 0.17 has no ``gbm`` model type any more, and ``llm`` is not a tabular task."""
+    model_type = raw.get("model_type", "ecd")
+    if model_type == "gbm":
+        raise ConfigError(
+            f"{path}: model_type 'gbm' is not available: Ludwig 0.17.10, which this pipeline pins, removed its "
+            "LightGBM models; use model_type 'ecd' (e.g. combiner 'concat' or 'tabnet' for a tree-like tabular model)"
+        )
+    if model_type != "ecd":
+        raise ConfigError(f"{path}: model_type {model_type!r} is not a tabular model this pipeline trains; use 'ecd'")
 
 
 def _check_key(raw: dict[str, Any]) -> str:

@@ -6,7 +6,9 @@ only after it switched away.
 
 from __future__ import annotations
 
+import logging
 import tempfile
+import time
 from pathlib import Path
 
 from champion_challenger.cycle.context import CycleContext
@@ -15,6 +17,8 @@ from champion_challenger.registry import canary as canaries
 from champion_challenger.registry import model_registry as registry
 from champion_challenger.serving import triton_repository
 from champion_challenger.serving.routing import RoutingTable
+
+log = logging.getLogger(__name__)
 
 
 def sync_serving(ctx: CycleContext, versions: list[int] | None = None, state: AliasState | None = None) -> list[int]:
@@ -41,11 +45,16 @@ def sync_serving(ctx: CycleContext, versions: list[int] | None = None, state: Al
     served = triton_repository.served_signature(repository, ctx.versions_model, versions)
     changed = triton_repository.write_router(repository, ctx.model_name, served, routing_table(ctx, state, versions))
     if changed or not ctx.triton.is_ready(ctx.model_name, int(triton_repository.ROUTER_VERSION)):
+        started = time.perf_counter()
         ctx.triton.load(ctx.model_name)
         ctx.triton.wait_ready(ctx.model_name, [int(triton_repository.ROUTER_VERSION)])
+        log.info("router %s (re)loaded in %.1f s", ctx.model_name, time.perf_counter() - started)
+    else:
+        log.info("router %s: routing table switched (no reload)", ctx.model_name)
     if loaded - set(versions):
         _load_versions(ctx, versions)
     triton_repository.prune_versions(repository, ctx.versions_model, set(versions))
+    log.info("Triton serves %s v%s", ctx.versions_model, ", v".join(str(v) for v in versions))
     return versions
 
 
@@ -101,22 +110,46 @@ def routing_table(ctx: CycleContext, state: AliasState, served: list[int]) -> Ro
 def _load_versions(ctx: CycleContext, versions: list[int]) -> None:
     """Serve exactly ``versions``; a load only when the config changed or one is not ready
     (an unneeded load would reload the champion)."""
+    started = time.perf_counter()
     changed = triton_repository.write_model_config(ctx.settings.triton_repository, ctx.versions_model, versions)
-    if changed or set(versions) - set(ctx.triton.ready_versions(ctx.versions_model)):
+    missing = set(versions) - set(ctx.triton.ready_versions(ctx.versions_model))
+    if changed or missing:
         ctx.triton.load(ctx.versions_model)
     ctx.triton.wait_ready(ctx.versions_model, versions)
+    if changed or missing:
+        repository = ctx.settings.triton_repository
+        formats = {v: triton_repository.version_format(repository, ctx.versions_model, v)[0] for v in versions}
+        log.info(
+            "%s: loaded %s (new: %s) in %.1f s",
+            ctx.versions_model,
+            ", ".join(f"v{v} [{f}]" for v, f in formats.items()),
+            ", ".join(f"v{v}" for v in sorted(missing)) or "none",
+            time.perf_counter() - started,
+        )
 
 
 def _export(ctx: CycleContext, version: int) -> None:
     """Download registry ``version`` and write it into the Triton repository."""
     import mlflow
 
-    from champion_challenger.training.pyfunc import ludwig_dir_in
+    from champion_challenger.training.pyfunc import ludwig_dir_in, serving_dir_in
 
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         local = Path(
             mlflow.artifacts.download_artifacts(
                 artifact_uri=f"models:/{ctx.model_name}/{version}", dst_path=tmp, tracking_uri=ctx.tracking_uri
             )
         )
-        triton_repository.export_version(ctx.settings.triton_repository, ctx.versions_model, version, ludwig_dir_in(local))
+        downloaded = time.perf_counter()
+        repository = ctx.settings.triton_repository
+        triton_repository.export_version(repository, ctx.versions_model, version, ludwig_dir_in(local), serving_dir_in(local))
+    served_as, reason = triton_repository.version_format(repository, ctx.versions_model, version)
+    log.info(
+        "v%d: downloaded in %.1f s, written to the Triton repository in %.1f s, served by %s%s",
+        version,
+        downloaded - started,
+        time.perf_counter() - downloaded,
+        served_as,
+        f" ({reason})" if reason else "",
+    )

@@ -88,6 +88,7 @@ def _train_and_log(ctx: CycleContext, prepared: PreparedWindow, candidate: str) 
         source=str(ctx.store.accepted),
         window_start=str(train_df[ts].min()),
         window_end=str(train_df[ts].max()),
+        holdout=pd.read_parquet(ctx.workspace(prepared.cycle_id) / "holdout.parquet"),
     )
     run_id, _ = tracking.log_candidate(
         ctx.tracking_uri,
@@ -137,6 +138,8 @@ def _register_best(ctx: CycleContext, prepared: PreparedWindow, results: Sequenc
     train_df = pd.read_parquet(ctx.workspace(prepared.cycle_id) / "train.parquet")
     ts = ctx.config.data.timestamp_column
     registry.ensure_registered_model(ctx.client, ctx.model_name, f"Ludwig {TASK_NOUNS[ctx.task]} of {ctx.schema.target!r}")
+    run_tags = ctx.client.get_run(best.run_id).data.tags
+    serving = {k: run_tags[k] for k in (tags.SERVING_FORMAT, tags.SERVING_FALLBACK_REASON) if k in run_tags}
     version = mlflow.register_model(
         best.model_uri,
         ctx.model_name,
@@ -145,6 +148,7 @@ def _register_best(ctx: CycleContext, prepared: PreparedWindow, results: Sequenc
             tags.CANDIDATE: best.candidate,
             tags.TRAIN_END: str(train_df[ts].max()),
             tags.TRAINING_RUN_ID: best.run_id,
+            **serving,
         },
     )
     others = ", ".join(f"{r.candidate} {r.metrics[metric]:.4f}" for r in results)

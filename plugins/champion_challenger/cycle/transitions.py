@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import tempfile
+import time
 from typing import Any
 
 import numpy as np
@@ -86,16 +87,18 @@ def transition(
             ctx.client, ctx.model_name, journal.PendingTransition(action, before, target, served_before, actor, reason)
         )
         entry = ledger.LedgerEntry(action, ctx.model_name, before.champion, target.champion, actor, reason, evidence_run_id)
+        step = _StepClock(f"{action} of {ctx.model_name} to v{target.champion}")
         try:
             sync_serving(ctx, sorted(set(served_before) | {target.champion}), before)
             smoke_test(ctx, target.champion)
-            pending = _mark(ctx, lease, pending, "loaded")
+            pending = _mark(ctx, lease, pending, step("loaded and smoke-tested"))
             registry.move_aliases(ctx.client, ctx.model_name, target, ctx.config.changes.mirror_stages)
-            pending = _mark(ctx, lease, pending, "aliases_moved")
+            pending = _mark(ctx, lease, pending, step("aliases_moved"))
             sync_serving(ctx, target.steady_versions(), target)
-            pending = _mark(ctx, lease, pending, "router_switched")
+            pending = _mark(ctx, lease, pending, step("router_switched"))
             lease.check()
             entry = _commit(ctx, pending, entry)
+            step("committed")
         except Exception:
             if lease.lost:  # the lease's new holder recovers this change from the journal
                 log.error("%s of %s to v%s stopped: the champion lease was lost", action, ctx.model_name, target.champion)
@@ -104,6 +107,22 @@ def transition(
             _undo(ctx, pending)
             raise
         return entry.as_dict()
+
+
+class _StepClock:
+    """Logs each step of a change with its own and the total seconds; returns the journal's step name."""
+
+    _JOURNAL_STEPS = {"loaded and smoke-tested": "loaded"}
+
+    def __init__(self, change: str) -> None:
+        self.change, self.started = change, time.perf_counter()
+        self.last = self.started
+
+    def __call__(self, step: str) -> str:
+        now = time.perf_counter()
+        log.info("%s: %s in %.1f s (%.1f s so far)", self.change, step, now - self.last, now - self.started)
+        self.last = now
+        return self._JOURNAL_STEPS.get(step, step)
 
 
 def _mark(ctx: CycleContext, lease: ChampionLease, pending: journal.PendingTransition, step: str) -> journal.PendingTransition:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -128,3 +129,13 @@ def row_keys(entity_keys: list[str] | None, request_id: str, rows: list[bytes] |
     if request_id:
         return [request_id] if n == 1 else [f"{request_id}:{i}" for i in range(n)]
     return [hashlib.blake2b(row, digest_size=8).hexdigest() for row in (rows or [b""] * n)]
+
+
+def config_classes(parameters: Mapping[str, object]) -> tuple[str, ...]:
+    """The ``classes`` parameter of a Triton model config (as Triton reports it: ``{key: {"string_value": ...}}``).
+
+    Lives here, in a module that imports only NumPy, because the Triton models read it when they load.
+    """
+    value = parameters.get("classes")
+    text = value.get("string_value", "") if isinstance(value, Mapping) else ""
+    return tuple(str(c) for c in json.loads(text)) if text else ()

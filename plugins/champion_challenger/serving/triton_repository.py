@@ -137,26 +137,44 @@ def serving_spec(ludwig_model_dir: Path) -> dict:
     }
 
 
-def export_version(repository: Path, model_name: str, version: int, ludwig_model_dir: Path) -> Path:
-    """Write ``<repository>/<model_name>/<version>/`` from a saved Ludwig model.
+def export_version(
+    repository: Path, model_name: str, version: int, ludwig_model_dir: Path, serving_export: Path | None = None
+) -> Path:
+    """Write ``<repository>/<model_name>/<version>/`` (returned) from a saved Ludwig model and its serving export.
 
-    Idempotent: an existing version folder is replaced atomically.
-
-    Returns:
-        The version folder.
+    Served from ``model.onnx`` when ``serving_export`` (written by :func:`.onnx_export.export_serving`) holds a
+    graph that passed its parity check; else from a copy of ``ludwig_model_dir``, with the export's reason in
+    the spec (``fallback_reason``). Idempotent: an existing version folder is replaced atomically.
     """
+    from champion_challenger.serving.onnx_export import ONNX_FILE, ServingExport
+
     model_dir = repository / model_name
     model_dir.mkdir(parents=True, exist_ok=True)
     staging = model_dir / f".{version}.staging"
     shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(ludwig_model_dir, staging / LUDWIG_DIR)
-    (staging / SPEC_FILE).write_text(json.dumps(serving_spec(ludwig_model_dir), indent=2))
+    staging.mkdir()
+    spec = serving_spec(ludwig_model_dir)
+    export = ServingExport.read(serving_export) if serving_export is not None else None
+    if export is not None and export.format == "onnx" and (serving_export / ONNX_FILE).exists():  # type: ignore[operator]
+        shutil.copy2(serving_export / ONNX_FILE, staging / ONNX_FILE)  # type: ignore[operator]
+        spec.update(format="onnx", parity_max_abs_diff=export.max_abs_diff)
+    else:
+        shutil.copytree(ludwig_model_dir, staging / LUDWIG_DIR)
+        reason = export.reason if export else "the version was logged without a serving export"
+        spec.update(format="ludwig", fallback_reason=reason)
+    (staging / SPEC_FILE).write_text(json.dumps(spec, indent=2))
     (staging / "model.py").write_text(_backend_source("model.py"))
     final = model_dir / str(version)
     if final.exists():
         shutil.rmtree(final)
     os.replace(staging, final)
     return final
+
+
+def version_format(repository: Path, model_name: str, version: int) -> tuple[str, str | None]:
+    """How an exported version is served: ``("onnx", None)`` or ``("ludwig", reason)``."""
+    spec = json.loads((repository / model_name / str(version) / SPEC_FILE).read_text())
+    return spec.get("format", "ludwig"), spec.get("fallback_reason")
 
 
 def exported_versions(repository: Path, model_name: str) -> list[int]:
@@ -331,13 +349,6 @@ parameters [
 dynamic_batching {{ max_queue_delay_microseconds: {MAX_QUEUE_DELAY_US} }}
 instance_group [ {{ kind: KIND_CPU count: 1 }} ]
 """
-
-
-def config_classes(parameters: Mapping[str, object]) -> tuple[str, ...]:
-    """The ``classes`` parameter of a model config (as Triton reports it: ``{key: {"string_value": ...}}``)."""
-    value = parameters.get("classes")
-    text = value.get("string_value", "") if isinstance(value, Mapping) else ""
-    return tuple(str(c) for c in json.loads(text)) if text else ()
 
 
 def probability_column(cls: str) -> str:

@@ -24,6 +24,8 @@ from champion_challenger.serving.triton_repository import frame_scores, output_f
 from champion_challenger.task import OUTPUT_TYPE_TASK, TaskKind
 
 LUDWIG_ARTIFACT = "ludwig_model"
+#: The serving export (:func:`champion_challenger.serving.onnx_export.export_serving`): ONNX graph and its parity check.
+SERVING_ARTIFACT = "serving_export"
 #: What loading the pyfunc needs. Given to ``log_model`` explicitly: otherwise MLflow infers them by loading the
 #: model in a subprocess that imports torch and Ludwig (15-22 s per logged candidate on 2 cores, against 3.3 s
 #: with the list; and its guess left out ludwig and torch).
@@ -73,6 +75,13 @@ def ludwig_dir_in(pyfunc_model_dir: Path) -> Path:
     return pyfunc_model_dir / mlmodel["flavors"]["python_function"]["artifacts"][LUDWIG_ARTIFACT]["path"]
 
 
+def serving_dir_in(pyfunc_model_dir: Path) -> Path | None:
+    """Where the serving export lies inside a downloaded pyfunc model folder; None for a model logged without one."""
+    mlmodel = yaml.safe_load((pyfunc_model_dir / "MLmodel").read_text())
+    artifact = mlmodel["flavors"]["python_function"].get("artifacts", {}).get(SERVING_ARTIFACT)
+    return pyfunc_model_dir / artifact["path"] if artifact else None
+
+
 def positive_probability(scored: pd.DataFrame, target: str) -> np.ndarray:
     """Positive-class probability from ``LudwigModel.predict`` output of a binary target."""
     return ludwig_scores(scored, target, "binary")
@@ -84,4 +93,12 @@ def pyfunc_scores(out: pd.DataFrame, task: TaskKind, classes: Sequence[str] = ()
     return frame_scores(out, task, classes)
 
 
-__all__ = ["LudwigPyfuncModel", "ludwig_dir_in", "pip_requirements", "ludwig_scores", "positive_probability", "pyfunc_scores"]
+__all__ = [
+    "LudwigPyfuncModel",
+    "ludwig_dir_in",
+    "serving_dir_in",
+    "pip_requirements",
+    "ludwig_scores",
+    "positive_probability",
+    "pyfunc_scores",
+]

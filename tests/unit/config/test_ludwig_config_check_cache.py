@@ -60,3 +60,17 @@ def test_the_remembered_check_returns_the_same_config(tmp_path):
     cache = tmp_path / "cache"
     assert load_ludwig_config(SHIPPED, cache) == load_ludwig_config(SHIPPED, cache) == yaml.safe_load(SHIPPED.read_text())
     assert json.loads(json.dumps(load_ludwig_config(SHIPPED)))  # without a cache: checked every time
+
+
+@pytest.mark.parametrize(
+    ("model_type", "message"), [("gbm", "Ludwig 0.17.10.*removed its LightGBM models"), ("llm", "not a tabular")]
+)
+def test_a_model_type_other_than_ecd_is_refused_with_what_to_use(tmp_path, model_type, message):
+    """GBM candidates cannot be trained (Ludwig 0.17 has no gbm model type), so none reaches the serving export."""
+    raw = yaml.safe_load(SHIPPED.read_text())
+    raw["model_type"] = model_type
+    config = tmp_path / "gbm.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match=message):
+        load_ludwig_config(config, tmp_path / "cache")
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())

@@ -12,11 +12,10 @@ import pytest
 from google.protobuf import json_format, text_format
 from tritonclient.grpc import model_config_pb2
 
-from champion_challenger.serving.routing import RoutingTable
+from champion_challenger.serving.routing import RoutingTable, config_classes
 from champion_challenger.serving.triton_repository import (
     SPEC_FILE,
     ServedSignature,
-    config_classes,
     frame_scores,
     output_frame,
     render_config,

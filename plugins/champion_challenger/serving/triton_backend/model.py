@@ -1,7 +1,8 @@
 """Triton Python-backend model serving one Ludwig model version.
 
-Copied into ``<repository>/<model>/<version>/model.py`` next to ``ludwig_model/`` and
-``serving_spec.json`` by :mod:`champion_challenger.serving.triton_repository`.
+Copied into ``<repository>/<model>/<version>/model.py`` next to ``serving_spec.json`` and either
+``model.onnx`` (an exported version, ``format: onnx`` in the spec) or ``ludwig_model/`` by
+:mod:`champion_challenger.serving.triton_repository`.
 
 Inputs: one tensor per Ludwig input feature (``TYPE_FP32`` for numbers, ``TYPE_STRING`` otherwise),
 shape ``[batch, 1]``. Outputs follow the model's task (``task`` in ``serving_spec.json``):
@@ -13,10 +14,12 @@ shape ``[batch, 1]``. Outputs follow the model's task (``task`` in ``serving_spe
   version does not know gets probability 0;
 * regression: ``prediction`` (the predicted value, FP32).
 
-All requests of one ``execute`` call are scored in a single call of the fast tensor path
+All requests of one ``execute`` call are scored in a single call of the exported graph on ONNX Runtime
+(:class:`~champion_challenger.serving.onnx_scoring.OnnxScorer`; this stub imports neither torch nor
+Ludwig). A version that was not exported runs the fast tensor path
 (:class:`~champion_challenger.serving.fast_predictor.TensorPredictor`, same answers as
 ``LudwigModel.predict`` without its ~40 ms DataFrame pipeline); models it does not cover fall back
-to ``LudwigModel.predict``.
+to ``LudwigModel.predict``. The log says which path a version took and how long its load took.
 """
 
 import locale
@@ -37,18 +40,15 @@ import triton_python_backend_utils as pb_utils  # noqa: E402
 
 
 class TritonPythonModel:
-    """Scores rows with the fast tensor path, or ``LudwigModel.predict`` where it does not apply."""
+    """Scores rows with the exported graph, else the fast tensor path, else ``LudwigModel.predict``."""
 
     def initialize(self, args):
-        import logging
+        import time
 
-        import torch
-        from ludwig.api import LudwigModel
+        from champion_challenger.serving.routing import config_classes
 
-        from champion_challenger.serving.fast_predictor import TensorPredictor, UnsupportedModelError
-        from champion_challenger.serving.triton_repository import config_classes
-
-        torch.set_num_threads(int(os.environ.get("CCP_TRITON_TORCH_THREADS", "1")))
+        started = time.perf_counter()
+        self.label = f"{args['model_name']} v{args['model_version']}"
         version_dir = os.path.join(args["model_repository"], args["model_version"])
         with open(os.path.join(version_dir, "serving_spec.json"), encoding="utf-8") as fh:
             self.spec = json.load(fh)
@@ -58,12 +58,10 @@ class TritonPythonModel:
         self.classes = config_classes(config.get("parameters") or {}) or self.own_classes  # the served order
         self.orders = {}  # a request's "classes" parameter (JSON text) -> class order
         self.encoded = {}  # class name -> bytes
-        self.model = LudwigModel.load(os.path.join(version_dir, "ludwig_model"), backend="local", logging_level=logging.ERROR)
-        try:
-            self.fast = TensorPredictor.from_model(self.model)
-        except UnsupportedModelError as exc:
-            pb_utils.Logger.log_warn(f"{args['model_name']} v{args['model_version']}: LudwigModel.predict path ({exc})")
-            self.fast = None
+        if self.spec.get("format") == "onnx":
+            self._score = self._onnx(version_dir)
+        else:
+            self._score = self._ludwig(version_dir)
         # Triton counts an error response as a successful request; count invalid ones ourselves.
         # The family must outlive its metric, so both are kept on the model.
         self.invalid_family = pb_utils.MetricFamily(
@@ -72,6 +70,45 @@ class TritonPythonModel:
             kind=pb_utils.MetricFamily.COUNTER,
         )
         self.invalid_requests = self.invalid_family.Metric(labels={"model": args["model_name"], "version": args["model_version"]})
+        pb_utils.Logger.log_info(f"{self.label}: {self.path} ready in {time.perf_counter() - started:.2f} s")
+
+    def _onnx(self, version_dir):
+        """The exported graph on ONNX Runtime: imports neither torch nor Ludwig."""
+        from champion_challenger.serving.onnx_scoring import OnnxScorer
+
+        scorer = OnnxScorer(os.path.join(version_dir, "model.onnx"), self.spec["features"])
+        self.path = f"ONNX Runtime ({', '.join(scorer.session.get_providers())})"
+        return lambda columns: scorer.task_outputs(self.task, columns)
+
+    def _ludwig(self, version_dir):
+        """The Ludwig model: the fast tensor path, or ``LudwigModel.predict`` where it does not apply."""
+        import logging
+
+        import torch
+        from ludwig.api import LudwigModel
+
+        from champion_challenger.serving.fast_predictor import TensorPredictor, UnsupportedModelError
+
+        torch.set_num_threads(int(os.environ.get("CCP_TRITON_TORCH_THREADS", "1")))
+        model = LudwigModel.load(os.path.join(version_dir, "ludwig_model"), backend="local", logging_level=logging.ERROR)
+        reason = self.spec.get("fallback_reason")
+        try:
+            fast = TensorPredictor.from_model(model)
+            self.path = "Ludwig tensor path" + (f" (not exported: {reason})" if reason else "")
+            return fast.predict
+        except UnsupportedModelError as exc:
+            self.path = f"LudwigModel.predict ({exc})"
+            pb_utils.Logger.log_warn(f"{self.label}: {self.path}")
+
+        def predict(columns):
+            import pandas as pd
+
+            from champion_challenger.serving.prediction_outputs import ludwig_prediction
+
+            scored = model.predict(pd.DataFrame(columns), return_type=pd.DataFrame)[0]
+            return ludwig_prediction(scored, self.spec["target"], self.task, self.spec["threshold"], self.own_classes)
+
+        return predict
 
     def execute(self, requests):
         parsed, errors = [], []
@@ -95,17 +132,6 @@ class TritonPythonModel:
             start = rows.stop
             responses.append(pb_utils.InferenceResponse(output_tensors=self._outputs(answer, rows, order)))
         return responses
-
-    def _score(self, columns):
-        """Scores (multiclass: in this version's own sorted class order) and labels of the rows."""
-        if self.fast is not None:
-            return self.fast.predict(columns)
-        import pandas as pd
-
-        from champion_challenger.serving.prediction_outputs import ludwig_prediction
-
-        scored = self.model.predict(pd.DataFrame(columns), return_type=pd.DataFrame)[0]
-        return ludwig_prediction(scored, self.spec["target"], self.task, self.spec["threshold"], self.own_classes)
 
     def _outputs(self, answer, rows, order):
         """The task's output tensors for ``rows`` of ``answer``."""

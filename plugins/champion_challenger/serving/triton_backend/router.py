@@ -38,7 +38,7 @@ import numpy as np  # noqa: E402
 import triton_python_backend_utils as pb_utils  # noqa: E402
 
 from champion_challenger.serving.capture import CaptureWriter  # noqa: E402
-from champion_challenger.serving.routing import ROUTING_FILE, RoutingTable, plan_rows, row_keys  # noqa: E402
+from champion_challenger.serving.routing import ROUTING_FILE, RoutingTable, config_classes, plan_rows, row_keys  # noqa: E402
 from champion_challenger.serving.shadow_batches import (  # noqa: E402
     Batch,
     ShadowJob,
@@ -55,7 +55,6 @@ from champion_challenger.serving.triton_repository import (  # noqa: E402
     PREDICTION_OUTPUT,
     SCORE_OUTPUT,
     VERSION_OUTPUT,
-    config_classes,
 )
 
 ENTITY_KEY = "entity_key"
