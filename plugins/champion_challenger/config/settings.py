@@ -32,6 +32,11 @@ class Settings:
         mlflow_ui_url: MLflow UI address as a person's browser reaches it (links in Airflow, model
             version descriptions); empty means the tracking URI.
         model: the pipeline (model name) this process acts on when the fleet has several.
+        triton_onnx_backend: which Triton backend serves exported versions: ``python`` (the embedded default: the
+            Python backend runs the graph with onnxruntime) or ``onnxruntime`` (Triton's native backend, in the
+            official container; used when every served version of a model is exported and they share classes).
+        triton_instance_kind: ``KIND_CPU`` or ``KIND_GPU`` for the versions models' instances (the compose stack's
+            Triton has a GPU: ``KIND_GPU``).
         airflow_worker_log_port / airflow_trigger_log_port: the embedded Airflow's log servers (Airflow's
             defaults; two stacks on one host need their own).
     """
@@ -48,6 +53,8 @@ class Settings:
     model: str = ""
     airflow_worker_log_port: int = 8793
     airflow_trigger_log_port: int = 8794
+    triton_onnx_backend: str = "python"
+    triton_instance_kind: str = "KIND_CPU"
 
     @property
     def pipeline_config(self) -> Path:
@@ -97,6 +104,8 @@ def load_settings() -> Settings:
         model=_env("CCP_MODEL", ""),
         airflow_worker_log_port=int(_env("CCP_AIRFLOW_WORKER_LOG_PORT", "8793")),
         airflow_trigger_log_port=int(_env("CCP_AIRFLOW_TRIGGER_LOG_PORT", "8794")),
+        triton_onnx_backend=_env("CCP_TRITON_ONNX_BACKEND", "python"),
+        triton_instance_kind=_env("CCP_TRITON_INSTANCE_KIND", "KIND_CPU"),
     )
 
 

@@ -111,7 +111,10 @@ def _load_versions(ctx: CycleContext, versions: list[int]) -> None:
     """Serve exactly ``versions``; a load only when the config changed or one is not ready
     (an unneeded load would reload the champion)."""
     started = time.perf_counter()
-    changed = triton_repository.write_model_config(ctx.settings.triton_repository, ctx.versions_model, versions)
+    settings = ctx.settings
+    changed = triton_repository.write_model_config(
+        settings.triton_repository, ctx.versions_model, versions, settings.triton_onnx_backend, settings.triton_instance_kind
+    )
     missing = set(versions) - set(ctx.triton.ready_versions(ctx.versions_model))
     if changed or missing:
         ctx.triton.load(ctx.versions_model)

@@ -19,13 +19,13 @@ from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 
 from champion_challenger.config.ludwig_schema import ModelSchema
 from champion_challenger.errors import ServiceUnavailableError
+from champion_challenger.serving.output_frames import output_frame
 from champion_challenger.serving.routing import config_classes
 from champion_challenger.serving.triton_repository import (
     PREDICTION_OUTPUT,
     SCORE_OUTPUT,
     TASK_OUTPUTS,
     VERSION_OUTPUT,
-    output_frame,
 )
 from champion_challenger.task import align_probabilities
 

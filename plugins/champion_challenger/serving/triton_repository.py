@@ -23,7 +23,7 @@ regression     ``prediction`` FP32 [1]                      ``prediction`` (the 
 Both configs carry the parameters ``task`` and ``classes`` (a JSON list: the sorted union of the served
 versions' classes, from each version's ``serving_spec.json``; ``[]`` unless multiclass). The router has
 the same outputs plus ``version`` (INT32, who answered). Clients and the MLflow pyfunc turn these
-outputs into one frame per task (:func:`output_frame`).
+outputs into one frame per task (:func:`.output_frames.output_frame`).
 """
 
 from __future__ import annotations
@@ -36,12 +36,9 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
 from champion_challenger.config.ludwig_schema import NUMERIC_TYPES
 from champion_challenger.serving.routing import RoutingTable
-from champion_challenger.task import OUTPUT_TYPE_TASK, TaskKind, align_probabilities
+from champion_challenger.task import OUTPUT_TYPE_TASK, TaskKind
 
 MAX_BATCH_SIZE = 8192
 #: Longest a request waits for others to batch with; small, so a lone request is not held back.
@@ -52,8 +49,6 @@ ROUTER_VERSION = "1"
 VERSIONS_SUFFIX = "_versions"
 #: Output of the router telling which registry version answered a row.
 VERSION_OUTPUT = "version"
-#: Frame column of one class's probability (multiclass): ``probability_<class>``.
-PROBABILITY_PREFIX = "probability_"
 
 
 @dataclass(frozen=True)
@@ -218,15 +213,31 @@ def served_inputs(repository: Path, model_name: str, versions: list[int]) -> dic
     return served_signature(repository, model_name, versions).inputs
 
 
-def write_model_config(repository: Path, model_name: str, versions: list[int]) -> bool:
+def write_model_config(
+    repository: Path, model_name: str, versions: list[int], onnx_backend: str = "python", kind: str = "KIND_CPU"
+) -> bool:
     """Write ``config.pbtxt`` serving exactly ``versions`` (see :func:`served_signature` for errors).
+
+    Args:
+        onnx_backend: ``onnxruntime`` serves the versions with Triton's native ONNX Runtime backend when every one
+            of them is exported (``format: onnx``) and they share their classes; otherwise, and for ``python``,
+            the Python backend hosts them (``model.py``).
+        kind: the instances' ``KIND_CPU`` / ``KIND_GPU``.
 
     Returns:
         True when the config changed. An unchanged config is not rewritten: Triton reloads every
         version of a model whose config file is newer than its last load.
     """
-    config = render_config(model_name, served_signature(repository, model_name, versions), sorted(set(versions)))
+    served = served_signature(repository, model_name, versions)
+    native = onnx_backend == "onnxruntime" and native_onnx_servable(repository, model_name, versions)
+    config = render_config(model_name, served, sorted(set(versions)), native_onnx=native, kind=kind)
     return _write_if_changed(repository / model_name / "config.pbtxt", config)
+
+
+def native_onnx_servable(repository: Path, model_name: str, versions: Sequence[int]) -> bool:
+    """Every version exported to ONNX and all with the same classes (the native backend cannot reorder them)."""
+    specs = [json.loads((repository / model_name / str(v) / SPEC_FILE).read_text()) for v in versions]
+    return all(s.get("format") == "onnx" for s in specs) and len({tuple(s.get("classes", [])) for s in specs}) <= 1
 
 
 def write_router(repository: Path, router_name: str, served: ServedSignature | Mapping[str, bool], table: RoutingTable) -> bool:
@@ -299,20 +310,26 @@ def _parameter_blocks(served: ServedSignature) -> str:
     return ",\n".join(f'  {{ key: "{key}" value: {{ string_value: "{value}" }} }}' for key, value in escaped.items())
 
 
-def render_config(model_name: str, served: ServedSignature, versions: list[int]) -> str:
-    """Render the versions model's python-backend ``config.pbtxt``.
+def render_config(
+    model_name: str, served: ServedSignature, versions: list[int], native_onnx: bool = False, kind: str = "KIND_CPU"
+) -> str:
+    """Render the versions model's ``config.pbtxt``: the Python backend (``model.py`` per version), or with
+    ``native_onnx`` Triton's ``onnxruntime`` backend on each version's ``model.onnx``.
 
     Args:
         model_name: Triton model name.
         served: inputs, task and classes of the served versions (:func:`served_signature`).
         versions: versions to serve.
+        native_onnx: serve ``model.onnx`` natively (every version exported, see :func:`native_onnx_servable`).
+        kind: ``KIND_CPU`` or ``KIND_GPU``.
 
     Raises:
         ValueError: a multiclass signature without classes.
     """
     version_list = ", ".join(str(v) for v in versions)
+    runtime = 'platform: "onnxruntime_onnx"\ndefault_model_filename: "model.onnx"' if native_onnx else 'backend: "python"'
     return f"""name: "{model_name}"
-backend: "python"
+{runtime}
 max_batch_size: {MAX_BATCH_SIZE}
 version_policy: {{ specific: {{ versions: [ {version_list} ] }} }}
 input [
@@ -325,7 +342,7 @@ parameters [
 {_parameter_blocks(served)}
 ]
 dynamic_batching {{ max_queue_delay_microseconds: {MAX_QUEUE_DELAY_US} }}
-instance_group [ {{ kind: KIND_CPU count: 1 }} ]
+instance_group [ {{ kind: {kind} count: 1 }} ]
 """
 
 
@@ -349,45 +366,6 @@ parameters [
 dynamic_batching {{ max_queue_delay_microseconds: {MAX_QUEUE_DELAY_US} }}
 instance_group [ {{ kind: KIND_CPU count: 1 }} ]
 """
-
-
-def probability_column(cls: str) -> str:
-    """Frame column of one class's probability."""
-    return f"{PROBABILITY_PREFIX}{cls}"
-
-
-def output_frame(task: TaskKind, scores: np.ndarray, predictions: np.ndarray, classes: Sequence[str] = ()) -> pd.DataFrame:
-    """A model's answers as one frame: binary ``probability, prediction``; multiclass ``prediction`` and one
-    ``probability_<class>`` per class (``scores`` columns in ``classes`` order); regression ``prediction``.
-
-    Raises:
-        ValueError: multiclass scores whose width is not ``len(classes)``.
-    """
-    if task == "binary":
-        return pd.DataFrame(
-            {"probability": np.asarray(scores).reshape(-1), PREDICTION_OUTPUT: np.asarray(predictions).reshape(-1)}
-        )
-    if task == "regression":
-        return pd.DataFrame({PREDICTION_OUTPUT: np.asarray(predictions, dtype=float).reshape(-1)})
-    scores = np.asarray(scores).reshape(len(predictions), len(classes))
-    frame = pd.DataFrame({PREDICTION_OUTPUT: [str(p) for p in np.asarray(predictions, dtype=object).reshape(-1)]})
-    for j, cls in enumerate(classes):
-        frame[probability_column(cls)] = scores[:, j]
-    return frame
-
-
-def frame_scores(frame: pd.DataFrame, task: TaskKind, classes: Sequence[str] = ()) -> np.ndarray:
-    """The task's scores from an :func:`output_frame`: ``probability``; the ``probability_<class>`` columns
-    in ``classes`` order (0 for a class the frame lacks; empty = the frame's classes, sorted); or ``prediction``."""
-    if task == "binary":
-        return frame["probability"].to_numpy(dtype=float)
-    if task == "regression":
-        return frame[PREDICTION_OUTPUT].to_numpy(dtype=float)
-    own = [c[len(PROBABILITY_PREFIX) :] for c in frame.columns if c.startswith(PROBABILITY_PREFIX)]
-    order = list(classes) or sorted(own)
-    if frame.empty:
-        return np.empty((0, len(order)))
-    return align_probabilities(frame[[probability_column(c) for c in own]].to_numpy(dtype=float), own, order)
 
 
 def prune_versions(repository: Path, model_name: str, keep: set[int]) -> list[int]:

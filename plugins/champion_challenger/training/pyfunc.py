@@ -1,7 +1,7 @@
 """The Ludwig model as an MLflow pyfunc model.
 
 ``mlflow.pyfunc.load_model("models:/<name>@champion").predict(df)`` returns the same frame as the
-Triton client (:func:`champion_challenger.serving.triton_repository.output_frame`), per task:
+Triton client (:func:`champion_challenger.serving.output_frames.output_frame`), per task:
 binary ``probability`` (positive class) and ``prediction`` (0/1); multiclass ``prediction`` (the
 class) and one ``probability_<class>`` per class (the model's own classes, sorted); regression
 ``prediction`` (the value).
@@ -19,8 +19,8 @@ import pandas as pd
 import yaml
 from mlflow.pyfunc import PythonModel, PythonModelContext
 
+from champion_challenger.serving.output_frames import frame_scores, output_frame
 from champion_challenger.serving.prediction_outputs import ludwig_prediction, ludwig_scores
-from champion_challenger.serving.triton_repository import frame_scores, output_frame
 from champion_challenger.task import OUTPUT_TYPE_TASK, TaskKind
 
 LUDWIG_ARTIFACT = "ludwig_model"

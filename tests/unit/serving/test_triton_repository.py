@@ -12,12 +12,11 @@ import pytest
 from google.protobuf import json_format, text_format
 from tritonclient.grpc import model_config_pb2
 
+from champion_challenger.serving.output_frames import frame_scores, output_frame
 from champion_challenger.serving.routing import RoutingTable, config_classes
 from champion_challenger.serving.triton_repository import (
     SPEC_FILE,
     ServedSignature,
-    frame_scores,
-    output_frame,
     render_config,
     render_router_config,
     served_signature,
@@ -192,3 +191,34 @@ def test_frame_scores_align_classes_by_name():
     np.testing.assert_allclose(frame_scores(frame, "multiclass"), [[0.4, 0.6]])  # default: sorted
     np.testing.assert_allclose(frame_scores(frame, "multiclass", ["c", "b", "a"]), [[0.0, 0.6, 0.4]])
     assert frame_scores(frame.head(0), "multiclass", ["a", "b", "c"]).shape == (0, 3)
+
+
+def _spec_version(repo: Path, model: str, version: int, fmt: str, classes: list[str]) -> None:
+    folder = repo / model / str(version)
+    folder.mkdir(parents=True)
+    spec = {"target": "t", "threshold": 0.5, "task": "multiclass", "classes": classes, "format": fmt}
+    spec["features"] = [{"name": n, "numeric": v} for n, v in INPUTS.items()]
+    (folder / "serving_spec.json").write_text(json.dumps(spec))
+
+
+@pytest.mark.parametrize(
+    ("formats", "classes", "native"),
+    [
+        pytest.param(("onnx", "onnx"), (["a", "b"], ["a", "b"]), True, id="all-exported"),
+        pytest.param(("onnx", "ludwig"), (["a", "b"], ["a", "b"]), False, id="one-on-the-ludwig-path"),
+        pytest.param(("onnx", "onnx"), (["a", "b"], ["a", "b", "c"]), False, id="classes-differ"),
+    ],
+)
+def test_the_native_onnxruntime_backend_serves_only_versions_it_can(tmp_path, formats, classes, native):
+    """Production's Triton serves exported versions with its onnxruntime backend on the GPU; a version on the Ludwig
+    path, or versions whose classes differ (the native backend cannot reorder them), keep the Python backend."""
+    for version, (fmt, own) in enumerate(zip(formats, classes, strict=True), start=1):
+        _spec_version(tmp_path, "m_versions", version, fmt, own)
+    assert write_model_config(tmp_path, "m_versions", [1, 2], onnx_backend="onnxruntime", kind="KIND_GPU")
+    config = _parsed((tmp_path / "m_versions" / "config.pbtxt").read_text())
+    assert config.get("platform", "") == ("onnxruntime_onnx" if native else "")
+    assert config.get("backend", "") == ("" if native else "python")
+    assert config["instance_group"][0]["kind"] == "KIND_GPU"
+    assert config["dynamic_batching"]["max_queue_delay_microseconds"] == "100"
+    write_model_config(tmp_path, "m_versions", [1, 2])  # the embedded default: always the Python backend
+    assert _parsed((tmp_path / "m_versions" / "config.pbtxt").read_text())["backend"] == "python"

@@ -184,17 +184,18 @@ class TritonPythonModel:
         tensors = [pb_utils.get_input_tensor_by_name(request, name) for name in self.feature_names]
         n = len(batch.keys)
         try:
-            answer, latency_ms = self._call(table.versions_model, table.champion, tensors)
+            response, latency_ms = self._exec(table.versions_model, table.champion, tensors)
         except Exception as exc:  # noqa: BLE001 - the caller gets the reason
             self._count("errors", n, version=table.champion, role="champion")
             return self._error(str(exc))
         self._count("rows", n, version=table.champion, role="champion")
         if (plan.mirror.any() or plan.log.any()) and isinstance(batch := self._with_features(request, batch), Batch):
-            stamp, rows = datetime.now(UTC), np.arange(n)
+            answer, stamp, rows = self._arrays(response), datetime.now(UTC), np.arange(n)
             for mask, challenger in ((plan.mirror, table.challenger), (plan.log, None)):
                 self._mirror(batch, rows[mask], *self._champion_answer(answer, mask), latency_ms, challenger, table, stamp)
-        answer[VERSION_OUTPUT] = np.full(n, table.champion, np.int32)
-        return self._tensors(answer, n)
+        # The champion's output tensors go back as they came (no decode and re-encode), plus who answered.
+        version = pb_utils.Tensor(VERSION_OUTPUT, np.full((n, 1), table.champion, np.int32))
+        return pb_utils.InferenceResponse(output_tensors=[*response.output_tensors(), version])
 
     def _answer(self, batch, table):
         """Every output, ``version`` and an error message (or None) per row."""
@@ -231,6 +232,11 @@ class TritonPythonModel:
 
     def _call(self, model, version, tensors):
         """Every declared output (rows first) and the latency (ms) of ``model`` ``version`` on ``tensors`` (BLS)."""
+        response, latency_ms = self._exec(model, version, tensors)
+        return self._arrays(response), latency_ms
+
+    def _exec(self, model, version, tensors):
+        """The BLS response of ``model`` ``version`` on ``tensors`` and its latency (ms); raises on an error response."""
         request = pb_utils.InferenceRequest(
             model_name=model,
             model_version=int(version),
@@ -243,11 +249,15 @@ class TritonPythonModel:
         latency_ms = (time.perf_counter() - start) * 1000
         if response.has_error():
             raise RuntimeError(f"{model} v{version}: {response.error().message()}")
+        return response, latency_ms
+
+    def _arrays(self, response):
+        """Every declared output of a BLS response as an array, rows first."""
         answer = {}
         for name, (_, width) in self.outputs.items():
             values = pb_utils.get_output_tensor_by_name(response, name).as_numpy()
             answer[name] = values.reshape(len(values), width) if width > 1 else values.reshape(-1)
-        return answer, latency_ms
+        return answer
 
     def _response(self, answers, rows):
         errors = [e for e in answers["error"][rows] if e]
