@@ -16,7 +16,6 @@ from mlflow.types import ColSpec, Schema
 
 from champion_challenger import tags
 from champion_challenger.config.ludwig_schema import ModelSchema
-from champion_challenger.training import reports
 from champion_challenger.training.ludwig_trainer import TrainedModel, config_hash
 from champion_challenger.training.pyfunc import LUDWIG_ARTIFACT, SERVING_ARTIFACT, LudwigPyfuncModel, pip_requirements
 
@@ -227,6 +226,8 @@ def output_schema(trained: TrainedModel) -> Schema:
 
 def _log_reports(trained: TrainedModel, data: CandidateData, schema: ModelSchema, metric: str | None) -> None:
     """Learning curves, permutation importance (by ``metric``) and the drift reference sample, into the active run."""
+    from champion_challenger.training import reports  # scikit-learn and matplotlib: only where a model was trained
+
     with tempfile.TemporaryDirectory() as tmp:
         tmp_dir = Path(tmp)
         mlflow.log_artifact(str(reports.plot_learning_curves(trained.epoch_metrics, tmp_dir / "learning_curves.png")), "plots")

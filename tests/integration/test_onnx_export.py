@@ -16,8 +16,8 @@ import pytest
 
 from champion_challenger.data.generate import BatchSpec, generate_batch
 from champion_challenger.serving import triton_repository
-from champion_challenger.serving.onnx_export import EXPORT_FILE, ONNX_FILE, PARITY_TOLERANCE, ServingExport, export_serving
-from champion_challenger.serving.onnx_scoring import OnnxScorer
+from champion_challenger.serving.onnx_export import export_serving
+from champion_challenger.serving.onnx_scoring import EXPORT_FILE, ONNX_FILE, PARITY_TOLERANCE, OnnxScorer, ServingExport
 from tests.integration import test_fast_predictor as fast_cases
 from tests.integration.shadow_traffic import train_task_model, with_task_targets
 

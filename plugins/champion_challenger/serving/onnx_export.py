@@ -39,45 +39,16 @@ import numpy as np
 import pandas as pd
 
 from champion_challenger.serving.fast_predictor import UnsupportedModelError, check_supported
+from champion_challenger.serving.onnx_scoring import EXPORT_FILE, ONNX_FILE, PARITY_TOLERANCE, OnnxScorer, ServingExport
 from champion_challenger.serving.prediction_outputs import ludwig_prediction
 from champion_challenger.task import OUTPUT_TYPE_TASK
 
 log = logging.getLogger(__name__)
 
-ONNX_FILE = "model.onnx"
-EXPORT_FILE = "export.json"
-#: Parity tolerance of every served score against ``LudwigModel.predict`` (absolute and relative).
-PARITY_TOLERANCE = 1e-5
 PARITY_ROWS = 2000
 OPSET = 17
 ML_OPSET = 2
 _INDEX_SUFFIX = "__index"
-
-
-@dataclass(frozen=True)
-class ServingExport:
-    """The outcome of :func:`export_serving` (``export.json`` beside the graph).
-
-    Attributes:
-        format: ``onnx`` (the graph passed the parity check) or ``ludwig`` (served by the Ludwig path).
-        reason: why the Ludwig path (None for ``onnx``).
-        max_abs_diff: largest absolute difference of a score against ``LudwigModel.predict`` (None when
-            the graph was not built).
-        parity_rows: rows the check compared.
-        seconds: time the export and the check took.
-    """
-
-    format: str
-    reason: str | None = None
-    max_abs_diff: float | None = None
-    parity_rows: int = 0
-    seconds: float = 0.0
-
-    @classmethod
-    def read(cls, folder: Path) -> ServingExport | None:
-        """The export recorded in ``folder``; None when it has none (a model logged before exports)."""
-        path = folder / EXPORT_FILE
-        return cls(**json.loads(path.read_text())) if path.exists() else None
 
 
 def export_serving(model: Any, dest: Path, rows: pd.DataFrame) -> ServingExport:
@@ -131,7 +102,6 @@ class Parity:
 
 def parity_difference(model: Any, onnx_path: Path, rows: pd.DataFrame) -> Parity:
     """Compare the graph (run as Triton runs it, :class:`~.onnx_scoring.OnnxScorer`) with ``LudwigModel.predict``."""
-    from champion_challenger.serving.onnx_scoring import OnnxScorer
 
     target = model.config["output_features"][0]
     task = OUTPUT_TYPE_TASK[target["type"]]

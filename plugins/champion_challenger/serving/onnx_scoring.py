@@ -7,6 +7,7 @@ code that serves. Imports only NumPy and ``onnxruntime``.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -15,8 +16,38 @@ from typing import Any
 
 import numpy as np
 
+ONNX_FILE = "model.onnx"
+EXPORT_FILE = "export.json"
+#: Parity tolerance of every served score against ``LudwigModel.predict`` (absolute and relative).
+PARITY_TOLERANCE = 1e-5
 #: Threads ONNX Runtime uses per loaded version (one Triton instance each; Triton batches requests).
 THREADS_ENV = "CCP_TRITON_ONNX_THREADS"
+
+
+@dataclass(frozen=True)
+class ServingExport:
+    """The outcome of :func:`export_serving` (``export.json`` beside the graph).
+
+    Attributes:
+        format: ``onnx`` (the graph passed the parity check) or ``ludwig`` (served by the Ludwig path).
+        reason: why the Ludwig path (None for ``onnx``).
+        max_abs_diff: largest absolute difference of a score against ``LudwigModel.predict`` (None when
+            the graph was not built).
+        parity_rows: rows the check compared.
+        seconds: time the export and the check took.
+    """
+
+    format: str
+    reason: str | None = None
+    max_abs_diff: float | None = None
+    parity_rows: int = 0
+    seconds: float = 0.0
+
+    @classmethod
+    def read(cls, folder: Path) -> ServingExport | None:
+        """The export recorded in ``folder``; None when it has none (a model logged before exports)."""
+        path = folder / EXPORT_FILE
+        return cls(**json.loads(path.read_text())) if path.exists() else None
 
 
 @dataclass(frozen=True)

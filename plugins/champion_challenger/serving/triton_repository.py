@@ -141,7 +141,7 @@ def export_version(
     graph that passed its parity check; else from a copy of ``ludwig_model_dir``, with the export's reason in
     the spec (``fallback_reason``). Idempotent: an existing version folder is replaced atomically.
     """
-    from champion_challenger.serving.onnx_export import ONNX_FILE, ServingExport
+    from champion_challenger.serving.onnx_scoring import ONNX_FILE, ServingExport
 
     model_dir = repository / model_name
     model_dir.mkdir(parents=True, exist_ok=True)

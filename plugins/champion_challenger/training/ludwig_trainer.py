@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 
 from champion_challenger.config.ludwig_schema import ModelSchema
-from champion_challenger.metrics import task_metrics
 from champion_challenger.task import TaskKind, encode_labels
 from champion_challenger.training.pyfunc import ludwig_scores
 
@@ -107,6 +106,8 @@ def train_ludwig(
         classes=tuple(classes),
     )
     y = encode_labels(schema.task, valid_df[schema.target], classes)
+    from champion_challenger.metrics import task_metrics  # scikit-learn: only in the process that trains
+
     trained.validation_metrics = task_metrics(schema.task, y, trained.predict_scores(valid_df[schema.feature_names]))
     return trained
 
