@@ -130,7 +130,12 @@ def test_a_cycle_without_drift_or_due_retrain_skips_training(dag, pipeline):
     from champion_challenger.cli.status import collect_status, format_status
 
     at = cycle.data.tags["ccp.decision.at"]
-    assert at.startswith("20") and f"last decision: skip at {at}: " in format_status(collect_status(pipeline))
+    status = collect_status(pipeline)
+    assert at.startswith("20") and f"last decision: skip at {at}: " in format_status(status)
+    # the champion was exported at training and Triton serves its ONNX graph
+    assert status["champion"]["serving_format"] == "onnx" and status["champion"]["serving_fallback_reason"] is None
+    served = pipeline.settings.triton_repository / pipeline.versions_model / str(status["champion"]["version"])
+    assert (served / "model.onnx").exists() and not (served / "ludwig_model").exists()
     summary = pipeline.client.download_artifacts(cycle.info.run_id, "drift/drift_summary.json")
     assert '"dataset_drift": false' in open(summary).read()
     assert registry.alias_state(pipeline.client, pipeline.model_name) == before
