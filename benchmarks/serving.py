@@ -56,6 +56,7 @@ from champion_challenger.cycle.training import train_challenger_in_process
 from champion_challenger.data.generate import BatchSpec, generate_batch, write_batches
 from champion_challenger.serving.triton_client import TritonModelClient
 from champion_challenger.serving.triton_metrics import parse_counters
+from champion_challenger.serving.triton_repository import MAX_QUEUE_DELAY_US
 from champion_challenger.stack.local import mlflow_service, triton
 from champion_challenger.stack.processes import ServiceProcess, free_port
 from champion_challenger.training.pyfunc import positive_probability
@@ -159,7 +160,8 @@ def measure_all(pipe: CycleContext, rows: pd.DataFrame, args) -> dict:
 
     from champion_challenger.training.pyfunc import ludwig_dir_in
 
-    ludwig_dir = ludwig_dir_in(Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=str(local))))
+    downloaded = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=str(local)))
+    ludwig_dir = ludwig_dir_in(downloaded)
     model = LudwigModel.load(str(ludwig_dir), backend="local", logging_level=logging.ERROR)
     client = TritonModelClient(pipe.triton_url)
     http = RawTriton(pipe, "http")
@@ -176,7 +178,7 @@ def measure_all(pipe: CycleContext, rows: pd.DataFrame, args) -> dict:
         return positive_probability(model.predict(frame[features], return_type=pd.DataFrame)[0], pipe.schema.target)
 
     run("a_inprocess_ludwig_predict", "in-process LudwigModel.predict on a DataFrame", _same, ludwig)
-    floor = InProcessFloor(pipe, local, features)
+    floor = InProcessFloor(pipe, downloaded, features)
     run(
         "a_inprocess_onnx_runtime",
         "in-process ONNX Runtime on the exported graph, 1 thread, columns prepared beforehand (the served path's floor)",
@@ -260,7 +262,7 @@ def measure_all(pipe: CycleContext, rows: pd.DataFrame, args) -> dict:
 class InProcessFloor:
     """The champion's exported graph and Ludwig tensor path in this process: what a served row costs without Triton."""
 
-    def __init__(self, pipe: CycleContext, local: Path, features: list[str]) -> None:
+    def __init__(self, pipe: CycleContext, model_dir: Path, features: list[str]) -> None:
         import torch
 
         from champion_challenger.serving.fast_predictor import TensorPredictor
@@ -268,7 +270,6 @@ class InProcessFloor:
         from champion_challenger.training.pyfunc import ludwig_dir_in, serving_dir_in
 
         torch.set_num_threads(1)
-        model_dir = next(p for p in local.iterdir() if (p / "MLmodel").exists())
         exported = serving_dir_in(model_dir)
         assert exported is not None and (exported / "model.onnx").exists(), "v1 was not exported to ONNX"
         spec = [{"name": f.name, "numeric": f.is_numeric} for f in pipe.schema.features]
@@ -330,7 +331,7 @@ def concurrent_singles(
     inferences, executions = after[0] - before[0], after[1] - before[1]
     return {
         "description": f"{clients} HTTP clients sending single-row requests to the router at once for {seconds:.0f} s "
-        f"(Triton's dynamic batching, max_queue_delay 100 us)",
+        f"(Triton's dynamic batching, max_queue_delay {MAX_QUEUE_DELAY_US} us)",
         **percentiles([x for per_client in latencies for x in per_client]),
         "rows_per_s": round(sum(counts) / elapsed, 1),
         "versions_model_rows_per_execution": round(inferences / executions, 2) if executions else None,

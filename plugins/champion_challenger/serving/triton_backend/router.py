@@ -112,9 +112,11 @@ class TritonPythonModel:
     def execute(self, requests):
         try:
             table = self._routing()
-            parsed = [self._parse(r, features=len(requests) > 1) for r in requests]
         except Exception as exc:  # noqa: BLE001 - no routing table: every request gets the reason
             return [self._error(f"router not ready: {exc}") for _ in requests]
+        if len(requests) == 1 and self._champion_alone(table):
+            return [self._forward(requests[0], table)]
+        parsed = [self._parse(r, features=len(requests) > 1) for r in requests]
         if len(requests) == 1:
             if (answer := self._pass_through(requests[0], parsed[0], table)) is not None:
                 return [answer]
@@ -171,6 +173,26 @@ class TritonPythonModel:
         if tensor is None:
             raise ValueError(f"missing input {name!r}")
         return tensor.as_numpy().reshape(-1, 1)
+
+    @staticmethod
+    def _champion_alone(table):
+        """Every row goes to the champion and none is mirrored or logged: no row needs its key or features."""
+        return table.champion is not None and not table.has_challenger and table.prediction_log_fraction <= 0
+
+    def _forward(self, request, table):
+        """Answer a lone request with the champion alone: its input tensors go to the champion and the champion's
+        output tensors come back as they are; nothing is decoded (Triton has checked the inputs)."""
+        tensors = [pb_utils.get_input_tensor_by_name(request, name) for name in self.feature_names]
+        try:
+            response, _ = self._exec(table.versions_model, table.champion, tensors)
+        except Exception as exc:  # noqa: BLE001 - the caller gets the reason
+            self._count("errors", len(tensors[0].as_numpy()), version=table.champion, role="champion")
+            return self._error(str(exc))
+        outputs = response.output_tensors()
+        n = len(next(t for t in outputs if t.name() == self.score_name).as_numpy())  # numeric: a view, no copy
+        self._count("rows", n, version=table.champion, role="champion")
+        version = pb_utils.Tensor(VERSION_OUTPUT, np.full((n, 1), table.champion, np.int32))
+        return pb_utils.InferenceResponse(output_tensors=[*outputs, version])
 
     def _pass_through(self, request, batch, table):
         """Answer a lone request whose rows all go to the champion by forwarding its input tensors
