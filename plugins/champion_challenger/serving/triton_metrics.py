@@ -5,7 +5,23 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import numpy as np
 import requests
+
+#: Triton data type → NumPy dtype of an output array (strings travel as bytes objects).
+NUMPY_TYPES = {"TYPE_FP32": np.float32, "TYPE_INT32": np.int32, "TYPE_STRING": np.object_}
+#: The router's counters: key → (Prometheus name, help text).
+ROUTER_COUNTERS = {
+    "rows": ("ccp_router_rows_total", "Rows answered (champion/canary) or mirrored (shadow) per version"),
+    "errors": ("ccp_router_errors_total", "Rows that failed at a version"),
+    "disagreements": (
+        "ccp_shadow_disagreements_total",
+        "Mirrored rows where the challenger's answer differs from the champion's "
+        "(labels; regression: values further apart than the routing table's disagreement_tolerance)",
+    ),
+    "dropped": ("ccp_shadow_dropped_total", "Mirrored rows lost: the shadow queue was full or the shadow path failed"),
+    "captured": ("ccp_capture_records_total", "Capture records written"),
+}
 
 _LINE = re.compile(r"^(?P<name>(nv_inference|ccp)_[a-z_]+)\{(?P<labels>[^}]*)\}\s+(?P<value>[0-9.eE+\-]+)$")
 

@@ -10,12 +10,12 @@ capture record (:mod:`champion_challenger.serving.capture`).
 Routing comes from ``routing.json`` beside ``config.pbtxt`` and is re-read when the file changes:
 switching the champion is an atomic file replace, not a model reload.
 
-Inputs: the served features plus an optional ``entity_key`` (TYPE_STRING) for sticky routing.
-Outputs: those the config declares (the task's outputs of ``<model>_versions``, see
-:mod:`champion_challenger.serving.triton_repository`) and ``version`` (INT32, who answered). The
-router reads their names, types and widths from its config, and the ``task`` and ``classes``
-parameters; each call to a version passes ``classes`` as a request parameter, so the version's
-class probabilities come back in the router's order whatever the versions model's config says.
+Inputs: the served features plus an optional ``entity_key`` (TYPE_STRING) for sticky routing. Outputs: those
+the config declares (the task's outputs of ``<model>_versions``, see :mod:`.triton_repository`) and ``version``
+(INT32, who answered), read from its config with the ``task`` and ``classes`` parameters; each call to a version
+passes ``classes``, so class probabilities come back in the router's order whatever the versions model says.
+A lone request with the champion alone is forwarded as it came and answered with the champion's tensors as they
+came: nothing is decoded, no key hashed.
 """
 
 import locale
@@ -51,6 +51,7 @@ from champion_challenger.serving.shadow_batches import (  # noqa: E402
     text,
 )
 from champion_challenger.serving.shadow_queue import collect_jobs, drain_rows  # noqa: E402
+from champion_challenger.serving.triton_metrics import NUMPY_TYPES, ROUTER_COUNTERS  # noqa: E402
 from champion_challenger.serving.triton_repository import (  # noqa: E402
     PREDICTION_OUTPUT,
     SCORE_OUTPUT,
@@ -58,20 +59,6 @@ from champion_challenger.serving.triton_repository import (  # noqa: E402
 )
 
 ENTITY_KEY = "entity_key"
-#: Triton data type → NumPy dtype of an output array (strings travel as bytes objects).
-NUMPY_TYPES = {"TYPE_FP32": np.float32, "TYPE_INT32": np.int32, "TYPE_STRING": np.object_}
-#: The router's counters: key → (Prometheus name, help text).
-COUNTERS = {
-    "rows": ("ccp_router_rows_total", "Rows answered (champion/canary) or mirrored (shadow) per version"),
-    "errors": ("ccp_router_errors_total", "Rows that failed at a version"),
-    "disagreements": (
-        "ccp_shadow_disagreements_total",
-        "Mirrored rows where the challenger's answer differs from the champion's "
-        "(labels; regression: values further apart than the routing table's disagreement_tolerance)",
-    ),
-    "dropped": ("ccp_shadow_dropped_total", "Mirrored rows lost: the shadow queue was full or the shadow path failed"),
-    "captured": ("ccp_capture_records_total", "Capture records written"),
-}
 
 
 class TritonPythonModel:
@@ -98,7 +85,7 @@ class TritonPythonModel:
         self.writer = None
         self.families = {
             key: pb_utils.MetricFamily(name, description, pb_utils.MetricFamily.COUNTER)
-            for key, (name, description) in COUNTERS.items()
+            for key, (name, description) in ROUTER_COUNTERS.items()
         }
         self.metrics = {}
         # The request path and the shadow thread share this interpreter: hand the GIL over often
@@ -180,8 +167,7 @@ class TritonPythonModel:
         return table.champion is not None and not table.has_challenger and table.prediction_log_fraction <= 0
 
     def _forward(self, request, table):
-        """Answer a lone request with the champion alone: its input tensors go to the champion and the champion's
-        output tensors come back as they are; nothing is decoded (Triton has checked the inputs)."""
+        """Input tensors to the champion, its output tensors back, nothing decoded (Triton checked the inputs)."""
         tensors = [pb_utils.get_input_tensor_by_name(request, name) for name in self.feature_names]
         try:
             response, _ = self._exec(table.versions_model, table.champion, tensors)
@@ -285,14 +271,9 @@ class TritonPythonModel:
         errors = [e for e in answers["error"][rows] if e]
         if errors:
             return self._error(errors[0])
-        return self._tensors({name: answers[name][rows] for name in (*self.outputs, VERSION_OUTPUT)}, rows.stop - rows.start)
-
-    @staticmethod
-    def _tensors(answer, n):
-        """A response carrying ``answer``'s arrays as ``[rows, width]`` tensors."""
-        return pb_utils.InferenceResponse(
-            output_tensors=[pb_utils.Tensor(name, values.reshape(n, -1)) for name, values in answer.items()]
-        )
+        n = rows.stop - rows.start  # every output as [rows, width]
+        tensors = [pb_utils.Tensor(name, answers[name][rows].reshape(n, -1)) for name in (*self.outputs, VERSION_OUTPUT)]
+        return pb_utils.InferenceResponse(output_tensors=tensors)
 
     @staticmethod
     def _error(message):
