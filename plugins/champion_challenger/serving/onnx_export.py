@@ -70,13 +70,13 @@ def export_serving(model: Any, dest: Path, rows: pd.DataFrame) -> ServingExport:
         if sample.empty:
             raise UnsupportedModelError("no rows to check the exported graph against LudwigModel.predict")
         write_onnx(model, dest / ONNX_FILE)
-        diff = parity_difference(model, dest / ONNX_FILE, sample)
-        if not diff.ok:
-            raise UnsupportedModelError(f"parity check failed: {diff.describe()}")
-        result = ServingExport("onnx", None, diff.max_abs, len(sample))
+        parity = parity_difference(model, dest / ONNX_FILE, sample)
+        if not parity.ok:
+            raise ParityError(parity)
+        result = ServingExport("onnx", None, parity.max_abs, len(sample))
     except Exception as exc:  # noqa: BLE001 - any failure keeps the Ludwig path, with its reason
         (dest / ONNX_FILE).unlink(missing_ok=True)
-        max_abs = getattr(locals().get("diff"), "max_abs", None)
+        max_abs = exc.parity.max_abs if isinstance(exc, ParityError) else None
         result = ServingExport("ludwig", f"{type(exc).__name__}: {exc}", max_abs, len(sample))
     result = ServingExport(**{**asdict(result), "seconds": round(time.perf_counter() - started, 3)})
     (dest / EXPORT_FILE).write_text(json.dumps(asdict(result), indent=2))
@@ -100,9 +100,16 @@ class Parity:
         return f"max |onnx - ludwig| {self.max_abs:.3g} (tolerance {PARITY_TOLERANCE:g}), {self.labels_differ} label(s) differ"
 
 
+class ParityError(UnsupportedModelError):
+    """The exported graph answers differently from ``LudwigModel.predict``."""
+
+    def __init__(self, parity: Parity) -> None:
+        super().__init__(f"parity check failed: {parity.describe()}")
+        self.parity = parity
+
+
 def parity_difference(model: Any, onnx_path: Path, rows: pd.DataFrame) -> Parity:
     """Compare the graph (run as Triton runs it, :class:`~.onnx_scoring.OnnxScorer`) with ``LudwigModel.predict``."""
-
     target = model.config["output_features"][0]
     task = OUTPUT_TYPE_TASK[target["type"]]
     vocabulary = model.training_set_metadata[target["name"]].get("idx2str", []) if task == "multiclass" else []
@@ -132,7 +139,7 @@ def write_onnx(model: Any, path: Path) -> None:
     import torch
 
     check_supported(model.config, model.training_set_metadata)
-    wrapper = _GraphModule(model)
+    wrapper = _graph_module(model)
     sample = wrapper.sample_inputs()
     names = wrapper.input_names()
     outputs = wrapper.output_names()
@@ -243,7 +250,8 @@ def _graph_module_class() -> type:
     return GraphModule
 
 
-def _GraphModule(model: Any) -> Any:  # noqa: N802 - builds the torch class lazily (torch is imported on use)
+def _graph_module(model: Any) -> Any:
+    """The export wrapper of ``model`` (its class is built on first use: torch is imported only here)."""
     return _graph_module_class()(model)
 
 

@@ -13,7 +13,7 @@ def _version(number: int, fmt: str, reason: str | None) -> dict:
 
 
 def test_status_shows_the_serving_format_and_the_reason_for_the_ludwig_path():
-    reason = "UnsupportedModelError: parity check failed: max |onnx - ludwig| 0.104 (tolerance 1e-05), 12 label(s) differ"
+    reason = "ParityError: parity check failed: max |onnx - ludwig| 0.104 (tolerance 1e-05), 12 label(s) differ"
     status = {
         "model_name": "churn", "mlflow_tracking_uri": "http://m", "triton_url": "t", "champion": _version(3, "onnx", None),
         "challenger": _version(4, "ludwig", reason), "previous": None, "router": None, "pending_transition": None,
