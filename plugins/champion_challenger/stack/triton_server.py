@@ -91,6 +91,9 @@ def triton_service(
         "--exit-on-error=false",
         "--exit-timeout-secs=10",
         "--strict-readiness=false",
+        # Every config.pbtxt is written in full by the pipeline. Auto-complete would start a throw-away Python stub
+        # per model load just to ask model.py for a config (1.3 s of each 1.6 s load, measured).
+        "--disable-auto-complete-config",
     ]
     if any((p / "config.pbtxt").exists() for p in repository.iterdir()):
         command.append("--load-model=*")
