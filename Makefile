@@ -7,7 +7,7 @@ PYTHON ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.1
 	$$p -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null && { echo $$p; break; }; done)
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup up down wipe demo test test-topology test-fast chaos lint format bench bench-serving bench-gate bench-cycle status logs lock clean
+.PHONY: help setup up down wipe demo test test-topology test-fast chaos lint format bench bench-serving bench-load bench-gate bench-cycle status logs lock clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -62,10 +62,13 @@ format: setup  ## ruff: fix what can be fixed and format the code
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: bench-serving bench-gate bench-cycle  ## run every benchmark (figures go to benchmarks/results/ and BENCHMARKS.md)
+bench: bench-serving bench-load bench-gate bench-cycle  ## run every benchmark (figures go to benchmarks/results/ and BENCHMARKS.md)
 
 bench-serving: setup  ## serving latency/throughput: Ludwig in-process, Triton, router+shadow, mlflow serve, per-row HTTP
 	$(BIN)/python benchmarks/serving.py
+
+bench-load: setup  ## Triton load until ready of a fresh exported version, and of a version added beside it
+	$(BIN)/python benchmarks/triton_load.py
 
 bench-cycle: setup  ## whole cycles through Airflow at 10k, 100k and 1M rows: per-task seconds and peak RSS (SIZES=10k,100k to limit)
 	$(BIN)/python benchmarks/cycle.py --sizes $(or $(SIZES),10k,100k,1M)
