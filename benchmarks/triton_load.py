@@ -23,9 +23,9 @@ from champion_challenger.data.generate import BatchSpec, generate_batch
 from champion_challenger.serving import triton_repository
 from champion_challenger.serving.triton_client import TritonModelClient
 from champion_challenger.stack.local import triton
-from champion_challenger.stack.processes import free_port
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.conftest import settings_on_free_ports  # noqa: E402
 from tests.integration.shadow_traffic import export_for_serving, train_task_model, with_task_targets  # noqa: E402
 
 
@@ -35,17 +35,7 @@ def main() -> int:
         fit = with_task_targets(pd.concat([generate_batch(BatchSpec(i, 400, 6, False)) for i in range(2)], ignore_index=True), 2)
         model_dir = train_task_model({"name": "churned", "type": "binary"}, fit, home / "model")
         exported = export_for_serving(model_dir, fit)
-        mlflow_port = free_port()
-        settings = Settings(
-            home=home / "home",
-            pipelines=home,
-            mlflow_tracking_uri=f"http://127.0.0.1:{mlflow_port}",
-            triton_url=f"127.0.0.1:{free_port()}",
-            triton_grpc_port=free_port(),
-            triton_metrics_port=free_port(),
-            airflow_port=free_port(),
-            mlflow_port=mlflow_port,
-        )
+        settings = settings_on_free_ports(home / "home", home)
         service = triton(settings)
         service.start(timeout_s=180)
         try:

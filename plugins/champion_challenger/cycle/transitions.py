@@ -91,7 +91,7 @@ def transition(
         try:
             sync_serving(ctx, sorted(set(served_before) | {target.champion}), before)
             smoke_test(ctx, target.champion)
-            pending = _mark(ctx, lease, pending, step("loaded and smoke-tested"))
+            pending = _mark(ctx, lease, pending, step("loaded", "loaded and smoke-tested"))
             registry.move_aliases(ctx.client, ctx.model_name, target, ctx.config.changes.mirror_stages)
             pending = _mark(ctx, lease, pending, step("aliases_moved"))
             sync_serving(ctx, target.steady_versions(), target)
@@ -110,19 +110,17 @@ def transition(
 
 
 class _StepClock:
-    """Logs each step of a change with its own and the total seconds; returns the journal's step name."""
-
-    _JOURNAL_STEPS = {"loaded and smoke-tested": "loaded"}
+    """Logs each step of a change with its own and the total seconds; returns the step (the journal's name)."""
 
     def __init__(self, change: str) -> None:
         self.change, self.started = change, time.perf_counter()
         self.last = self.started
 
-    def __call__(self, step: str) -> str:
+    def __call__(self, step: str, label: str | None = None) -> str:
         now = time.perf_counter()
-        log.info("%s: %s in %.1f s (%.1f s so far)", self.change, step, now - self.last, now - self.started)
+        log.info("%s: %s in %.1f s (%.1f s so far)", self.change, label or step, now - self.last, now - self.started)
         self.last = now
-        return self._JOURNAL_STEPS.get(step, step)
+        return step
 
 
 def _mark(ctx: CycleContext, lease: ChampionLease, pending: journal.PendingTransition, step: str) -> journal.PendingTransition:
