@@ -129,8 +129,12 @@ def write_configs(dest: Path, epochs: int) -> Path:
     return dest / "pipeline.yaml"
 
 
+#: Switches a caller may set to compare runs (the rest of CCP_*, MLFLOW_* and AIRFLOW* is this stack's own).
+PASSED_SWITCHES = ("CCP_AIRFLOW_PRELOAD", "CCP_ROUTER_CHAMPION_IN_PROCESS")
+
+
 def stack_env(root: Path, pipeline_config: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CCP_", "MLFLOW_", "AIRFLOW"))}
+    env = {k: v for k, v in os.environ.items() if k in PASSED_SWITCHES or not k.startswith(("CCP_", "MLFLOW_", "AIRFLOW"))}
     ports = {name: str(free_port()) for name in ("MLFLOW", "TRITON_HTTP", "TRITON_GRPC", "TRITON_METRICS", "AIRFLOW")}
     return {**env, "CCP_HOME": str(root / "home"), "CCP_PIPELINES": str(pipeline_config),
             **{f"CCP_{name}_PORT": port for name, port in ports.items()}}  # fmt: skip
