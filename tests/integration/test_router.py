@@ -1,5 +1,6 @@
 """The BLS router in a REAL Triton server with real Ludwig models: champion by default, shadow
-mirroring into the capture store, sticky canary, per-version counters, clear errors."""
+mirroring into the capture store, sticky canary, per-version counters, clear errors. v1 is exported (ONNX:
+the router scores it in its own process while it is the champion), v2 is served by the Ludwig path (BLS)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from champion_challenger.serving import triton_repository
 from champion_challenger.serving.capture import FEATURE_PREFIX, RECORD_COLUMNS, read_captures
 from champion_challenger.serving.routing import CANARY_SALT, SHADOW_SALT, RoutingTable, bucket
 from champion_challenger.serving.triton_client import TritonModelClient, _inputs
-from champion_challenger.serving.triton_metrics import parse_counters
+from champion_challenger.serving.triton_metrics import VersionTraffic, fetch_traffic, parse_counters
 from champion_challenger.training.ludwig_trainer import train_ludwig
 from tests.integration import shadow_traffic
 
@@ -29,7 +30,7 @@ VERSIONS = triton_repository.versions_model_name(ROUTER)
 
 @pytest.fixture(scope="module")
 def served(stack_settings, triton_server, tmp_path_factory):
-    """Two different Ludwig models as versions 1 and 2 behind a router whose champion is v1."""
+    """Two different Ludwig models as versions 1 (exported) and 2 (Ludwig path) behind a router whose champion is v1."""
     config = PipelineConfig.from_yaml(stack_settings.pipeline_config)
     candidates = load_candidate_configs(config)
     schema = model_schema(config, candidates)
@@ -38,7 +39,8 @@ def served(stack_settings, triton_server, tmp_path_factory):
     repo = stack_settings.triton_repository
     for version, (candidate, seed) in enumerate([("churn_mlp", 1), ("churn_ft_transformer", 2)], start=1):
         model = train_ludwig(candidates[candidate], fit, valid, schema, tmp_path_factory.mktemp(f"v{version}"), seed=seed)
-        triton_repository.export_version(repo, VERSIONS, version, model.model_dir)
+        export = shadow_traffic.export_for_serving(model.model_dir, valid) if version == 1 else None
+        triton_repository.export_version(repo, VERSIONS, version, model.model_dir, export)
     triton_repository.write_model_config(repo, VERSIONS, [1, 2])
     client = TritonModelClient(triton_server)
     client.load(VERSIONS)
@@ -78,6 +80,34 @@ def test_a_client_naming_no_version_gets_the_champion(stack_settings, served):
 
     route(stack_settings, client, RoutingTable(VERSIONS, champion=2, challenger=None, capture_dir=str(captures)))
     assert client.score(ROUTER, rows.head(5), schema)["version"].tolist() == [2] * 5  # switched without reload
+
+
+def test_an_exported_champion_is_scored_in_the_router_and_counted_for_the_watch(stack_settings, served):
+    """No second Python stub on the request path; the post-promotion watch still sees the champion's requests."""
+    client, schema, captures = served
+    route(stack_settings, client, RoutingTable(VERSIONS, champion=1, challenger=None, capture_dir=str(captures)))
+    before = fetch_traffic(stack_settings.triton_metrics_url, VERSIONS)
+    raw_before = _triton_successes(stack_settings, version="1")
+    rows = entities(120, 6)
+    answered = client.score(ROUTER, rows, schema, batch_size=40)  # 3 requests, the champion-alone path
+    after = fetch_traffic(stack_settings.triton_metrics_url, VERSIONS)
+    assert _triton_successes(stack_settings, version="1") == raw_before  # v1's own stub was not called
+    assert after[1].since(before.get(1, VersionTraffic()).as_dict()).success == 3  # yet the watch sees the 3 requests v1 answered
+    assert after[1].duration_us > before.get(1, VersionTraffic()).duration_us
+    assert answered["version"].tolist() == [1] * 120
+    np.testing.assert_allclose(answered["probability"], client.predict_proba(VERSIONS, rows, schema, version=1), atol=1e-6)
+
+    route(stack_settings, client, RoutingTable(VERSIONS, champion=2, challenger=None, capture_dir=str(captures)))
+    raw_before = _triton_successes(stack_settings, version="2")
+    assert client.score(ROUTER, rows.head(5), schema)["version"].tolist() == [2] * 5
+    assert _triton_successes(stack_settings, version="2") - raw_before == 1  # a Ludwig-path champion: over BLS
+
+
+def _triton_successes(settings, version: str) -> float:
+    """Triton's own success counter of a version of the versions model (requests that reached its stub)."""
+    text = requests.get(settings.triton_metrics_url, timeout=10).text
+    prefix = f'nv_inference_request_success{{model="{VERSIONS}",version="{version}"}}'
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(prefix))
 
 
 def test_shadow_mirrors_the_configured_entities_into_the_capture_store(stack_settings, served):

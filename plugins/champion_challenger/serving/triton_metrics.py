@@ -1,4 +1,5 @@
-"""Read Triton's Prometheus metrics: per-version request success, failure and latency counters."""
+"""Read Triton's Prometheus metrics: per-version request success, failure and latency counters (Triton's own, and
+the router's for the versions it scores in its process)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,15 @@ ROUTER_COUNTERS = {
     ),
     "dropped": ("ccp_shadow_dropped_total", "Mirrored rows lost: the shadow queue was full or the shadow path failed"),
     "captured": ("ccp_capture_records_total", "Capture records written"),
+}
+
+#: Requests of a version the router scored in its own process (an exported champion; see
+#: :func:`.served_tensors.load_in_process`), labelled with the versions model and version like Triton's own
+#: ``nv_inference_request_*`` counters, and read together with them: key → (Prometheus name, help text).
+IN_PROCESS_COUNTERS = {
+    "success": ("ccp_inprocess_request_success", "Requests of a version scored in the router's process, answered"),
+    "failure": ("ccp_inprocess_request_failure", "Requests of a version scored in the router's process, failed"),
+    "duration_us": ("ccp_inprocess_request_duration_us", "Time spent scoring them in the router's process (µs)"),
 }
 
 _LINE = re.compile(r"^(?P<name>(nv_inference|ccp)_[a-z_]+)\{(?P<labels>[^}]*)\}\s+(?P<value>[0-9.eE+\-]+)$")
@@ -69,6 +79,7 @@ def parse_metrics(text: str, model_name: str) -> dict[int, VersionTraffic]:
         "nv_inference_request_failure": "failure",
         "nv_inference_request_duration_us": "duration_us",
         "ccp_invalid_requests_total": "invalid",
+        **{name: key for key, (name, _) in IN_PROCESS_COUNTERS.items()},
     }
     for line in text.splitlines():
         match = _LINE.match(line.strip())

@@ -35,6 +35,10 @@ KNOWN_METRICS = {
     "ccp_shadow_dropped_total",
     "ccp_capture_records_total",
     "ccp_invalid_requests_total",
+    # the router, for the versions it scores in its own process (an exported champion, Python backend)
+    "ccp_inprocess_request_success",
+    "ccp_inprocess_request_failure",
+    "ccp_inprocess_request_duration_us",
     # ccp exporter: the deployment metrics of every model
     *(PREFIX + name for name in GAUGES),
 }

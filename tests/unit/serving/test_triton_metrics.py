@@ -23,3 +23,15 @@ def test_parse_counts_per_version_and_invalid_requests_as_failures():
     assert traffic[1].mean_latency_ms == pytest.approx(2.0)
     assert traffic[2].success == 36 and traffic[2].failure == 10
     assert traffic[2].error_rate == pytest.approx(10 / 46)
+
+
+def test_requests_the_router_scored_in_its_process_count_as_the_versions_own():
+    text = TEXT + (
+        'ccp_inprocess_request_success{model="m",version="1"} 10\n'
+        'ccp_inprocess_request_failure{model="m",version="1"} 2\n'
+        'ccp_inprocess_request_duration_us{model="m",version="1"} 20000\n'
+        'ccp_inprocess_request_success{model="other",version="1"} 99\n'
+    )
+    traffic = parse_metrics(text, "m")
+    assert traffic[1].success == 100 and traffic[1].failure == 2
+    assert traffic[1].mean_latency_ms == pytest.approx(200000 / 1000 / 100)

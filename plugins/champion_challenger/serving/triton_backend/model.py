@@ -46,18 +46,19 @@ class TritonPythonModel:
         import time
 
         from champion_challenger.serving.routing import config_classes
+        from champion_challenger.serving.served_tensors import AnswerArrays, read_spec, request_columns
 
         started = time.perf_counter()
         self.label = f"{args['model_name']} v{args['model_version']}"
         version_dir = os.path.join(args["model_repository"], args["model_version"])
-        with open(os.path.join(version_dir, "serving_spec.json"), encoding="utf-8") as fh:
-            self.spec = json.load(fh)
+        self.spec = read_spec(version_dir)
         self.task = self.spec.get("task", "binary")  # exported before tasks were recorded: binary
         self.own_classes = tuple(self.spec.get("classes", []))  # this version's classes, sorted
         config = json.loads(args["model_config"])
         self.classes = config_classes(config.get("parameters") or {}) or self.own_classes  # the served order
         self.orders = {}  # a request's "classes" parameter (JSON text) -> class order
-        self.encoded = {}  # class name -> bytes
+        self.answers = AnswerArrays(self.task, self.own_classes)
+        self.request_columns = request_columns
         if self.spec.get("format") == "onnx":
             self._score = self._onnx(version_dir)
         else:
@@ -135,22 +136,7 @@ class TritonPythonModel:
 
     def _outputs(self, answer, rows, order):
         """The task's output tensors for ``rows`` of ``answer``."""
-        scores, labels = answer.scores[rows], answer.predictions[rows]
-        if self.task == "binary":
-            return [
-                pb_utils.Tensor("probability", scores.astype(np.float32).reshape(-1, 1)),
-                pb_utils.Tensor("prediction", labels.astype(np.int32).reshape(-1, 1)),
-            ]
-        if self.task == "regression":
-            return [pb_utils.Tensor("prediction", scores.astype(np.float32).reshape(-1, 1))]
-        from champion_challenger.task import align_probabilities
-
-        probabilities = scores if order == self.own_classes else align_probabilities(scores, self.own_classes, order)
-        encoded = np.array([self._encode(label) for label in labels], dtype=object).reshape(-1, 1)
-        return [
-            pb_utils.Tensor("probabilities", np.ascontiguousarray(probabilities, dtype=np.float32)),
-            pb_utils.Tensor("prediction", encoded),
-        ]
+        return [pb_utils.Tensor(name, array) for name, array in self.answers.arrays(answer, rows, order).items()]
 
     def _order(self, request):
         """The class order a request asks for (its ``classes`` parameter), else the config's."""
@@ -163,23 +149,11 @@ class TritonPythonModel:
             self.orders[text] = tuple(str(c) for c in json.loads(text))
         return self.orders[text]
 
-    def _encode(self, label):
-        if label not in self.encoded:
-            self.encoded[label] = str(label).encode("utf-8")
-        return self.encoded[label]
-
     def _columns(self, request):
         """Feature name → values of one request (numbers as float64, text decoded from UTF-8)."""
-        columns = {}
-        for feature in self.spec["features"]:
-            values = pb_utils.get_input_tensor_by_name(request, feature["name"]).as_numpy().reshape(-1)
-            if feature["numeric"]:
-                columns[feature["name"]] = values.astype(np.float64)
-            else:
-                columns[feature["name"]] = np.array(
-                    [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in values], dtype=object
-                )
-        return columns
+        return self.request_columns(
+            self.spec["features"], lambda name: pb_utils.get_input_tensor_by_name(request, name).as_numpy()
+        )
 
 
 def _concat(parts):

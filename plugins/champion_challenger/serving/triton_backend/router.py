@@ -14,8 +14,10 @@ Inputs: the served features plus an optional ``entity_key`` (TYPE_STRING) for st
 the config declares (the task's outputs of ``<model>_versions``, see :mod:`.triton_repository`) and ``version``
 (INT32, who answered), read from its config with the ``task`` and ``classes`` parameters; each call to a version
 passes ``classes``, so class probabilities come back in the router's order whatever the versions model says.
-A lone request with the champion alone is forwarded as it came and answered with the champion's tensors as they
-came: nothing is decoded, no key hashed.
+A lone request with the champion alone is answered with nothing decoded and no key hashed. An exported champion is
+scored in this process (:func:`~champion_challenger.serving.served_tensors.load_in_process`: no second Python
+stub on the request path, counted as ``ccp_inprocess_*`` of the versions model); other versions, and every version
+when Triton serves them natively, are called over BLS.
 """
 
 import locale
@@ -39,21 +41,17 @@ import triton_python_backend_utils as pb_utils  # noqa: E402
 
 from champion_challenger.serving.capture import CaptureWriter  # noqa: E402
 from champion_challenger.serving.routing import ROUTING_FILE, RoutingTable, config_classes, plan_rows, row_keys  # noqa: E402
+from champion_challenger.serving.served_tensors import load_in_process  # noqa: E402
 from champion_challenger.serving.shadow_batches import (  # noqa: E402
     Batch,
-    ShadowJob,
-    capture_columns,
-    disagreements,
     merge_batches,
-    no_challenger_answer,
     row_bytes,
     take_rows,
     text,
 )
-from champion_challenger.serving.shadow_queue import collect_jobs, drain_rows  # noqa: E402
-from champion_challenger.serving.triton_metrics import NUMPY_TYPES, ROUTER_COUNTERS  # noqa: E402
+from champion_challenger.serving.triton_backend.shadow_path import ShadowPath  # noqa: E402
+from champion_challenger.serving.triton_metrics import IN_PROCESS_COUNTERS, NUMPY_TYPES, ROUTER_COUNTERS  # noqa: E402
 from champion_challenger.serving.triton_repository import (  # noqa: E402
-    PREDICTION_OUTPUT,
     SCORE_OUTPUT,
     VERSION_OUTPUT,
 )
@@ -61,8 +59,8 @@ from champion_challenger.serving.triton_repository import (  # noqa: E402
 ENTITY_KEY = "entity_key"
 
 
-class TritonPythonModel:
-    """Answer with the champion, canary the challenger, mirror to it in the background."""
+class TritonPythonModel(ShadowPath):
+    """Answer with the champion, canary the challenger, mirror to it in the background (:class:`ShadowPath`)."""
 
     def initialize(self, args):
         config = json.loads(args["model_config"])
@@ -83,9 +81,10 @@ class TritonPythonModel:
         self.routing_path = os.path.join(args["model_repository"], ROUTING_FILE)
         self.table, self.mtime = None, None
         self.writer = None
+        self.local = None  # (versions model, version, InProcessVersion): the champion scored in this process
         self.families = {
             key: pb_utils.MetricFamily(name, description, pb_utils.MetricFamily.COUNTER)
-            for key, (name, description) in ROUTER_COUNTERS.items()
+            for key, (name, description) in {**ROUTER_COUNTERS, **IN_PROCESS_COUNTERS}.items()
         }
         self.metrics = {}
         # The request path and the shadow thread share this interpreter: hand the GIL over often
@@ -167,43 +166,44 @@ class TritonPythonModel:
         return table.champion is not None and not table.has_challenger and table.prediction_log_fraction <= 0
 
     def _forward(self, request, table):
-        """Input tensors to the champion, its output tensors back, nothing decoded (Triton checked the inputs)."""
-        tensors = [pb_utils.get_input_tensor_by_name(request, name) for name in self.feature_names]
+        """The champion's output tensors for the request's, nothing decoded for routing (Triton checked the inputs)."""
         try:
-            response, _ = self._exec(table.versions_model, table.champion, tensors)
+            outputs, _, _ = self._champion_outputs(request, table)
         except Exception as exc:  # noqa: BLE001 - the caller gets the reason
-            self._count("errors", len(tensors[0].as_numpy()), version=table.champion, role="champion")
+            self._count("errors", len(self._read(request, self.feature_names[0])), version=table.champion, role="champion")
             return self._error(str(exc))
-        outputs = response.output_tensors()
         n = len(next(t for t in outputs if t.name() == self.score_name).as_numpy())  # numeric: a view, no copy
         self._count("rows", n, version=table.champion, role="champion")
         version = pb_utils.Tensor(VERSION_OUTPUT, np.full((n, 1), table.champion, np.int32))
         return pb_utils.InferenceResponse(output_tensors=[*outputs, version])
 
     def _pass_through(self, request, batch, table):
-        """Answer a lone request whose rows all go to the champion by forwarding its input tensors
-        unchanged (no decode and re-encode of text features). Rows to mirror or log are decoded
-        for the shadow thread. None when the general path is needed (invalid request, canary rows)."""
+        """Answer a lone request whose rows all go to the champion (its input tensors forwarded unchanged, or
+        scored here). Rows to mirror or log are decoded once, for the champion here and the shadow thread.
+        None when the general path is needed (invalid request, canary rows)."""
         if not isinstance(batch, Batch) or table.champion is None:
             return None
         plan = plan_rows(batch.keys, table)
         if (plan.answer_version != table.champion).any():
             return None
-        tensors = [pb_utils.get_input_tensor_by_name(request, name) for name in self.feature_names]
         n = len(batch.keys)
+        shadowed = plan.mirror.any() or plan.log.any()
+        batch = self._with_features(request, batch) if shadowed else batch  # a reason (str) if they do not decode
         try:
-            response, latency_ms = self._exec(table.versions_model, table.champion, tensors)
+            outputs, latency_ms, answer = self._champion_outputs(
+                request, table, batch.inputs if shadowed and isinstance(batch, Batch) else None
+            )
         except Exception as exc:  # noqa: BLE001 - the caller gets the reason
             self._count("errors", n, version=table.champion, role="champion")
             return self._error(str(exc))
         self._count("rows", n, version=table.champion, role="champion")
-        if (plan.mirror.any() or plan.log.any()) and isinstance(batch := self._with_features(request, batch), Batch):
-            answer, stamp, rows = self._arrays(response), datetime.now(UTC), np.arange(n)
+        if shadowed and isinstance(batch, Batch):
+            answer, stamp, rows = answer or self._arrays(outputs), datetime.now(UTC), np.arange(n)
             for mask, challenger in ((plan.mirror, table.challenger), (plan.log, None)):
                 self._mirror(batch, rows[mask], *self._champion_answer(answer, mask), latency_ms, challenger, table, stamp)
         # The champion's output tensors go back as they came (no decode and re-encode), plus who answered.
         version = pb_utils.Tensor(VERSION_OUTPUT, np.full((n, 1), table.champion, np.int32))
-        return pb_utils.InferenceResponse(output_tensors=[*response.output_tensors(), version])
+        return pb_utils.InferenceResponse(output_tensors=[*outputs, version])
 
     def _answer(self, batch, table):
         """Every output, ``version`` and an error message (or None) per row."""
@@ -236,12 +236,41 @@ class TritonPythonModel:
         return np.full(shape, b"", dtype=object) if dtype is np.object_ else np.zeros(shape, dtype)
 
     def _infer(self, model, version, inputs):
-        return self._call(model, version, [pb_utils.Tensor(name, array) for name, array in inputs.items()])
+        """Every declared output (rows first) and the latency (ms) of ``model`` ``version`` on ``inputs``."""
+        if self._is_local(model, version):
+            arrays, latency_ms = self._in_process(inputs.__getitem__)
+            return self._rows_first(arrays), latency_ms
+        response, latency_ms = self._exec(model, version, [pb_utils.Tensor(name, array) for name, array in inputs.items()])
+        return self._arrays(response.output_tensors()), latency_ms
 
-    def _call(self, model, version, tensors):
-        """Every declared output (rows first) and the latency (ms) of ``model`` ``version`` on ``tensors`` (BLS)."""
-        response, latency_ms = self._exec(model, version, tensors)
-        return self._arrays(response), latency_ms
+    def _champion_outputs(self, request, table, inputs=None):
+        """The champion's output tensors for a lone request, the latency (ms), and the outputs as arrays (rows
+        first; None over BLS): scored in this process (on ``inputs`` when already decoded), else the request's
+        input tensors forwarded as they came (BLS)."""
+        if self._is_local(table.versions_model, table.champion):
+            arrays, latency_ms = self._in_process(inputs.__getitem__ if inputs else lambda name: self._read(request, name))
+            return [pb_utils.Tensor(name, arrays[name]) for name in self.outputs], latency_ms, self._rows_first(arrays)
+        tensors = [pb_utils.get_input_tensor_by_name(request, name) for name in self.feature_names]
+        response, latency_ms = self._exec(table.versions_model, table.champion, tensors)
+        return response.output_tensors(), latency_ms, None
+
+    def _is_local(self, model, version):
+        return self.local is not None and self.local[:2] == (model, int(version))
+
+    def _in_process(self, read):
+        """The local champion's output arrays ``[n, width]`` and latency (ms), counted like Triton counts a
+        version's requests (``ccp_inprocess_*``, read by the post-promotion watch)."""
+        model, version, scorer = self.local
+        start = time.perf_counter()
+        try:
+            arrays = scorer.outputs(read, self.classes)
+        except Exception as exc:
+            self._count("failure", 1, model=model, version=version)
+            raise RuntimeError(f"{model} v{version}: {type(exc).__name__}: {exc}") from exc
+        latency_ms = (time.perf_counter() - start) * 1000
+        self._count("success", 1, model=model, version=version)
+        self._count("duration_us", int(latency_ms * 1000), model=model, version=version)
+        return arrays, latency_ms
 
     def _exec(self, model, version, tensors):
         """The BLS response of ``model`` ``version`` on ``tensors`` and its latency (ms); raises on an error response."""
@@ -259,13 +288,17 @@ class TritonPythonModel:
             raise RuntimeError(f"{model} v{version}: {response.error().message()}")
         return response, latency_ms
 
-    def _arrays(self, response):
-        """Every declared output of a BLS response as an array, rows first."""
-        answer = {}
-        for name, (_, width) in self.outputs.items():
-            values = pb_utils.get_output_tensor_by_name(response, name).as_numpy()
-            answer[name] = values.reshape(len(values), width) if width > 1 else values.reshape(-1)
-        return answer
+    def _arrays(self, tensors):
+        """Every declared output among a response's output tensors as an array, rows first."""
+        by_name = {t.name(): t for t in tensors}
+        return self._rows_first({name: by_name[name].as_numpy() for name in self.outputs})
+
+    def _rows_first(self, arrays):
+        return {
+            name: values.reshape(len(values), width) if width > 1 else values.reshape(-1)
+            for name, (_, width) in self.outputs.items()
+            for values in (arrays[name],)
+        }
 
     def _response(self, answers, rows):
         errors = [e for e in answers["error"][rows] if e]
@@ -284,6 +317,7 @@ class TritonPythonModel:
         mtime = os.stat(self.routing_path).st_mtime_ns
         if mtime != self.mtime:
             self.table, self.mtime = RoutingTable.read(os.path.dirname(self.routing_path)), mtime
+            self.local = self._load_local(self.table)
             self.shadow_queue.maxsize = self.table.shadow_queue_size
             if self.table.capture_dir and (self.writer is None or str(self.writer.capture_dir) != self.table.capture_dir):
                 self._flush_captures(force=True)
@@ -292,88 +326,19 @@ class TritonPythonModel:
                 )
         return self.table
 
-    # ---- shadow path (background thread) --------------------------------------------------
-    def _champion_answer(self, answer, mask):
-        """The champion's score and prediction on the rows ``mask`` picks."""
-        return answer[self.score_name][mask], answer[PREDICTION_OUTPUT][mask]
-
-    def _mirror(self, batch, rows, score, prediction, latency_ms, challenger, table, stamp):
-        """Queue rows for the background thread: mirrored to ``challenger``, or (None) only logged."""
-        if len(rows) == 0 or (challenger is not None and not table.has_challenger):
-            return
-        job = ShadowJob(
-            take_rows(batch.inputs, rows),
-            [batch.keys[i] for i in rows],
-            [batch.request_ids[i] for i in rows],
-            table.champion,
-            score,
-            prediction,
-            latency_ms,
-            challenger,
-            stamp,
-        )
+    def _load_local(self, table):
+        """The champion to score in this process (see :func:`load_in_process`), or None."""
+        if table.champion is None or self._is_local(table.versions_model, table.champion):
+            return self.local if table.champion is not None else None
+        folder = os.path.join(os.path.dirname(os.path.dirname(self.routing_path)), table.versions_model)
         try:
-            self.shadow_queue.put_nowait(job)
-        except queue.Full:
-            self._count("dropped", len(rows))
-
-    def _shadow_loop(self):
-        while True:
-            jobs = collect_jobs(self.shadow_queue, lambda: self.table.shadow_batch_delay_ms if self.table else 0)
-            if jobs is None:
-                return
-            try:
-                for challenger in {job.challenger_version for job in jobs}:
-                    self._shadow([job for job in jobs if job.challenger_version == challenger])
-            except Exception as exc:  # noqa: BLE001 - the shadow path must never take the router down
-                lost = sum(len(job.keys) for job in jobs)
-                self._count("dropped", lost)
-                pb_utils.Logger.log_error(
-                    f"{self.name}: {lost} mirrored rows lost in the shadow path ({type(exc).__name__}: {exc}); "
-                    "the champion keeps answering"
-                )
-            self._flush_captures()
-
-    def _flush_captures(self, force=False):
-        """Write the buffered capture records when due (or ``force``). A failed write (a full disk) keeps
-        them buffered for the next try; records the bounded buffer had to drop are counted."""
-        if self.writer is None or not (force or self.writer.due()):
-            return
-        before = self.writer.dropped
-        try:
-            self.writer.flush()
-        except OSError as exc:
-            pb_utils.Logger.log_error(f"{self.name}: capture records not written ({exc}); kept in memory and retried")
-        self._count("dropped", self.writer.dropped - before)
-
-    def _shadow(self, jobs):
-        """Score queued rows of one challenger in a single call (None: prediction log, no call) and
-        capture them. ``challenger_latency_ms`` is that call's latency."""
-        challenger = jobs[0].challenger_version
-        n = sum(len(job.keys) for job in jobs)
-        inputs = {name: np.concatenate([job.inputs[name] for job in jobs]) for name in jobs[0].inputs}
-        champion_prediction = np.concatenate([job.champion_prediction for job in jobs])
-        if challenger is None:  # prediction log: the champion's answer alone
-            (score, prediction), latency_ms = no_challenger_answer(self.task, n), np.nan
-        else:
-            try:
-                answer, latency_ms = self._infer(self.table.versions_model, challenger, inputs)
-            except Exception:  # noqa: BLE001 - counted; the callers were answered long ago
-                self._count("errors", n, version=challenger, role="shadow")
-                return
-            score, prediction = answer[self.score_name], answer[PREDICTION_OUTPUT]
-            self._count("rows", n, version=challenger, role="shadow")
-            differ = disagreements(self.task, champion_prediction, prediction, self.table.disagreement_tolerance)
-            self._count("disagreements", differ, version=challenger)
-        if self.writer is None:
-            return
-        dropped = self.writer.dropped
-        try:
-            self.writer.add(capture_columns(jobs, challenger, score, prediction, latency_ms, self.task, self.classes))
-        except OSError as exc:  # the records stay buffered (bounded) for the next flush
-            pb_utils.Logger.log_error(f"{self.name}: capture records not written ({exc}); kept in memory and retried")
-        self._count("captured", n)
-        self._count("dropped", self.writer.dropped - dropped)
+            scorer = load_in_process(folder, table.champion)
+        except Exception as exc:  # noqa: BLE001 - the versions model answers instead
+            pb_utils.Logger.log_warn(f"{self.name}: champion v{table.champion} over BLS ({type(exc).__name__}: {exc})")
+            return None
+        where = "in the router's process" if scorer else f"by {table.versions_model} (BLS)"
+        pb_utils.Logger.log_info(f"{self.name}: champion v{table.champion} scored {where}")
+        return (table.versions_model, int(table.champion), scorer) if scorer else None
 
     # ---- metrics --------------------------------------------------------------------------
     def _count(self, family, value, **labels):
@@ -384,17 +349,3 @@ class TritonPythonModel:
         if key not in self.metrics:
             self.metrics[key] = self.families[family].Metric(labels=labels)
         self.metrics[key].increment(value)
-
-    def finalize(self):
-        """Unload or shutdown: mirror what is queued, then write every buffered capture record.
-        Rows the shadow thread could not finish in time are counted as dropped and logged."""
-        try:
-            self.shadow_queue.put(None, timeout=30)
-        except queue.Full:
-            pass
-        self.shadow_thread.join(timeout=30)
-        if self.shadow_thread.is_alive():
-            left = drain_rows(self.shadow_queue)
-            self._count("dropped", left)
-            pb_utils.Logger.log_error(f"{self.name}: shutting down with {left} mirrored rows not yet scored: dropped")
-        self._flush_captures(force=True)
