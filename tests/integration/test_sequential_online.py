@@ -84,7 +84,9 @@ def test_a_clearly_better_challenger_is_promoted_from_online_evidence_before_the
     assert sequential is not None and sequential.action == "promote", decision.reason
     assert sequential.low > 0 and sequential.rows == ROWS and sequential.loss == "brier"
     assert evidence.online.window.duration_hours < MAX_HOURS / 100  # decided within minutes, not 14 days
-    assert decision.action == "promote" and "online: promote (challenger better with confidence" in decision.reason
+    assert decision.action == "promote" and "online: promote (challenger better with confidence" in decision.reason, (
+        decision.reason
+    )
     online_check = next(c for c in decision.checks if c.name == "online/sequential:brier")
     assert online_check.passed and online_check.ci_low == sequential.low
     assert decision.budget.test == 1 and decision.budget.level == pytest.approx(0.025)

@@ -14,10 +14,10 @@ Inputs: the served features plus an optional ``entity_key`` (TYPE_STRING) for st
 the config declares (the task's outputs of ``<model>_versions``, see :mod:`.triton_repository`) and ``version``
 (INT32, who answered), read from its config with the ``task`` and ``classes`` parameters; each call to a version
 passes ``classes``, so class probabilities come back in the router's order whatever the versions model says.
-A lone request with the champion alone is answered with nothing decoded and no key hashed. An exported champion is
-scored in this process (:func:`~champion_challenger.serving.served_tensors.load_in_process`: no second Python
-stub on the request path, counted as ``ccp_inprocess_*`` of the versions model); other versions, and every version
-when Triton serves them natively, are called over BLS.
+A lone request with the champion alone is answered with nothing decoded and no key hashed. An exported champion and
+challenger are scored in this process (:func:`~champion_challenger.serving.served_tensors.load_in_process`: no second
+Python stub on the request path, both measured alike for the latency guardrail, counted as ``ccp_inprocess_*`` of
+the versions model); other versions, and every version when Triton serves them natively, are called over BLS.
 """
 
 import locale
@@ -81,7 +81,7 @@ class TritonPythonModel(ShadowPath):
         self.routing_path = os.path.join(args["model_repository"], ROUTING_FILE)
         self.table, self.mtime = None, None
         self.writer = None
-        self.local = None  # (versions model, version, InProcessVersion): the champion scored in this process
+        self.local = {}  # (versions model, version) -> InProcessVersion: champion and challenger scored in this process
         self.families = {
             key: pb_utils.MetricFamily(name, description, pb_utils.MetricFamily.COUNTER)
             for key, (name, description) in {**ROUTER_COUNTERS, **IN_PROCESS_COUNTERS}.items()
@@ -238,7 +238,7 @@ class TritonPythonModel(ShadowPath):
     def _infer(self, model, version, inputs):
         """Every declared output (rows first) and the latency (ms) of ``model`` ``version`` on ``inputs``."""
         if self._is_local(model, version):
-            arrays, latency_ms = self._in_process(inputs.__getitem__)
+            arrays, latency_ms = self._in_process(model, version, inputs.__getitem__)
             return self._rows_first(arrays), latency_ms
         response, latency_ms = self._exec(model, version, [pb_utils.Tensor(name, array) for name, array in inputs.items()])
         return self._arrays(response.output_tensors()), latency_ms
@@ -248,19 +248,20 @@ class TritonPythonModel(ShadowPath):
         first; None over BLS): scored in this process (on ``inputs`` when already decoded), else the request's
         input tensors forwarded as they came (BLS)."""
         if self._is_local(table.versions_model, table.champion):
-            arrays, latency_ms = self._in_process(inputs.__getitem__ if inputs else lambda name: self._read(request, name))
+            read = inputs.__getitem__ if inputs else lambda name: self._read(request, name)
+            arrays, latency_ms = self._in_process(table.versions_model, table.champion, read)
             return [pb_utils.Tensor(name, arrays[name]) for name in self.outputs], latency_ms, self._rows_first(arrays)
         tensors = [pb_utils.get_input_tensor_by_name(request, name) for name in self.feature_names]
         response, latency_ms = self._exec(table.versions_model, table.champion, tensors)
         return response.output_tensors(), latency_ms, None
 
     def _is_local(self, model, version):
-        return self.local is not None and self.local[:2] == (model, int(version))
+        return (model, int(version)) in self.local
 
-    def _in_process(self, read):
-        """The local champion's output arrays ``[n, width]`` and latency (ms), counted like Triton counts a
-        version's requests (``ccp_inprocess_*``, read by the post-promotion watch)."""
-        model, version, scorer = self.local
+    def _in_process(self, model, version, read):
+        """A local version's output arrays ``[n, width]`` and latency (ms), counted like Triton counts a
+        version's requests (``ccp_inprocess_*``, read by the watch and the canary judgement)."""
+        scorer, version = self.local[(model, int(version))], int(version)
         start = time.perf_counter()
         try:
             arrays = scorer.outputs(read, self.classes)
@@ -327,18 +328,24 @@ class TritonPythonModel(ShadowPath):
         return self.table
 
     def _load_local(self, table):
-        """The champion to score in this process (see :func:`load_in_process`), or None."""
-        if table.champion is None or self._is_local(table.versions_model, table.champion):
-            return self.local if table.champion is not None else None
-        folder = os.path.join(os.path.dirname(os.path.dirname(self.routing_path)), table.versions_model)
-        try:
-            scorer = load_in_process(folder, table.champion)
-        except Exception as exc:  # noqa: BLE001 - the versions model answers instead
-            pb_utils.Logger.log_warn(f"{self.name}: champion v{table.champion} over BLS ({type(exc).__name__}: {exc})")
-            return None
-        where = "in the router's process" if scorer else f"by {table.versions_model} (BLS)"
-        pb_utils.Logger.log_info(f"{self.name}: champion v{table.champion} scored {where}")
-        return (table.versions_model, int(table.champion), scorer) if scorer else None
+        """The champion and the challenger to score in this process (see :func:`load_in_process`): both the same
+        way, so their captured latencies compare. A version that does not load here is called over BLS."""
+        local = {}
+        for version in {v for v in (table.champion, table.challenger) if v is not None}:
+            key = (table.versions_model, int(version))
+            if key in self.local:
+                local[key] = self.local[key]
+                continue
+            folder = os.path.join(os.path.dirname(os.path.dirname(self.routing_path)), table.versions_model)
+            try:
+                scorer = load_in_process(folder, version)
+            except Exception as exc:  # noqa: BLE001 - the versions model answers instead
+                pb_utils.Logger.log_warn(f"{self.name}: v{version} over BLS ({type(exc).__name__}: {exc})")
+                continue
+            pb_utils.Logger.log_info(f"{self.name}: v{version} scored {'in the router' if scorer else 'over BLS'}")
+            if scorer is not None:
+                local[key] = scorer
+        return local
 
     # ---- metrics --------------------------------------------------------------------------
     def _count(self, family, value, **labels):
