@@ -130,7 +130,7 @@ def write_configs(dest: Path, epochs: int) -> Path:
 
 
 #: Switches a caller may set to compare runs (the rest of CCP_*, MLFLOW_* and AIRFLOW* is this stack's own).
-PASSED_SWITCHES = ("CCP_AIRFLOW_PRELOAD",)
+PASSED_SWITCHES = ("CCP_AIRFLOW_PRELOAD", "CCP_ROUTER_CHAMPION_IN_PROCESS")
 
 
 def stack_env(root: Path, pipeline_config: Path) -> dict[str, str]:

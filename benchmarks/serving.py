@@ -55,6 +55,7 @@ from champion_challenger.cycle.context import CycleContext
 from champion_challenger.cycle.serving_deployment import sync_serving
 from champion_challenger.cycle.training import train_challenger_in_process
 from champion_challenger.data.generate import BatchSpec, generate_batch, write_batches
+from champion_challenger.serving.pending_counts import PUBLISH_LAG_S
 from champion_challenger.serving.triton_client import TritonModelClient
 from champion_challenger.serving.triton_metrics import parse_counters
 from champion_challenger.serving.triton_repository import MAX_QUEUE_DELAY_US
@@ -547,6 +548,7 @@ def percentiles(latencies_ms: list[float]) -> dict:
 
 
 def shadow_counters(pipe: CycleContext) -> dict:
+    time.sleep(PUBLISH_LAG_S)  # every count so far published (the router batches them)
     text = requests.get(pipe.settings.triton_metrics_url, timeout=10).text
     counters = parse_counters(text, pipe.model_name)
     names = {

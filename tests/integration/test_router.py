@@ -17,6 +17,7 @@ from champion_challenger.config.pipeline import PipelineConfig
 from champion_challenger.data.generate import BatchSpec, generate_batch
 from champion_challenger.serving import triton_repository
 from champion_challenger.serving.capture import FEATURE_PREFIX, RECORD_COLUMNS, read_captures
+from champion_challenger.serving.pending_counts import PUBLISH_LAG_S
 from champion_challenger.serving.routing import CANARY_SALT, SHADOW_SALT, RoutingTable, bucket
 from champion_challenger.serving.triton_client import TritonModelClient, _inputs
 from champion_challenger.serving.triton_metrics import VersionTraffic, fetch_traffic, parse_counters
@@ -64,6 +65,8 @@ def entities(n: int, seed: int) -> pd.DataFrame:
 
 
 def counters(settings) -> dict:
+    """The router's counters, once every count so far is published (the router batches them)."""
+    time.sleep(PUBLISH_LAG_S)
     text = requests.get(settings.triton_metrics_url, timeout=10).text
     return parse_counters(text, ROUTER)
 
@@ -86,10 +89,12 @@ def test_an_exported_champion_is_scored_in_the_router_and_counted_for_the_watch(
     """No second Python stub on the request path; the post-promotion watch still sees the champion's requests."""
     client, schema, captures = served
     route(stack_settings, client, RoutingTable(VERSIONS, champion=1, challenger=None, capture_dir=str(captures)))
+    time.sleep(PUBLISH_LAG_S)
     before = fetch_traffic(stack_settings.triton_metrics_url, VERSIONS)
     raw_before = _triton_successes(stack_settings, version="1")
     rows = entities(120, 6)
     answered = client.score(ROUTER, rows, schema, batch_size=40)  # 3 requests, the champion-alone path
+    time.sleep(PUBLISH_LAG_S)
     after = fetch_traffic(stack_settings.triton_metrics_url, VERSIONS)
     assert _triton_successes(stack_settings, version="1") == raw_before  # v1's own stub was not called
     assert after[1].since(before.get(1, VersionTraffic()).as_dict()).success == 3  # yet the watch sees the 3 requests v1 answered

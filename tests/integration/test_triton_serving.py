@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from champion_challenger.data.generate import BatchSpec, generate_batch
 from champion_challenger.serving import triton_repository
 from champion_challenger.serving.batch_scoring import score_file
 from champion_challenger.serving.capture import NO_CHALLENGER, RECORD_COLUMNS, SCORE_CLASSES
+from champion_challenger.serving.pending_counts import PUBLISH_LAG_S
 from champion_challenger.serving.routing import CANARY_SALT, RoutingTable, bucket
 from champion_challenger.serving.triton_client import TritonModelClient, _inputs
 from champion_challenger.serving.triton_metrics import parse_counters
@@ -294,4 +296,5 @@ def test_canary_rows_get_the_challengers_answer_in_the_routers_class_order(stack
 
 
 def _counters(settings, model: str) -> dict:
+    time.sleep(PUBLISH_LAG_S)  # every count so far published (the router batches them)
     return parse_counters(requests.get(settings.triton_metrics_url, timeout=10).text, model)

@@ -24,15 +24,19 @@ ROUTER_COUNTERS = {
     "captured": ("ccp_capture_records_total", "Capture records written"),
 }
 
-#: Requests of a version the router scored in its own process (an exported champion; see
-#: :func:`.served_tensors.load_in_process`), labelled with the versions model and version like Triton's own
-#: ``nv_inference_request_*`` counters, and read together with them: key → (Prometheus name, help text).
+#: Requests of a version the router scored in its own process (an exported version; see
+#: :func:`.served_tensors.load_in_process`), read together with Triton's own ``nv_inference_request_*`` counters of
+#: that version: key → (Prometheus name, help text). Labelled ``model`` (the router), ``version`` and
+#: ``versions_model``, never ``model="<versions model>"``: Triton 2.51 aborts (``boost::interprocess::lock_exception``
+#: in the Python backend) when the versions model reloads while another model's custom metric carries its name as
+#: ``model`` (reproduced under canary load; the same load with the label renamed runs clean).
 IN_PROCESS_COUNTERS = {
     "success": ("ccp_inprocess_request_success", "Requests of a version scored in the router's process, answered"),
     "failure": ("ccp_inprocess_request_failure", "Requests of a version scored in the router's process, failed"),
     "duration_us": ("ccp_inprocess_request_duration_us", "Time spent scoring them in the router's process (µs)"),
 }
 
+_IN_PROCESS_NAMES = frozenset(name for name, _ in IN_PROCESS_COUNTERS.values())
 _LINE = re.compile(r"^(?P<name>(nv_inference|ccp)_[a-z_]+)\{(?P<labels>[^}]*)\}\s+(?P<value>[0-9.eE+\-]+)$")
 
 
@@ -86,7 +90,8 @@ def parse_metrics(text: str, model_name: str) -> dict[int, VersionTraffic]:
         if not match or match["name"] not in fields:
             continue
         labels = dict(re.findall(r'(\w+)="([^"]*)"', match["labels"]))
-        if labels.get("model") != model_name or not labels.get("version", "").isdigit():
+        owner = labels.get("versions_model") if match["name"] in _IN_PROCESS_NAMES else labels.get("model")
+        if owner != model_name or not labels.get("version", "").isdigit():
             continue
         version = counters.setdefault(int(labels["version"]), {})
         key = fields[match["name"]]

@@ -27,10 +27,11 @@ def test_parse_counts_per_version_and_invalid_requests_as_failures():
 
 def test_requests_the_router_scored_in_its_process_count_as_the_versions_own():
     text = TEXT + (
-        'ccp_inprocess_request_success{model="m",version="1"} 10\n'
-        'ccp_inprocess_request_failure{model="m",version="1"} 2\n'
-        'ccp_inprocess_request_duration_us{model="m",version="1"} 20000\n'
-        'ccp_inprocess_request_success{model="other",version="1"} 99\n'
+        'ccp_inprocess_request_success{model="r",version="1",versions_model="m"} 10\n'
+        'ccp_inprocess_request_failure{model="r",version="1",versions_model="m"} 2\n'
+        'ccp_inprocess_request_duration_us{model="r",version="1",versions_model="m"} 20000\n'
+        'ccp_inprocess_request_success{model="r",version="1",versions_model="other"} 99\n'
+        'ccp_inprocess_request_success{model="m",version="1"} 99\n'  # labelled by the router, never by "model"
     )
     traffic = parse_metrics(text, "m")
     assert traffic[1].success == 100 and traffic[1].failure == 2

@@ -40,6 +40,7 @@ import numpy as np  # noqa: E402
 import triton_python_backend_utils as pb_utils  # noqa: E402
 
 from champion_challenger.serving.capture import CaptureWriter  # noqa: E402
+from champion_challenger.serving.pending_counts import PendingCounts  # noqa: E402
 from champion_challenger.serving.routing import ROUTING_FILE, RoutingTable, config_classes, plan_rows, row_keys  # noqa: E402
 from champion_challenger.serving.served_tensors import load_in_process  # noqa: E402
 from champion_challenger.serving.shadow_batches import (  # noqa: E402
@@ -86,7 +87,8 @@ class TritonPythonModel(ShadowPath):
             key: pb_utils.MetricFamily(name, description, pb_utils.MetricFamily.COUNTER)
             for key, (name, description) in {**ROUTER_COUNTERS, **IN_PROCESS_COUNTERS}.items()
         }
-        self.metrics = {}
+        self.metrics = {}  # (family, labels) -> pb_utils Metric, touched by the shadow thread only
+        self.pending = PendingCounts()
         # The request path and the shadow thread share this interpreter: hand the GIL over often
         # (default 5 ms) so a busy shadow thread never holds a caller's answer back for long.
         sys.setswitchinterval(0.0005)
@@ -266,11 +268,11 @@ class TritonPythonModel(ShadowPath):
         try:
             arrays = scorer.outputs(read, self.classes)
         except Exception as exc:
-            self._count("failure", 1, model=model, version=version)
+            self._count("failure", 1, version=version, versions_model=model)
             raise RuntimeError(f"{model} v{version}: {type(exc).__name__}: {exc}") from exc
         latency_ms = (time.perf_counter() - start) * 1000
-        self._count("success", 1, model=model, version=version)
-        self._count("duration_us", int(latency_ms * 1000), model=model, version=version)
+        self._count("success", 1, version=version, versions_model=model)
+        self._count("duration_us", int(latency_ms * 1000), version=version, versions_model=model)
         return arrays, latency_ms
 
     def _exec(self, model, version, tensors):
@@ -349,10 +351,8 @@ class TritonPythonModel(ShadowPath):
 
     # ---- metrics --------------------------------------------------------------------------
     def _count(self, family, value, **labels):
+        """Count ``value`` on a counter (any thread); the shadow thread publishes it (:meth:`_publish_counts`)."""
         if value <= 0:
             return
         labels = {"model": self.name, **{k: str(int(v)) if k == "version" else v for k, v in labels.items()}}
-        key = (family, tuple(sorted(labels.items())))
-        if key not in self.metrics:
-            self.metrics[key] = self.families[family].Metric(labels=labels)
-        self.metrics[key].increment(value)
+        self.pending.add((family, tuple(sorted(labels.items()))), value)

@@ -11,6 +11,7 @@ import queue
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
+from champion_challenger.serving.pending_counts import PUBLISH_INTERVAL_S
 from champion_challenger.serving.shadow_batches import (
     ShadowJob,
     capture_columns,
@@ -51,7 +52,9 @@ class ShadowPath:
 
     def _shadow_loop(self):
         while True:
-            jobs = collect_jobs(self.shadow_queue, lambda: self.table.shadow_batch_delay_ms if self.table else 0)
+            jobs = collect_jobs(
+                self.shadow_queue, lambda: self.table.shadow_batch_delay_ms if self.table else 0, wait_seconds=PUBLISH_INTERVAL_S
+            )
             if jobs is None:
                 return
             try:
@@ -65,6 +68,16 @@ class ShadowPath:
                     "the champion keeps answering"
                 )
             self._flush_captures()
+            self._publish_counts()
+
+    def _publish_counts(self, force=False):
+        """Hand the counts gathered since the last call to Triton's metrics (this thread only, batched; see
+        :mod:`champion_challenger.serving.pending_counts`)."""
+        for key, value in self.pending.take(force).items():
+            if key not in self.metrics:
+                family, labels = key
+                self.metrics[key] = self.families[family].Metric(labels=dict(labels))
+            self.metrics[key].increment(value)
 
     def _flush_captures(self, force=False):
         """Write the buffered capture records when due (or ``force``). A failed write (a full disk) keeps
@@ -120,3 +133,4 @@ class ShadowPath:
             self._count("dropped", left)
             pb_utils.Logger.log_error(f"{self.name}: shutting down with {left} mirrored rows not yet scored: dropped")
         self._flush_captures(force=True)
+        self._publish_counts(force=True)
