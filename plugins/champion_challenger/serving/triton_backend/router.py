@@ -16,8 +16,10 @@ the config declares (the task's outputs of ``<model>_versions``, see :mod:`.trit
 passes ``classes``, so class probabilities come back in the router's order whatever the versions model says.
 A lone request with the champion alone is answered with nothing decoded and no key hashed. An exported champion and
 challenger are scored in this process (:func:`~champion_challenger.serving.served_tensors.load_in_process`: no second
-Python stub on the request path, both measured alike for the latency guardrail, counted as ``ccp_inprocess_*`` of
-the versions model); other versions, and every version when Triton serves them natively, are called over BLS.
+Python stub on the request path, both measured alike for the latency guardrail, counted as ``ccp_inprocess_*``
+with a ``versions_model`` label); other versions, and every version when Triton serves them natively, are called
+over BLS. Counters are gathered on any thread and published by the shadow thread alone, every quarter second
+(:mod:`~champion_challenger.serving.pending_counts`).
 """
 
 import locale
