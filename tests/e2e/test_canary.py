@@ -184,3 +184,20 @@ def scrape_exporter() -> str:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_the_router_keeps_answering_canary_load_while_the_versions_model_reloads(pipeline, frame):
+    """Regression: with the router sending a custom-metric update per request, Triton 2.51 aborted (signal 6 or 11
+    in the Python backend) as the versions model reloaded under canary load, in round 0 or 1 of this loop."""
+    first = pipeline.client.get_model_version(MODEL, "1")
+    version = int(mlflow.register_model(first.source, MODEL, tags=dict(first.tags)).version)
+    registry.set_challenger(pipeline.client, MODEL, version)
+    sync_serving(pipeline)
+    assert release(pipeline, version, "alice", "approved")["action"] == "canary_start"
+    answered = 0
+    for _ in range(3):
+        load = send_load(pipeline, frame, 4)
+        assert load.failed == [], load.failed[:3]
+        answered += load.ok
+        pipeline.triton.load(pipeline.versions_model)  # what a deploy does: new instances, then the old ones unload
+    assert answered > 0 and pipeline.triton.is_ready(MODEL, 1)
