@@ -379,10 +379,12 @@ def test_mlflow_stopped_mid_record_then_the_cycle_completes(pipe, monkeypatch):
 
 
 def _counter(ctx: CycleContext, name: str) -> float:
-    """A router counter summed over its labels."""
+    """A router counter summed over its labels, once every count so far is published (the router batches them)."""
     import requests
 
+    from champion_challenger.serving.pending_counts import PUBLISH_LAG_S
     from champion_challenger.serving.triton_metrics import parse_counters
 
+    time.sleep(PUBLISH_LAG_S)
     counters = parse_counters(requests.get(ctx.triton_metrics_url, timeout=10).text, MODEL)
     return sum(v for (counter, _), v in counters.items() if counter == name)
