@@ -106,8 +106,8 @@ class InProcessVersion:
         return self.answers.arrays(answer, slice(None), order)
 
 
-#: ``0`` keeps the router from scoring the champion in its own process (every request then goes to the
-#: versions model over BLS).
+#: ``0`` keeps the router from scoring exported versions (champion and challenger) in its own process (every
+#: request then goes to the versions model over BLS).
 IN_PROCESS_ENV = "CCP_ROUTER_CHAMPION_IN_PROCESS"
 #: A versions model served by Triton's native ONNX Runtime backend says so in its config.
 NATIVE_ONNX_PLATFORM = 'platform: "onnxruntime_onnx"'

@@ -38,6 +38,8 @@ import json  # noqa: E402
 import numpy as np  # noqa: E402
 import triton_python_backend_utils as pb_utils  # noqa: E402
 
+from champion_challenger.serving.served_tensors import AnswerArrays, read_spec, request_columns  # noqa: E402
+
 
 class TritonPythonModel:
     """Scores rows with the exported graph, else the fast tensor path, else ``LudwigModel.predict``."""
@@ -46,7 +48,6 @@ class TritonPythonModel:
         import time
 
         from champion_challenger.serving.routing import config_classes
-        from champion_challenger.serving.served_tensors import AnswerArrays, read_spec, request_columns
 
         started = time.perf_counter()
         self.label = f"{args['model_name']} v{args['model_version']}"
@@ -58,7 +59,6 @@ class TritonPythonModel:
         self.classes = config_classes(config.get("parameters") or {}) or self.own_classes  # the served order
         self.orders = {}  # a request's "classes" parameter (JSON text) -> class order
         self.answers = AnswerArrays(self.task, self.own_classes)
-        self.request_columns = request_columns
         if self.spec.get("format") == "onnx":
             self._score = self._onnx(version_dir)
         else:
@@ -151,9 +151,7 @@ class TritonPythonModel:
 
     def _columns(self, request):
         """Feature name → values of one request (numbers as float64, text decoded from UTF-8)."""
-        return self.request_columns(
-            self.spec["features"], lambda name: pb_utils.get_input_tensor_by_name(request, name).as_numpy()
-        )
+        return request_columns(self.spec["features"], lambda name: pb_utils.get_input_tensor_by_name(request, name).as_numpy())
 
 
 def _concat(parts):

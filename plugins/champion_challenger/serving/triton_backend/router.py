@@ -299,10 +299,10 @@ class TritonPythonModel(ShadowPath):
         return self._rows_first({name: by_name[name].as_numpy() for name in self.outputs})
 
     def _rows_first(self, arrays):
+        """Each declared output of ``arrays`` shaped ``[n, width]``, or ``[n]`` when one value per row."""
         return {
-            name: values.reshape(len(values), width) if width > 1 else values.reshape(-1)
+            name: arrays[name].reshape(len(arrays[name]), width) if width > 1 else arrays[name].reshape(-1)
             for name, (_, width) in self.outputs.items()
-            for values in (arrays[name],)
         }
 
     def _response(self, answers, rows):
@@ -335,12 +335,12 @@ class TritonPythonModel(ShadowPath):
         """The champion and the challenger to score in this process (see :func:`load_in_process`): both the same
         way, so their captured latencies compare. A version that does not load here is called over BLS."""
         local = {}
+        folder = os.path.join(os.path.dirname(os.path.dirname(self.routing_path)), table.versions_model)
         for version in {v for v in (table.champion, table.challenger) if v is not None}:
             key = (table.versions_model, int(version))
             if key in self.local:
                 local[key] = self.local[key]
                 continue
-            folder = os.path.join(os.path.dirname(os.path.dirname(self.routing_path)), table.versions_model)
             try:
                 scorer = load_in_process(folder, version)
             except Exception as exc:  # noqa: BLE001 - the versions model answers instead
